@@ -1,0 +1,345 @@
+"""The cascade engine: HCF, DRF and SSF as per-node programs over a quality ladder.
+
+A cascade is compiled into a :class:`Program`: one :class:`Stage` per node that touches the
+image, in path order. Consecutive stages are separated by exactly one transmission (a real
+:class:`~hcf_ray.bitstream.Bitstream`). The same stages run in-process here
+(:meth:`CascadeEngine.run`) and inside the Ray node actors of the simulator, so both produce
+identical bits by construction.
+
+HCF (paper Eq. 6–10), transmission levels ``t_1 > … > t_n = d`` taken from ``π``::
+
+    source : g_a^s, φ^intra_{s→s-1}, …, φ^intra_{t1+1→t1}, Q/E^{t1}      ── send ──▶
+    node i : D^{ti}, φ^inter_{ti→ti-1}, φ^intra…, Q/E^{t(i+1)}          ── send ──▶
+    dest   : D^d, g_s^d
+
+DRF (successive recompression): each receiving node decodes to 8-bit pixels with
+``g_s^{ti}`` and re-encodes with ``g_a^{t(i+1)}``; with the all-ones policy every level drop
+is a transmission (paper Fig. 1). SSF: ``g_a^d``, one transmission, ``g_s^d``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from hcf_ray.bitstream import Bitstream
+from hcf_ray.codecs.ladder import QualityLadder
+from hcf_ray.codecs.level import check_image_tensor
+from hcf_ray.hcf.bank import PhiBank
+from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector, resolve_policy
+
+Method = Literal["hcf", "drf", "ssf"]
+METHODS: tuple[str, ...] = ("hcf", "drf", "ssf")
+PhiMode = Literal["switch", "inter_only", "intra_only"]
+
+
+# -- program ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Op:
+    """One operator applied inside a node.
+
+    kind: ``analysis`` (pixels→latent at ``level``), ``phi`` (latent at ``level`` →
+    ``level-1`` with ``variant``), ``synthesis`` (latent at ``level`` → pixels),
+    ``pixels8`` (round a reconstruction to 8 bits, DRF's decoded image).
+    """
+
+    kind: Literal["analysis", "phi", "synthesis", "pixels8"]
+    level: int
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "phi":
+            return f"φ{self.variant}[{self.level}→{self.level - 1}]"
+        return f"{self.kind}[{self.level}]"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one node does: decode what it received, run ops, encode what it sends.
+
+    ``receive``: level of the incoming bitstream (None at the source).
+    ``send``: level of the outgoing bitstream (None at the destination).
+    A stage with ``receive == send`` and no ops forwards the bitstream unchanged.
+    """
+
+    receive: int | None
+    ops: tuple[Op, ...]
+    send: int | None
+
+    @property
+    def is_forward(self) -> bool:
+        return self.receive is not None and self.receive == self.send and not self.ops
+
+    def __str__(self) -> str:
+        parts = ([f"D[{self.receive}]"] if self.receive is not None else []) + [
+            str(o) for o in self.ops
+        ]
+        if self.send is not None:
+            parts.append(f"Q/E[{self.send}]")
+        return " → ".join(parts) if not self.is_forward else f"forward[{self.send}]"
+
+
+@dataclass(frozen=True)
+class Program:
+    method: str
+    source_level: int
+    target_level: int
+    policy: PolicyVector | None
+    stages: tuple[Stage, ...]
+
+    @property
+    def transmission_levels(self) -> tuple[int, ...]:
+        return tuple(st.send for st in self.stages if st.send is not None)
+
+    def describe(self) -> str:
+        return "\n".join(f"  node {i}: {st}" for i, st in enumerate(self.stages))
+
+
+def build_program(
+    method: str,
+    s: int,
+    d: int,
+    policy: PolicyVector | None = None,
+    phi_mode: PhiMode = "switch",
+) -> Program:
+    """Compile a cascade into per-node stages. ``policy`` is required for HCF."""
+    if method == "ssf":
+        stages = (Stage(None, (Op("analysis", d),), d), Stage(d, (Op("synthesis", d),), None))
+        return Program("ssf", s, d, None, stages)
+    if policy is None:
+        if method == "drf":
+            policy = PolicyVector(s, d, (1,) * (s - d + 1))
+        else:
+            raise ValueError("HCF needs a policy vector")
+    if (policy.source_level, policy.target_level) != (s, d):
+        raise ValueError(f"policy {policy} is for s={policy.source_level}, d={policy.target_level}")
+    levels = policy.transmission_levels
+    if method == "hcf":
+        stages = _hcf_stages(s, levels, phi_mode)
+    elif method == "drf":
+        stages = _drf_stages(levels)
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    return Program(method, s, d, policy, tuple(stages))
+
+
+def _phi_variant(variant: str, phi_mode: PhiMode) -> str:
+    if phi_mode == "switch":
+        return variant
+    if phi_mode == "inter_only":
+        return "inter"
+    if phi_mode == "intra_only":
+        return "intra"
+    raise ValueError(f"unknown phi_mode {phi_mode!r}")
+
+
+def _hcf_stages(s: int, levels: Sequence[int], phi_mode: PhiMode) -> list[Stage]:
+    def intra_chain(top: int, bottom: int) -> list[Op]:
+        return [Op("phi", k, _phi_variant("intra", phi_mode)) for k in range(top, bottom, -1)]
+
+    stages = [Stage(None, (Op("analysis", s), *intra_chain(s, levels[0])), levels[0])]
+    for t_in, t_out in itertools.pairwise(levels):
+        ops = [Op("phi", t_in, _phi_variant("inter", phi_mode)), *intra_chain(t_in - 1, t_out)]
+        stages.append(Stage(t_in, tuple(ops), t_out))
+    d = levels[-1]
+    stages.append(Stage(d, (Op("synthesis", d),), None))
+    return stages
+
+
+def _drf_stages(levels: Sequence[int]) -> list[Stage]:
+    stages = [Stage(None, (Op("analysis", levels[0]),), levels[0])]
+    for t_in, t_out in itertools.pairwise(levels):
+        ops = (Op("synthesis", t_in), Op("pixels8", t_in), Op("analysis", t_out))
+        stages.append(Stage(t_in, ops, t_out))
+    stages.append(Stage(levels[-1], (Op("synthesis", levels[-1]),), None))
+    return stages
+
+
+# -- execution ------------------------------------------------------------------------------
+@dataclass
+class OpTiming:
+    op: str
+    seconds: float
+
+
+@dataclass
+class StageOutput:
+    """Result of one stage: a bitstream to send, or the final reconstruction."""
+
+    bitstream: Bitstream | None
+    image: Tensor | None
+    timings: list[OpTiming] = field(default_factory=list)
+    latent: Tensor | None = None  # the decoded ŷ at the destination (for analyses)
+
+
+@dataclass
+class Transmission:
+    level: int
+    bitstream: Bitstream
+
+    @property
+    def nbytes(self) -> int:
+        return self.bitstream.nbytes
+
+
+@dataclass
+class CascadeResult:
+    program: Program
+    transmissions: list[Transmission]
+    x_hat: Tensor
+    y_hat: Tensor  # quantized latent the destination decoded
+    timings: list[list[OpTiming]]  # per stage
+
+    @property
+    def method(self) -> str:
+        return self.program.method
+
+    @property
+    def final(self) -> Transmission:
+        return self.transmissions[-1]
+
+    def bpp(self) -> float:
+        """Rate of the final (level-d) bitstream the destination receives."""
+        return self.final.bitstream.bpp()
+
+
+class CascadeEngine:
+    """Runs programs on a ladder (and φ bank for HCF)."""
+
+    def __init__(self, ladder: QualityLadder, phis: PhiBank | None = None):
+        self.ladder = ladder
+        self.phis = phis
+
+    # -- planning --------------------------------------------------------------------------
+    def program(
+        self,
+        method: str,
+        s: int,
+        d: int,
+        policy: Policy | PolicyVector | Sequence[int] | str | None = None,
+        n_q: int = 2,
+        phi_mode: PhiMode = "switch",
+    ) -> Program:
+        self.ladder.check_level(s, "source level")
+        self.ladder.check_level(d, "target level")
+        if s < d:
+            raise ValueError(f"source level s={s} is below target level d={d} (need s >= d)")
+        vec = None
+        if method != "ssf":
+            vec = self._vector(method, s, d, policy, n_q)
+        if method == "hcf":
+            self._check_phis(vec)
+        return build_program(method, s, d, vec, phi_mode)
+
+    def _vector(self, method, s, d, policy, n_q) -> PolicyVector | None:
+        if isinstance(policy, PolicyVector):
+            return policy
+        if policy is None:
+            if method == "drf":
+                return None
+            policy = EdgePolicy()
+        pol = resolve_policy(policy)
+        if not isinstance(policy, Policy | str):  # explicit list: n_q is implied
+            n_q = sum(int(b) for b in policy)
+        return pol(PolicyContext(s, d, n_q, max_level=self.ladder.max_level))
+
+    def _check_phis(self, vec: PolicyVector) -> None:
+        if vec.source_level == vec.target_level:
+            return
+        if self.phis is None:
+            raise ValueError("HCF needs φ modules (a PhiBank) for this ladder")
+        for k in range(vec.source_level, vec.target_level, -1):
+            if not self.phis.has(k):
+                raise ValueError(f"the φ bank has no module for transition {k}→{k - 1}")
+
+    # -- one stage (what a node actor runs) ------------------------------------------------
+    @torch.no_grad()
+    def run_stage(
+        self,
+        stage: Stage,
+        payload: Tensor | Bitstream,
+        image_size: tuple[int, int],
+        clock=time.perf_counter,
+    ) -> StageOutput:
+        if stage.is_forward:
+            return StageOutput(bitstream=payload, image=None)
+        timings: list[OpTiming] = []
+
+        def timed(name, fn, *a):
+            t0 = clock()
+            out = fn(*a)
+            timings.append(OpTiming(name, clock() - t0))
+            return out
+
+        if stage.receive is None:
+            check_image_tensor(payload)
+            value = payload
+        else:
+            if not isinstance(payload, Bitstream) or payload.level != stage.receive:
+                raise ValueError(f"stage expects a level-{stage.receive} bitstream")
+            value = timed(
+                f"D[{stage.receive}]", self.ladder[stage.receive].decompress_latent, payload
+            )
+        latent = value if stage.receive is not None else None
+        for op in stage.ops:
+            value = timed(str(op), self._apply, op, value, image_size)
+        if stage.send is None:
+            return StageOutput(bitstream=None, image=value, timings=timings, latent=latent)
+        bs = timed(f"Q/E[{stage.send}]", self.ladder[stage.send].compress_latent, value, image_size)
+        return StageOutput(bitstream=bs, image=None, timings=timings)
+
+    def _apply(self, op: Op, value: Tensor, image_size: tuple[int, int]) -> Tensor:
+        if op.kind == "analysis":
+            return self.ladder[op.level].analysis(value)
+        if op.kind == "phi":
+            return self.phis.get(op.level, op.variant)(value)
+        if op.kind == "synthesis":
+            return self.ladder[op.level].synthesis(value, image_size)
+        if op.kind == "pixels8":
+            return value.mul(255.0).round_().div_(255.0)
+        raise ValueError(f"unknown op {op.kind!r}")
+
+    # -- whole cascade in-process ----------------------------------------------------------
+    def execute(self, program: Program, x: Tensor) -> CascadeResult:
+        check_image_tensor(x)
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        payload: Tensor | Bitstream = x
+        transmissions: list[Transmission] = []
+        timings: list[list[OpTiming]] = []
+        out = None
+        for stage in program.stages:
+            out = self.run_stage(stage, payload, size)
+            timings.append(out.timings)
+            if out.bitstream is not None:
+                # what crosses the link is the serialized stream; the receiver parses it
+                wire = Bitstream.from_bytes(out.bitstream.to_bytes())
+                transmissions.append(Transmission(wire.level, wire))
+                payload = wire
+        return CascadeResult(program, transmissions, out.image, out.latent, timings)
+
+    def run(
+        self,
+        x: Tensor,
+        method: str,
+        s: int,
+        d: int,
+        policy: Policy | PolicyVector | Sequence[int] | str | None = None,
+        n_q: int = 2,
+        phi_mode: PhiMode = "switch",
+    ) -> CascadeResult:
+        return self.execute(self.program(method, s, d, policy, n_q, phi_mode), x)
+
+    def hcf(self, x, s, d, policy="edge", n_q=2, phi_mode: PhiMode = "switch"):
+        return self.run(x, "hcf", s, d, policy, n_q, phi_mode)
+
+    def drf(self, x, s, d, policy=None, n_q=None):
+        return self.run(x, "drf", s, d, policy, n_q or (s - d + 1))
+
+    def ssf(self, x, d):
+        return self.run(x, "ssf", d, d)

@@ -1,0 +1,101 @@
+"""``hcf-sim`` command line: a thin layer over the library.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, files, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+EXIT_BAD_INPUT = 2
+
+
+class UserError(Exception):
+    """Bad input: reported as one line on stderr with exit code 2."""
+
+
+def _quiet() -> None:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+# -- train ------------------------------------------------------------------------------
+def _cmd_train_ladder(args: argparse.Namespace) -> int:
+    import torch
+
+    from hcf_ray.train.ladder import LadderRecipe, LadderTrainer, Stage
+
+    torch.set_num_threads(args.threads)
+    recipe = LadderRecipe(
+        arch=args.arch,
+        N=args.N,
+        M=args.M,
+        levels=args.levels,
+        anchor=args.anchor,
+        val_every=args.val_every,
+        base=[Stage(args.base_iters, 64, 16, args.lr)],
+        spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
+        refine=[Stage(args.refine_iters, args.refine_crop, 8, args.lr / 5)],
+    )
+    trainer = LadderTrainer(args.workdir, args.data, args.val, recipe)
+    if args.export_only:
+        trainer.export(args.export)
+        print(f"exported ladder to {args.export}")
+        return 0
+    trainer.run(max_hours=args.max_hours, max_jobs=args.max_jobs)
+    if args.export:
+        trainer.export(args.export)
+        print(f"exported ladder to {args.export}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hcf-sim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train the codec ladder or the HCF modules")
+    tsub = train.add_subparsers(dest="what", required=True)
+    tl = tsub.add_parser("ladder", help="train the base codec ladder (resumable)")
+    tl.add_argument("--data", required=True, help="training image folder")
+    tl.add_argument("--val", default=None, help="validation image folder")
+    tl.add_argument("--workdir", required=True, help="checkpoints, state and logs (resumable)")
+    tl.add_argument("--export", default=None, help="write the trained ladder here at the end")
+    tl.add_argument("--export-only", action="store_true", help="only export the current state")
+    tl.add_argument("--arch", default="mbt2018-mean")
+    tl.add_argument("--N", type=int, default=64)
+    tl.add_argument("--M", type=int, default=96)
+    tl.add_argument("--levels", type=int, default=6)
+    tl.add_argument("--anchor", type=int, default=4)
+    tl.add_argument("--lr", type=float, default=1e-3)
+    tl.add_argument("--base-iters", type=int, default=12000)
+    tl.add_argument("--spread-iters", type=int, default=3000)
+    tl.add_argument("--refine-iters", type=int, default=2000)
+    tl.add_argument("--refine-crop", type=int, default=128)
+    tl.add_argument("--val-every", type=int, default=1000)
+    tl.add_argument("--max-hours", type=float, default=None)
+    tl.add_argument("--max-jobs", type=int, default=None)
+    tl.add_argument("--threads", type=int, default=2)
+    tl.set_defaults(func=_cmd_train_ladder)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("hcf-sim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

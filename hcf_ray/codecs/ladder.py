@@ -1,0 +1,210 @@
+"""The quality ladder: levels 1..s, each an independent CompressAI codec.
+
+Three ways to build one:
+
+* :meth:`QualityLadder.from_zoo` — CompressAI zoo models, ``pretrained=True`` downloads the
+  published weights (needs internet), ``pretrained=False`` gives the zoo's random init.
+* :meth:`QualityLadder.from_dir` — a checkpoint directory written by :meth:`QualityLadder.save`
+  (this is how the shipped default ladder is stored).
+* :meth:`QualityLadder.random` — random init with configurable ``N``/``M``: tiny models for tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from compressai.models import (
+    Cheng2020Anchor,
+    Cheng2020Attention,
+    JointAutoregressiveHierarchicalPriors,
+    MeanScaleHyperprior,
+    ScaleHyperprior,
+)
+from torch import nn
+
+from hcf_ray.codecs.level import LevelCodec
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+    "cheng2020-attn": Cheng2020Attention,
+}
+# cheng2020 models have a single width N (y has N channels)
+SINGLE_WIDTH = {"cheng2020-anchor", "cheng2020-attn"}
+
+# CompressAI's MSE lambdas per zoo quality (loss = λ·255²·MSE + bpp)
+MSE_LAMBDAS = {
+    1: 0.0018,
+    2: 0.0035,
+    3: 0.0067,
+    4: 0.0130,
+    5: 0.0250,
+    6: 0.0483,
+    7: 0.0932,
+    8: 0.1800,
+}
+
+MANIFEST = "ladder.json"
+
+
+def build_model(arch: str, N: int, M: int | None = None) -> nn.Module:
+    """A randomly initialised CompressAI model of ``arch`` with widths ``N`` (and ``M``)."""
+    cls = _arch_class(arch)
+    if arch in SINGLE_WIDTH:
+        return cls(N)
+    if M is None:
+        raise ValueError(f"architecture {arch!r} needs both N and M")
+    return cls(N, M)
+
+
+def _arch_class(arch: str) -> type[nn.Module]:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def model_widths(model: nn.Module) -> dict[str, int]:
+    widths = {"N": int(model.N)} if hasattr(model, "N") else {}
+    if hasattr(model, "M"):
+        widths["M"] = int(model.M)
+    return widths
+
+
+class QualityLadder:
+    """Levels ``1..s`` of one codec family; ``ladder[k]`` is a :class:`LevelCodec`."""
+
+    def __init__(self, codecs: Mapping[int, LevelCodec] | Iterable[LevelCodec]):
+        items = codecs.values() if isinstance(codecs, Mapping) else codecs
+        self._codecs = {c.level: c for c in items}
+        if not self._codecs:
+            raise ValueError("a quality ladder needs at least one level")
+        levels = sorted(self._codecs)
+        if levels != list(range(1, len(levels) + 1)):
+            raise ValueError(f"ladder levels must be 1..s without gaps, got {levels}")
+        archs = {c.arch for c in self._codecs.values()}
+        self.arch = archs.pop() if len(archs) == 1 else "mixed"
+
+    def __getitem__(self, level: int) -> LevelCodec:
+        self.check_level(level)
+        return self._codecs[level]
+
+    def __len__(self) -> int:
+        return len(self._codecs)
+
+    def __iter__(self):
+        return iter(self._codecs[k] for k in self.levels)
+
+    def __repr__(self) -> str:
+        return f"QualityLadder(arch={self.arch!r}, levels=1..{self.max_level})"
+
+    @property
+    def levels(self) -> list[int]:
+        return sorted(self._codecs)
+
+    @property
+    def max_level(self) -> int:
+        return max(self._codecs)
+
+    def check_level(self, level: int, what: str = "level") -> None:
+        if level not in self._codecs:
+            raise ValueError(f"{what} {level} is outside the ladder's levels 1..{self.max_level}")
+
+    def latent_channels(self, level: int) -> int:
+        return self[level].latent_channels
+
+    def to(self, device: str | torch.device) -> QualityLadder:
+        for c in self._codecs.values():
+            c.model.to(device)
+        return self
+
+    # -- constructors -----------------------------------------------------------------
+    @classmethod
+    def from_zoo(
+        cls,
+        arch: str,
+        levels: Iterable[int] = range(1, 7),
+        pretrained: bool = True,
+        metric: str = "mse",
+    ) -> QualityLadder:
+        """CompressAI zoo models; level k = zoo quality k. ``pretrained`` needs internet."""
+        from compressai.zoo import image_models
+
+        _arch_class(arch)
+        codecs = []
+        for q in levels:
+            model = image_models[arch](quality=q, metric=metric, pretrained=pretrained)
+            codecs.append(LevelCodec(model, q, arch, MSE_LAMBDAS.get(q)))
+        return cls(codecs)
+
+    @classmethod
+    def random(
+        cls,
+        arch: str = "mbt2018-mean",
+        num_levels: int = 6,
+        N: int = 16,
+        M: int | None = 24,
+        seed: int = 0,
+    ) -> QualityLadder:
+        """Random-init ladder (tiny by default) for tests and structural measurements."""
+        gen_state = torch.random.get_rng_state()
+        try:
+            codecs = []
+            for k in range(1, num_levels + 1):
+                torch.manual_seed(seed * 1000 + k)
+                model = build_model(arch, N, M)
+                codecs.append(LevelCodec(model, k, arch, MSE_LAMBDAS.get(k)))
+        finally:
+            torch.random.set_rng_state(gen_state)
+        return cls(codecs)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, map_location: str = "cpu") -> QualityLadder:
+        """Load a ladder written by :meth:`save` (``ladder.json`` + one state dict per level)."""
+        path = Path(path)
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path}: no ladder manifest")
+        manifest = json.loads(manifest_path.read_text())
+        arch = manifest["arch"]
+        codecs = []
+        for key, entry in sorted(manifest["levels"].items(), key=lambda kv: int(kv[0])):
+            level = int(key)
+            model = build_model(arch, entry["N"], entry.get("M"))
+            state = torch.load(path / entry["file"], map_location=map_location, weights_only=True)
+            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+            model.load_state_dict(state)
+            codecs.append(LevelCodec(model, level, arch, entry.get("lambda")))
+        return cls(codecs)
+
+    def save(self, path: str | Path, half: bool = True, extra: dict | None = None) -> None:
+        """Write ``ladder.json`` and ``level{k}.pt`` (fp16 weights when ``half``)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        manifest = {"arch": self.arch, "levels": {}, **(extra or {})}
+        for codec in self:
+            fname = f"level{codec.level}.pt"
+            state = {
+                k: (v.half() if half and v.is_floating_point() and _is_weight(k) else v)
+                for k, v in codec.model.state_dict().items()
+            }
+            torch.save(state, path / fname)
+            manifest["levels"][str(codec.level)] = {
+                "file": fname,
+                "lambda": codec.lmbda,
+                **model_widths(codec.model),
+            }
+        (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _is_weight(key: str) -> bool:
+    # CDF tables and entropy-bottleneck quantiles stay in full precision: the entropy coder
+    # must see exactly the tables it was built from.
+    return not any(t in key for t in ("_quantized_cdf", "_offset", "_cdf_length", "quantiles"))

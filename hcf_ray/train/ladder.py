@@ -1,0 +1,302 @@
+"""Training the base codec ladder (``hcf-sim train ladder``).
+
+Schedule, all resumable from ``WORKDIR`` (``state.json`` + one checkpoint per level):
+
+1. **base** — the anchor level (default 4, λ=0.0130) from scratch.
+2. **spread** — every other level warm-started from the nearest already-trained level,
+   in order of distance from the anchor (5, 3, 6, 2, 1).
+3. **refine** — round-robin over all levels with larger crops and a lower learning rate,
+   repeated until ``--max-hours`` or ``--refine-rounds`` is reached.
+
+Loss: ``λ·255²·MSE + bpp`` (CompressAI's convention) plus the entropy bottleneck's aux loss
+with its own optimizer. Validation: real entropy-coded bitstreams on a held-out folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
+from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.train.data import CropSampler
+
+
+@dataclass
+class Stage:
+    """One block of iterations with fixed crop size, batch size and learning rate."""
+
+    iters: int
+    crop: int
+    batch: int
+    lr: float
+
+
+@dataclass
+class LadderRecipe:
+    arch: str = "mbt2018-mean"
+    N: int = 64
+    M: int = 96
+    levels: int = 6
+    anchor: int = 4
+    base: list[Stage] = field(default_factory=lambda: [Stage(8000, 64, 16, 1e-3)])
+    spread: list[Stage] = field(default_factory=lambda: [Stage(3000, 64, 16, 5e-4)])
+    refine: list[Stage] = field(default_factory=lambda: [Stage(2000, 128, 8, 1e-4)])
+    refine_rounds: int = 100
+    aux_lr: float = 1e-3
+    clip_grad: float = 1.0
+    val_every: int = 1000
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> LadderRecipe:
+        d = dict(d)
+        for key in ("base", "spread", "refine"):
+            d[key] = [Stage(**s) for s in d[key]]
+        return cls(**d)
+
+    def spread_order(self) -> list[int]:
+        others = [k for k in range(1, self.levels + 1) if k != self.anchor]
+        return sorted(others, key=lambda k: (abs(k - self.anchor), -k))
+
+
+def rd_loss(model: nn.Module, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict]:
+    out = model(x)
+    n, _, h, w = x.shape
+    num_pixels = n * h * w
+    bpp = sum(torch.log(lik).sum() for lik in out["likelihoods"].values()) / (
+        -math.log(2) * num_pixels
+    )
+    mse = nn.functional.mse_loss(out["x_hat"], x)
+    loss = lmbda * 255.0**2 * mse + bpp
+    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item()}
+
+
+def _optimizers(model: nn.Module, lr: float, aux_lr: float):
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+
+
+@torch.no_grad()
+def evaluate_level(model: nn.Module, level: int, arch: str, images: list[torch.Tensor]) -> dict:
+    """Real bitstreams: mean bpp / PSNR of one level on a list of images."""
+    from hcf_ray.metrics import psnr
+
+    was_training = model.training
+    codec = LevelCodec(model, level, arch)
+    bpps, psnrs = [], []
+    for x in images:
+        size = tuple(x.shape[-2:])
+        y = codec.analysis(x)
+        bs, y_hat = codec.encode_latent(y, size)
+        x_hat = codec.synthesis(y_hat, size)
+        bpps.append(bs.bpp())
+        psnrs.append(psnr(x, x_hat))
+    model.train(was_training)
+    return {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
+
+
+class LadderTrainer:
+    def __init__(
+        self,
+        workdir: str | Path,
+        train_dir: str | Path,
+        val_dir: str | Path | None = None,
+        recipe: LadderRecipe | None = None,
+        max_val_images: int = 8,
+        log=print,
+    ):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        state_path = self.workdir / "state.json"
+        if state_path.exists():
+            self.state = json.loads(state_path.read_text())
+            self.recipe = LadderRecipe.from_json(self.state["recipe"])
+        else:
+            self.recipe = recipe or LadderRecipe()
+            self.state = {"recipe": self.recipe.to_json(), "done": [], "trained": [], "hours": 0.0}
+        self.sampler = CropSampler(train_dir, seed=self.recipe.seed)
+        self.val_images = []
+        if val_dir is not None:
+            from hcf_ray.images import image_files, load_image
+
+            self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
+        self.log = log
+
+    # -- schedule -----------------------------------------------------------------------
+    def jobs(self) -> list[tuple[str, int, Stage]]:
+        r = self.recipe
+        out = [(f"base/{r.anchor}/{i}", r.anchor, s) for i, s in enumerate(r.base)]
+        for k in r.spread_order():
+            out += [(f"spread/{k}/{i}", k, s) for i, s in enumerate(r.spread)]
+        for rnd in range(r.refine_rounds):
+            for k in range(r.levels, 0, -1):
+                out += [(f"refine{rnd}/{k}/{i}", k, s) for i, s in enumerate(r.refine)]
+        return out
+
+    def run(self, max_hours: float | None = None, max_jobs: int | None = None) -> None:
+        t0 = time.time()
+        n = 0
+        for name, level, stage in self.jobs():
+            if name in self.state["done"]:
+                continue
+            if max_hours is not None and (time.time() - t0) / 3600 >= max_hours:
+                self.log(f"time budget of {max_hours} h reached; stopping (resumable)")
+                break
+            if max_jobs is not None and n >= max_jobs:
+                break
+            deadline = None if max_hours is None else t0 + max_hours * 3600
+            finished = self._train_job(name, level, stage, deadline)
+            if not finished:
+                self.log(f"time budget reached inside {name}; stopping (resumable)")
+                break
+            n += 1
+
+    # -- one job ------------------------------------------------------------------------
+    def _ckpt(self, level: int) -> Path:
+        return self.workdir / f"level{level}.ckpt"
+
+    def _load_model(self, level: int) -> tuple[nn.Module, dict | None]:
+        r = self.recipe
+        model = build_model(r.arch, r.N, r.M)
+        ck = self._ckpt(level)
+        if ck.exists():
+            data = torch.load(ck, map_location="cpu", weights_only=False)
+            model.load_state_dict(data["model"])
+            return model, data
+        trained = [k for k in self.state["trained"]]
+        if trained:  # warm start from the nearest trained level
+            src = min(trained, key=lambda k: (abs(k - level), -k))
+            data = torch.load(self._ckpt(src), map_location="cpu", weights_only=False)
+            model.load_state_dict(data["model"])
+            self.log(f"level {level}: warm start from level {src}")
+        return model, None
+
+    def _train_job(self, name: str, level: int, stage: Stage, deadline: float | None) -> bool:
+        r = self.recipe
+        torch.manual_seed(r.seed + zlib.crc32(name.encode()) % 10_000)
+        model, data = self._load_model(level)
+        model.train()
+        opt, aux_opt = _optimizers(model, stage.lr, r.aux_lr)
+        start_it = 0
+        if data is not None and data.get("job") == name:
+            opt.load_state_dict(data["opt"])
+            aux_opt.load_state_dict(data["aux_opt"])
+            start_it = data["it"]
+            if "rng" in data:
+                self.sampler.set_state(data["rng"])
+        lmbda = MSE_LAMBDAS[level]
+        log_path = self.workdir / "train.log.jsonl"
+        t_job = time.time()
+        stats_acc: dict[str, float] = {}
+        it = start_it
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=stage.iters, initial=start_it, desc=name, mininterval=30)
+        except ImportError:  # pragma: no cover
+            bar = None
+        while it < stage.iters:
+            x = self.sampler.batch(stage.batch, stage.crop)
+            opt.zero_grad()
+            aux_opt.zero_grad()
+            loss, st = rd_loss(model, x, lmbda)
+            loss.backward()
+            if r.clip_grad:
+                nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad)
+            opt.step()
+            aux = model.aux_loss()
+            aux.backward()
+            aux_opt.step()
+            it += 1
+            for k2, v in st.items():
+                stats_acc[k2] = stats_acc.get(k2, 0.0) + v
+            if bar is not None:
+                bar.update(1)
+            final = it == stage.iters
+            if it % r.val_every == 0 or final:
+                rec = {
+                    "job": name,
+                    "level": level,
+                    "it": it,
+                    "time": time.time(),
+                    **{k2: v / r.val_every for k2, v in stats_acc.items()},
+                }
+                stats_acc = {}
+                if self.val_images:
+                    rec["val"] = evaluate_level(model, level, r.arch, self.val_images)
+                with log_path.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                self.log(json.dumps(rec))
+                self._save(level, model, opt, aux_opt, name, it, t_job)
+                t_job = time.time()
+            elif deadline is not None and time.time() > deadline:
+                self._save(level, model, opt, aux_opt, name, it, t_job)
+                if bar is not None:
+                    bar.close()
+                return False
+        if bar is not None:
+            bar.close()
+        self.state["done"].append(name)
+        if level not in self.state["trained"]:
+            self.state["trained"].append(level)
+        self._write_state()
+        return True
+
+    def _save(self, level, model, opt, aux_opt, name, it, t_job) -> None:
+        tmp = self._ckpt(level).with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "aux_opt": aux_opt.state_dict(),
+                "job": name,
+                "it": it,
+                "rng": self.sampler.state(),
+            },
+            tmp,
+        )
+        tmp.replace(self._ckpt(level))
+        self.state["hours"] += (time.time() - t_job) / 3600
+        self._write_state()
+
+    def _write_state(self) -> None:
+        tmp = self.workdir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.state, indent=1))
+        tmp.replace(self.workdir / "state.json")
+
+    # -- export -------------------------------------------------------------------------
+    def export(self, out_dir: str | Path) -> QualityLadder:
+        """Write the trained levels as a shippable ladder (fp16 weights + manifest)."""
+        r = self.recipe
+        codecs = []
+        for k in range(1, r.levels + 1):
+            if not self._ckpt(k).exists():
+                raise FileNotFoundError(f"level {k} has not been trained yet ({self._ckpt(k)})")
+            model = build_model(r.arch, r.N, r.M)
+            data = torch.load(self._ckpt(k), map_location="cpu", weights_only=False)
+            model.load_state_dict(data["model"])
+            codecs.append(LevelCodec(model, k, r.arch, MSE_LAMBDAS[k]))
+        ladder = QualityLadder(codecs)
+        ladder.save(
+            out_dir,
+            extra={
+                "training": {
+                    "hours": round(self.state["hours"], 2),
+                    "jobs_done": len(self.state["done"]),
+                    "recipe": r.to_json(),
+                }
+            },
+        )
+        return ladder
