@@ -71,6 +71,9 @@ class Stage:
     receive: int | None
     ops: tuple[Op, ...]
     send: int | None
+    # which codec set decodes/encodes latents here: "base" ladder, or the "hcf" ladder whose
+    # synthesis and entropy models were fine-tuned on cascade latents (paper §4.3)
+    codecs: Literal["base", "hcf"] = "base"
 
     @property
     def is_forward(self) -> bool:
@@ -210,11 +213,28 @@ class CascadeResult:
 
 
 class CascadeEngine:
-    """Runs programs on a ladder (and φ bank for HCF)."""
+    """Runs programs on a ladder (and φ bank for HCF).
 
-    def __init__(self, ladder: QualityLadder, phis: PhiBank | None = None):
+    ``hcf_ladder`` optionally holds the levels fine-tuned for cascade latents (phase 2 of the
+    paper's training); HCF stages use it for every entropy-coding and synthesis step, while
+    ``g_a^s`` at the source always comes from the base ladder. Without it, HCF uses the base
+    ladder throughout.
+    """
+
+    def __init__(
+        self,
+        ladder: QualityLadder,
+        phis: PhiBank | None = None,
+        hcf_ladder: QualityLadder | None = None,
+    ):
         self.ladder = ladder
         self.phis = phis
+        self.hcf_ladder = hcf_ladder or ladder
+        if self.hcf_ladder.levels != ladder.levels:
+            raise ValueError("the HCF ladder must have the same levels as the base ladder")
+
+    def _codecs(self, stage: Stage) -> QualityLadder:
+        return self.hcf_ladder if stage.codecs == "hcf" else self.ladder
 
     # -- planning --------------------------------------------------------------------------
     def program(
@@ -284,23 +304,27 @@ class CascadeEngine:
             if not isinstance(payload, Bitstream) or payload.level != stage.receive:
                 raise ValueError(f"stage expects a level-{stage.receive} bitstream")
             value = timed(
-                f"D[{stage.receive}]", self.ladder[stage.receive].decompress_latent, payload
+                f"D[{stage.receive}]", self._codecs(stage)[stage.receive].decompress_latent, payload
             )
         latent = value if stage.receive is not None else None
         for op in stage.ops:
-            value = timed(str(op), self._apply, op, value, image_size)
+            value = timed(str(op), self._apply, op, value, image_size, self._codecs(stage))
         if stage.send is None:
             return StageOutput(bitstream=None, image=value, timings=timings, latent=latent)
-        bs = timed(f"Q/E[{stage.send}]", self.ladder[stage.send].compress_latent, value, image_size)
+        bs = timed(
+            f"Q/E[{stage.send}]", self._codecs(stage)[stage.send].compress_latent, value, image_size
+        )
         return StageOutput(bitstream=bs, image=None, timings=timings)
 
-    def _apply(self, op: Op, value: Tensor, image_size: tuple[int, int]) -> Tensor:
-        if op.kind == "analysis":
+    def _apply(
+        self, op: Op, value: Tensor, image_size: tuple[int, int], codecs: QualityLadder
+    ) -> Tensor:
+        if op.kind == "analysis":  # g_a always from the base ladder (the source's encoder)
             return self.ladder[op.level].analysis(value)
         if op.kind == "phi":
             return self.phis.get(op.level, op.variant)(value)
         if op.kind == "synthesis":
-            return self.ladder[op.level].synthesis(value, image_size)
+            return codecs[op.level].synthesis(value, image_size)
         if op.kind == "pixels8":
             return value.mul(255.0).round_().div_(255.0)
         raise ValueError(f"unknown op {op.kind!r}")
