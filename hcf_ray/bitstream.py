@@ -7,12 +7,19 @@ receiver needs to decode them, and the level of the codec that wrote them.
 ``nbytes`` counts payload bytes only, exactly as CompressAI's ``eval_model`` does for bpp.
 ``to_bytes()`` is the wire format (a 16-byte header plus the strings); ``wire_nbytes`` is
 what a link model should charge for transmitting it.
+
+:class:`LatentPayload` is the simulator's faster alternative (``transport: latent``): the
+quantized latent ``ŷ`` itself (a numpy array, zero-copy through Ray's object store) with its
+size *estimated* from the entropy model, as CompressAI's ``--entropy-estimation`` does. Both
+payloads carry the same ``ŷ``, so the receiver's reconstruction is identical.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+
+import numpy as np
 
 _MAGIC = b"HCF1"
 # magic, level, number of strings, image H, image W, z H, z W
@@ -80,3 +87,30 @@ class Bitstream:
         if off != len(data):
             raise ValueError(f"{len(data) - off} trailing bytes after bitstream")
         return cls(level=level, strings=tuple(strings), image_size=(h, w), z_shape=(zh, zw))
+
+
+@dataclass(frozen=True)
+class LatentPayload:
+    """Quantized latent of one image at one level, sized by entropy estimation (no coding).
+
+    ``y_hat`` is the exact tensor the entropy decoder would rebuild from the real bitstream;
+    ``bits`` is ``Σ -log2 p`` over y and z (CompressAI's ``--entropy-estimation``).
+    """
+
+    level: int
+    y_hat: np.ndarray  # float32, (1, C, h, w)
+    bits: float
+    image_size: tuple[int, int]
+
+    @property
+    def nbytes(self) -> float:
+        """Estimated payload bytes (``bits / 8``, not rounded)."""
+        return self.bits / 8.0
+
+    @property
+    def wire_nbytes(self) -> float:
+        return self.nbytes
+
+    def bpp(self) -> float:
+        h, w = self.image_size
+        return self.bits / (h * w)

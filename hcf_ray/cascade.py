@@ -15,6 +15,12 @@ HCF (paper Eq. 6–10), transmission levels ``t_1 > … > t_n = d`` taken from `
 DRF (successive recompression): each receiving node decodes to 8-bit pixels with
 ``g_s^{ti}`` and re-encodes with ``g_a^{t(i+1)}``; with the all-ones policy every level drop
 is a transmission (paper Fig. 1). SSF: ``g_a^d``, one transmission, ``g_s^d``.
+
+What crosses a link is chosen by ``transport``: ``"bitstream"`` (real rANS bytes, the
+default) or ``"latent"`` (the quantized latent itself as a
+:class:`~hcf_ray.bitstream.LatentPayload`, sized by entropy estimation); both carry the same
+``ŷ``. A node that forks a multicast cascade runs a stage in slices (``start``/``stop`` of
+:meth:`CascadeEngine.run_stage`) so the shared prefix is computed once.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from hcf_ray.bitstream import Bitstream
+from hcf_ray.bitstream import Bitstream, LatentPayload
 from hcf_ray.codecs.ladder import QualityLadder
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.hcf.bank import PhiBank
@@ -37,6 +44,9 @@ from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector, reso
 Method = Literal["hcf", "drf", "ssf"]
 METHODS: tuple[str, ...] = ("hcf", "drf", "ssf")
 PhiMode = Literal["switch", "inter_only", "intra_only"]
+Transport = Literal["bitstream", "latent"]
+TRANSPORTS: tuple[str, ...] = ("bitstream", "latent")
+Payload = Bitstream | LatentPayload
 
 
 # -- program ------------------------------------------------------------------------------
@@ -173,21 +183,27 @@ class OpTiming:
 
 @dataclass
 class StageOutput:
-    """Result of one stage: a bitstream to send, or the final reconstruction."""
+    """Result of one stage: a payload to send, or the final reconstruction.
 
-    bitstream: Bitstream | None
+    ``bitstream`` is a :class:`Bitstream` (or a :class:`LatentPayload` with
+    ``transport="latent"``). ``value`` is the intermediate tensor when only a slice of the
+    stage was run (``stop`` before the send step).
+    """
+
+    bitstream: Payload | None
     image: Tensor | None
     timings: list[OpTiming] = field(default_factory=list)
     latent: Tensor | None = None  # the decoded ŷ at the destination (for analyses)
+    value: Tensor | None = None
 
 
 @dataclass
 class Transmission:
     level: int
-    bitstream: Bitstream
+    bitstream: Payload
 
     @property
-    def nbytes(self) -> int:
+    def nbytes(self) -> int | float:
         return self.bitstream.nbytes
 
 
@@ -283,12 +299,30 @@ class CascadeEngine:
     def run_stage(
         self,
         stage: Stage,
-        payload: Tensor | Bitstream,
+        payload: Tensor | Payload,
         image_size: tuple[int, int],
         clock=time.perf_counter,
+        transport: Transport = "bitstream",
+        start: int = 0,
+        stop: int | None = None,
     ) -> StageOutput:
+        """Run one node's stage, or the slice ``[start, stop)`` of its steps.
+
+        Steps: ``0`` receive (decode the incoming payload; at the source, check the image),
+        ``1..len(ops)`` the ops, ``len(ops)+1`` send (quantize + code; at the destination,
+        return the reconstruction). With ``start > 0`` the payload is the intermediate tensor
+        of an earlier slice; with ``stop <= len(ops)+1`` the intermediate tensor is returned
+        in ``StageOutput.value``. ``transport`` picks what the send step produces; either
+        payload kind is accepted on receive.
+        """
         if stage.is_forward:
             return StageOutput(bitstream=payload, image=None)
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
+        send_step = len(stage.ops) + 1
+        stop = send_step + 1 if stop is None else stop
+        if not 0 <= start <= stop <= send_step + 1:
+            raise ValueError(f"bad step slice [{start}, {stop}) for a stage of {send_step + 1}")
         timings: list[OpTiming] = []
 
         def timed(name, fn, *a):
@@ -297,24 +331,36 @@ class CascadeEngine:
             timings.append(OpTiming(name, clock() - t0))
             return out
 
-        if stage.receive is None:
-            check_image_tensor(payload)
-            value = payload
-        else:
-            if not isinstance(payload, Bitstream) or payload.level != stage.receive:
-                raise ValueError(f"stage expects a level-{stage.receive} bitstream")
-            value = timed(
-                f"D[{stage.receive}]", self._codecs(stage)[stage.receive].decompress_latent, payload
-            )
-        latent = value if stage.receive is not None else None
-        for op in stage.ops:
-            value = timed(str(op), self._apply, op, value, image_size, self._codecs(stage))
+        codecs = self._codecs(stage)
+        value = payload
+        latent = None
+        if start == 0 < stop:
+            if stage.receive is None:
+                check_image_tensor(payload)
+            else:
+                value = latent = self._receive(codecs[stage.receive], payload, timed)
+        for i in range(max(start, 1), min(stop, send_step)):
+            op = stage.ops[i - 1]
+            value = timed(str(op), self._apply, op, value, image_size, codecs)
+        if stop <= send_step:
+            return StageOutput(None, None, timings, latent=latent, value=value)
         if stage.send is None:
             return StageOutput(bitstream=None, image=value, timings=timings, latent=latent)
-        bs = timed(
-            f"Q/E[{stage.send}]", self._codecs(stage)[stage.send].compress_latent, value, image_size
-        )
-        return StageOutput(bitstream=bs, image=None, timings=timings)
+        codec = codecs[stage.send]
+        if transport == "latent":
+            out = timed(f"Q[{stage.send}]", _quantize, codec, value, image_size)
+        else:
+            out = timed(f"Q/E[{stage.send}]", codec.compress_latent, value, image_size)
+        return StageOutput(bitstream=out, image=None, timings=timings)
+
+    @staticmethod
+    def _receive(codec, payload, timed) -> Tensor:
+        level = codec.level
+        if isinstance(payload, LatentPayload) and payload.level == level:
+            return timed(f"recv[{level}]", _latent_tensor, payload.y_hat, codec.device)
+        if not isinstance(payload, Bitstream) or payload.level != level:
+            raise ValueError(f"stage expects a level-{level} bitstream")
+        return timed(f"D[{level}]", codec.decompress_latent, payload)
 
     def _apply(
         self, op: Op, value: Tensor, image_size: tuple[int, int], codecs: QualityLadder
@@ -330,19 +376,23 @@ class CascadeEngine:
         raise ValueError(f"unknown op {op.kind!r}")
 
     # -- whole cascade in-process ----------------------------------------------------------
-    def execute(self, program: Program, x: Tensor) -> CascadeResult:
+    def execute(
+        self, program: Program, x: Tensor, transport: Transport = "bitstream"
+    ) -> CascadeResult:
         check_image_tensor(x)
         size = (int(x.shape[-2]), int(x.shape[-1]))
-        payload: Tensor | Bitstream = x
+        payload: Tensor | Payload = x
         transmissions: list[Transmission] = []
         timings: list[list[OpTiming]] = []
         out = None
         for stage in program.stages:
-            out = self.run_stage(stage, payload, size)
+            out = self.run_stage(stage, payload, size, transport=transport)
             timings.append(out.timings)
             if out.bitstream is not None:
                 # what crosses the link is the serialized stream; the receiver parses it
-                wire = Bitstream.from_bytes(out.bitstream.to_bytes())
+                wire = out.bitstream
+                if isinstance(wire, Bitstream):
+                    wire = Bitstream.from_bytes(wire.to_bytes())
                 transmissions.append(Transmission(wire.level, wire))
                 payload = wire
         return CascadeResult(program, transmissions, out.image, out.latent, timings)
@@ -367,3 +417,15 @@ class CascadeEngine:
 
     def ssf(self, x, d):
         return self.run(x, "ssf", d, d)
+
+
+def _quantize(codec, value: Tensor, image_size: tuple[int, int]) -> LatentPayload:
+    """``Q^k`` + entropy estimation: the latent-transport payload."""
+    y_hat, bits = codec.quantize_latent(value)
+    arr = np.ascontiguousarray(y_hat.detach().to("cpu", torch.float32).numpy())
+    return LatentPayload(codec.level, arr, bits, (int(image_size[0]), int(image_size[1])))
+
+
+def _latent_tensor(arr: np.ndarray, device: torch.device) -> Tensor:
+    # arrays from Ray's object store are read-only views: copy into a writable tensor
+    return torch.from_numpy(np.array(arr, dtype=np.float32, copy=True)).to(device)
