@@ -11,23 +11,40 @@ Specs accepted everywhere a codec is configured (CLI ``--models``, topology YAML
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hcf_ray.codecs.ladder import QualityLadder
+import torch
+
+from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
+from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
 
 DEFAULT_SPEC = "default"
 TINY_PHI = PhiConfig(hidden=16, num_res=2)
+OVERLAY_DIR = "hcf"
+OVERLAY_MANIFEST = "overlay.json"
+# parts of a level re-trained in phase 2 (synthesis + entropy model); g_a is never stored twice
+TUNED_PREFIXES = ("g_s.", "h_a.", "h_s.", "entropy_bottleneck.", "gaussian_conditional.")
 
 
 @dataclass
 class ModelBundle:
+    """Base ladder (SSF, DRF, HCF's source encoder), φ bank, and the HCF-tuned ladder."""
+
     ladder: QualityLadder
     phis: PhiBank | None
     spec: str = ""
+    hcf_ladder: QualityLadder | None = None
+
+    def engine(self):
+        from hcf_ray.cascade import CascadeEngine
+
+        return CascadeEngine(self.ladder, self.phis, self.hcf_ladder)
 
     @property
     def max_level(self) -> int:
@@ -71,4 +88,38 @@ def _from_dir(path: Path, spec: str, phi_dir: str | Path | None) -> ModelBundle:
     ladder = QualityLadder.from_dir(path)
     phi_path = Path(phi_dir) if phi_dir else path
     phis = PhiBank.from_dir(phi_path) if PhiBank.exists_in(phi_path) else None
-    return ModelBundle(ladder, phis, spec)
+    overlay = phi_path / OVERLAY_DIR
+    hcf = load_hcf_overlay(ladder, overlay) if (overlay / OVERLAY_MANIFEST).is_file() else None
+    return ModelBundle(ladder, phis, spec, hcf)
+
+
+def save_hcf_overlay(hcf_ladder: QualityLadder, path: str | Path, levels) -> None:
+    """Store only the phase-2 tuned parts of the given levels (fp16 weights)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = {"levels": {}, "prefixes": list(TUNED_PREFIXES)}
+    for k in levels:
+        state = weights_state(hcf_ladder[k].model, half=True, prefixes=TUNED_PREFIXES)
+        torch.save(state, path / f"level{k}.pt")
+        manifest["levels"][str(k)] = f"level{k}.pt"
+    (path / OVERLAY_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def load_hcf_overlay(base: QualityLadder, path: str | Path) -> QualityLadder:
+    """The base ladder with the overlay's tuned parts loaded into copies of its levels."""
+    path = Path(path)
+    manifest = json.loads((path / OVERLAY_MANIFEST).read_text())
+    codecs = []
+    for c in base:
+        fname = manifest["levels"].get(str(c.level))
+        if fname is None:
+            codecs.append(c)
+            continue
+        model = copy.deepcopy(c.model)
+        state = torch.load(path / fname, map_location="cpu", weights_only=True)
+        try:
+            load_weights(model, state, partial=True)
+        except ValueError as exc:
+            raise ValueError(f"{path / fname}: {exc}") from None
+        codecs.append(LevelCodec(model, c.level, c.arch, c.lmbda))
+    return QualityLadder(codecs)

@@ -53,6 +53,60 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_hcf(args: argparse.Namespace) -> int:
+    import torch
+
+    from hcf_ray.bundle import load_bundle
+    from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
+
+    torch.set_num_threads(args.threads)
+    try:
+        ladder = load_bundle(args.ladder).ladder
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"--ladder: {exc}") from None
+    recipe = HCFRecipe(
+        phi_hidden=args.phi_hidden or None,
+        phi_res=args.phi_res,
+        phi_attention=not args.no_attention,
+        cache_crops=args.cache_crops,
+        crop=args.crop,
+        phase1_iters=args.phase1_iters,
+        phase2_iters=args.phase2_iters,
+    )
+    trainer = HCFTrainer(ladder, args.workdir, args.data, recipe)
+    done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
+    if args.export:
+        trainer.export(args.export)
+        print(f"exported φ modules{' and HCF overlay' if trainer.tuned else ''} to {args.export}")
+    return 0 if done else 3
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from hcf_ray.bundle import load_bundle
+    from hcf_ray.evaluate import bd_table, evaluate, format_tables, write_results
+    from hcf_ray.images import ImageError, image_files
+
+    torch.set_num_threads(args.threads)
+    try:
+        files = image_files(args.images)[: args.max_images]
+        bundle = load_bundle(args.models)
+    except (ImageError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        curves = evaluate(bundle, files, methods, args.source_level, progress=print)
+    except ImageError as exc:
+        raise UserError(str(exc)) from None
+    bd = bd_table(curves)
+    print(format_tables(curves, bd))
+    if args.out:
+        write_results(curves, bd, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcf-sim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -80,6 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--max-jobs", type=int, default=None)
     tl.add_argument("--threads", type=int, default=2)
     tl.set_defaults(func=_cmd_train_ladder)
+
+    th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
+    th.add_argument("--ladder", default="default", help="ladder: 'default' or a directory")
+    th.add_argument("--data", required=True, help="training image folder")
+    th.add_argument("--workdir", required=True, help="cache, checkpoints, logs (resumable)")
+    th.add_argument("--export", default=None, help="write phi.json/phi.pt and hcf/ overlay here")
+    th.add_argument("--phi-hidden", type=int, default=48, help="0 = paper width (M)")
+    th.add_argument("--phi-res", type=int, default=4)
+    th.add_argument("--no-attention", action="store_true")
+    th.add_argument("--cache-crops", type=int, default=3000)
+    th.add_argument("--crop", type=int, default=128)
+    th.add_argument("--phase1-iters", type=int, default=2500)
+    th.add_argument("--phase2-iters", type=int, default=1500)
+    th.add_argument("--skip-phase2", action="store_true")
+    th.add_argument("--max-hours", type=float, default=None)
+    th.add_argument("--threads", type=int, default=2)
+    th.set_defaults(func=_cmd_train_hcf)
+    ev = sub.add_parser("eval", help="RD curves of SSF / HCF / DRF on an image folder")
+    ev.add_argument("--images", required=True, help="image folder")
+    ev.add_argument("--models", default="default", help="model bundle: 'default' or a directory")
+    ev.add_argument("--methods", default="ssf,hcf,hcf-late,drf")
+    ev.add_argument("--max-images", type=int, default=None)
+    ev.add_argument("--source-level", type=int, default=None)
+    ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")
+    ev.add_argument("--threads", type=int, default=2)
+    ev.set_defaults(func=_cmd_eval)
     return p
 
 

@@ -91,7 +91,19 @@ def _bd_args(rate_anchor, dist_anchor, rate_test, dist_test):
     for name, arr in zip(("rate_anchor", "dist_anchor", "rate_test", "dist_test"), arrays):
         if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} needs at least 2 finite points, got {arr.tolist()}")
-    return arrays
+    out = []
+    for which, rate, dist in (("anchor", arrays[0], arrays[1]), ("test", arrays[2], arrays[3])):
+        if rate.size != dist.size:
+            raise ValueError(f"{which} curve: {rate.size} rates but {dist.size} distortions")
+        order = np.argsort(rate)
+        rate, dist = rate[order], dist[order]
+        if np.any(np.diff(rate) <= 0) or np.any(np.diff(dist) <= 0):
+            raise ValueError(
+                f"{which} curve is not monotonic (rate {rate.round(4).tolist()}, "
+                f"quality {dist.round(3).tolist()}): BD metrics are undefined"
+            )
+        out += [rate, dist]
+    return out
 
 
 def bd_rate(

@@ -179,8 +179,7 @@ class QualityLadder:
             level = int(key)
             model = build_model(arch, entry["N"], entry.get("M"))
             state = torch.load(path / entry["file"], map_location=map_location, weights_only=True)
-            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-            model.load_state_dict(state)
+            load_weights(model, state)
             codecs.append(LevelCodec(model, level, arch, entry.get("lambda")))
         return cls(codecs)
 
@@ -191,11 +190,7 @@ class QualityLadder:
         manifest = {"arch": self.arch, "levels": {}, **(extra or {})}
         for codec in self:
             fname = f"level{codec.level}.pt"
-            state = {
-                k: (v.half() if half and v.is_floating_point() and _is_weight(k) else v)
-                for k, v in codec.model.state_dict().items()
-            }
-            torch.save(state, path / fname)
+            torch.save(weights_state(codec.model, half), path / fname)
             manifest["levels"][str(codec.level)] = {
                 "file": fname,
                 "lambda": codec.lmbda,
@@ -204,7 +199,33 @@ class QualityLadder:
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _is_weight(key: str) -> bool:
-    # CDF tables and entropy-bottleneck quantiles stay in full precision: the entropy coder
-    # must see exactly the tables it was built from.
-    return not any(t in key for t in ("_quantized_cdf", "_offset", "_cdf_length", "quantiles"))
+# Entropy-coder tables are derived data: ``LevelCodec`` rebuilds them with ``update(force=True)``
+# from the loaded weights, so they are not stored (and their sizes vary between updates).
+_DERIVED = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+def weights_state(model: nn.Module, half: bool = True, prefixes: tuple[str, ...] = ()) -> dict:
+    """State dict without derived CDF tables; fp16 weights when ``half`` (quantiles stay fp32)."""
+    out = {}
+    for k, v in model.state_dict().items():
+        if k.endswith(_DERIVED) or (prefixes and not k.startswith(prefixes)):
+            continue
+        out[k] = v.half() if half and v.is_floating_point() and "quantiles" not in k else v
+    return out
+
+
+def load_weights(model: nn.Module, state: dict, partial: bool = False) -> None:
+    """Load a :func:`weights_state` dict (fp16 or fp32) into ``model``.
+
+    ``partial``: the state holds only some submodules; the rest keeps the model's values.
+    """
+    full = model.state_dict()
+    unknown = sorted(set(state) - set(full))
+    if unknown:
+        raise ValueError(f"weights do not match the model: unexpected keys {unknown[:3]}")
+    missing = sorted(k for k in set(full) - set(state) if not k.endswith(_DERIVED))
+    if missing and not partial:
+        raise ValueError(f"weights do not match the model: missing keys {missing[:3]}")
+    for k, v in state.items():
+        full[k] = v.to(full[k].dtype) if v.is_floating_point() else v
+    model.load_state_dict(full)

@@ -51,6 +51,16 @@ class LatentCoder(ABC):
         The bit count is CompressAI's entropy estimate (``-log2`` likelihoods of y and z).
         """
 
+    def dequantized(self, y: Tensor) -> Tensor:
+        """Batched ``Q^k`` (hard rounding, as at inference) without the entropy coder.
+
+        Used for training modules on quantized inputs. For the mean-scale and scale hyperprior
+        coders this equals the encoder-side ŷ of :meth:`encode` exactly; for autoregressive
+        models it is CompressAI's ``forward`` convention ``round(y)`` (the exact ŷ needs the
+        sequential raster scan).
+        """
+        return torch.round(y)
+
     # -- shared helpers -------------------------------------------------------------
     def _hyper(self, y: Tensor) -> tuple[list[bytes], tuple[int, int], Tensor]:
         m = self.model
@@ -115,6 +125,13 @@ class ScaleHyperpriorCoder(LatentCoder):
         if gc.use_likelihood_bound:
             y_lik = gc.likelihood_lower_bound(y_lik)
         return y_hat, _bits(y_lik) + z_bits
+
+    def dequantized(self, y: Tensor) -> Tensor:
+        z = self.model.h_a(self._h_a_input(y))
+        eb = self.model.entropy_bottleneck
+        z_hat = eb.quantize(z, "dequantize", eb._get_medians())
+        _, means = self._params(z_hat)
+        return self.model.gaussian_conditional.quantize(y, "dequantize", means)
 
 
 class MeanScaleHyperpriorCoder(ScaleHyperpriorCoder):

@@ -151,9 +151,6 @@ class LadderTrainer:
         for name, level, stage in self.jobs():
             if name in self.state["done"]:
                 continue
-            if max_hours is not None and (time.time() - t0) / 3600 >= max_hours:
-                self.log(f"time budget of {max_hours} h reached; stopping (resumable)")
-                break
             if max_jobs is not None and n >= max_jobs:
                 break
             deadline = None if max_hours is None else t0 + max_hours * 3600

@@ -1,0 +1,328 @@
+"""Training the HCF modules (``hcf-sim train hcf``), paper §4.
+
+**Latent cache.** Random crops of the training folder are encoded once with every level's
+``g_a`` and stored (crops as uint8, latents as fp16) in ``WORKDIR/cache.pt``: both phases then
+run at latent resolution except phase 2's synthesis.
+
+**Phase 1 — φ modules (Eq. 11–12).** Transitions are trained in order k = s … 2 with every
+upstream network frozen. For a batch, an *upstream policy* for levels s..k+1 is drawn and the
+already-trained modules produce the level-k cascade latent ỹ^k (φ^inter after a quantization,
+φ^intra otherwise). φ^intra_{k→k-1} learns ``ỹ^k ↦ g_a^{k-1}(x)`` and φ^inter_{k→k-1} learns
+``Q^k(ỹ^k) ↦ g_a^{k-1}(x)`` (L2), where Q^k is the level-k codec's real quantizer
+(``round(y-μ)+μ`` with μ from the level-k hyperprior). The paper leaves the upstream policy
+open; here it is drawn per batch: with probability ``p_edge`` the edge chain (quantize at s,
+then intra), with ``p_source`` a cascade that *starts* at level k (ỹ^k = g_a^k(x), the
+cross-quality case of Table 4), otherwise uniformly random bits — so one module set serves
+every policy.
+
+**Phase 2 — fine-tuning (Eq. 13).** For each target level k = s-1 … 1, a copy of the level-k
+codec has its synthesis ``g_s^k`` and entropy model (``h_a``, ``h_s``, factorized bottleneck,
+Gaussian conditional) trained with ``λ_k·255²·MSE + bpp`` on cascade latents drawn as above,
+φ frozen. ``g_a^k`` and all φ stay fixed; the base ladder is not modified (SSF and DRF keep
+using it), the tuned copies form the *HCF ladder*.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from hcf_ray.bundle import TUNED_PREFIXES, save_hcf_overlay
+from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
+from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.hcf.bank import PhiBank
+from hcf_ray.hcf.modules import PhiConfig
+from hcf_ray.train.data import CropSampler
+
+
+@dataclass
+class HCFRecipe:
+    phi_hidden: int | None = 48
+    phi_res: int = 4
+    phi_attention: bool = True
+    cache_crops: int = 3000
+    crop: int = 128
+    phase1_iters: int = 2500  # per transition
+    phase1_batch: int = 16
+    phase1_lr: float = 1e-3
+    phase2_iters: int = 1500  # per target level
+    phase2_batch: int = 8
+    phase2_lr: float = 5e-5
+    p_edge: float = 0.5
+    p_source: float = 0.2
+    log_every: int = 250
+    seed: int = 0
+
+    @property
+    def phi_config(self) -> PhiConfig:
+        return PhiConfig(self.phi_hidden, self.phi_res, self.phi_attention)
+
+
+# -- cache ------------------------------------------------------------------------------------
+@torch.no_grad()
+def build_latent_cache(ladder: QualityLadder, sampler: CropSampler, n: int, crop: int) -> dict:
+    xs = torch.cat([(sampler.batch(1, crop) * 255).round().byte() for _ in range(n)])
+    ys: dict[int, Tensor] = {}
+    for codec in ladder:
+        chunks = [codec.model.g_a(xs[i : i + 64].float() / 255) for i in range(0, n, 64)]
+        ys[codec.level] = torch.cat(chunks).half()
+    return {"x": xs, "y": ys}
+
+
+# -- upstream chain -----------------------------------------------------------------------------
+def quantize(codec: LevelCodec, y: Tensor) -> Tensor:
+    return codec.coder.dequantized(y)
+
+
+def draw_upstream(s: int, k: int, rng: random.Random, p_edge: float, p_source: float):
+    """An upstream policy for levels s..k+1, or None for a cascade that starts at k."""
+    if k == s or rng.random() < p_source:
+        return None
+    if rng.random() < p_edge / (1 - p_source):
+        return [1] + [0] * (s - k - 1)
+    return [rng.randint(0, 1) for _ in range(s - k)]
+
+
+@torch.no_grad()
+def cascade_latent(ladder, phis, cache_y, idx, s, k, upstream) -> Tensor:
+    """ỹ^k for a batch: g_a^k directly (upstream None) or through the trained chain from s."""
+    if upstream is None:
+        return cache_y[k][idx].float()
+    y = cache_y[s][idx].float()
+    for j, bit in zip(range(s, k, -1), upstream):
+        y = phis.get(j, "inter")(quantize(ladder[j], y)) if bit else phis.get(j, "intra")(y)
+    return y
+
+
+# -- trainer ------------------------------------------------------------------------------------
+class HCFTrainer:
+    def __init__(
+        self,
+        ladder: QualityLadder,
+        workdir: str | Path,
+        train_dir: str | Path,
+        recipe: HCFRecipe | None = None,
+        log=print,
+    ):
+        self.ladder = ladder
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        state_path = self.workdir / "state.json"
+        if state_path.exists():
+            self.state = json.loads(state_path.read_text())
+            self.recipe = HCFRecipe(**self.state["recipe"])
+        else:
+            self.recipe = recipe or HCFRecipe()
+            self.state = {
+                "recipe": asdict(self.recipe),
+                "phase1_done": [],
+                "phase2_done": [],
+                "seconds": 0.0,
+            }
+        self.log = log
+        self.s = ladder.max_level
+        for c in ladder:
+            for p in c.model.parameters():
+                p.requires_grad_(False)
+        torch.manual_seed(self.recipe.seed)
+        self.phis = PhiBank.for_ladder(ladder, self.recipe.phi_config, seed=self.recipe.seed)
+        if (self.workdir / "phi.ckpt").exists():
+            self.phis.load_state_dict(torch.load(self.workdir / "phi.ckpt", weights_only=True))
+        self.tuned: dict[int, nn.Module] = {}
+        for k in self.state["phase2_done"]:
+            self.tuned[k] = self._load_tuned(k)
+        cache_path = self.workdir / "cache.pt"
+        if cache_path.exists():
+            self.cache = torch.load(cache_path, weights_only=True)
+        else:
+            t0 = time.time()
+            sampler = CropSampler(train_dir, seed=self.recipe.seed + 1)
+            self.cache = build_latent_cache(
+                ladder, sampler, self.recipe.cache_crops, self.recipe.crop
+            )
+            torch.save(self.cache, cache_path)
+            self.log(f"latent cache: {self.recipe.cache_crops} crops in {time.time() - t0:.0f} s")
+        self.rng = random.Random(self.recipe.seed)
+
+    def _write_state(self) -> None:
+        tmp = self.workdir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.state, indent=1))
+        tmp.replace(self.workdir / "state.json")
+
+    def _log(self, rec: dict) -> None:
+        with (self.workdir / "train.log.jsonl").open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self.log(json.dumps(rec))
+
+    def _batch_idx(self, n: int) -> Tensor:
+        return torch.randint(0, self.cache["x"].size(0), (n,))
+
+    # -- phase 1 ------------------------------------------------------------------------------
+    def phase1(self, deadline: float | None = None) -> bool:
+        r = self.recipe
+        for k in range(self.s, 1, -1):
+            if k in self.state["phase1_done"]:
+                continue
+            inter, intra = self.phis.get(k, "inter"), self.phis.get(k, "intra")
+            params = list(inter.parameters()) + list(intra.parameters())
+            opt = torch.optim.Adam(params, lr=r.phase1_lr)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, r.phase1_iters, r.phase1_lr / 50
+            )
+            inter.train()
+            intra.train()
+            t0, acc = time.time(), {"intra": 0.0, "inter": 0.0, "var": 0.0}
+            for it in range(1, r.phase1_iters + 1):
+                idx = self._batch_idx(r.phase1_batch)
+                up = draw_upstream(self.s, k, self.rng, r.p_edge, r.p_source)
+                y_k = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
+                target = self.cache["y"][k - 1][idx].float()
+                with torch.no_grad():
+                    y_q = quantize(self.ladder[k], y_k)
+                loss_intra = nn.functional.mse_loss(intra(y_k), target)
+                loss_inter = nn.functional.mse_loss(inter(y_q), target)
+                opt.zero_grad()
+                (loss_intra + loss_inter).backward()
+                nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                sched.step()
+                acc["intra"] += loss_intra.item()
+                acc["inter"] += loss_inter.item()
+                acc["var"] += target.var().item()
+                if it % r.log_every == 0 or it == r.phase1_iters:
+                    n = r.log_every if it % r.log_every == 0 else it % r.log_every
+                    self._log(
+                        {
+                            "phase": 1,
+                            "transition": f"{k}->{k - 1}",
+                            "it": it,
+                            **{key: v / n for key, v in acc.items()},
+                        }
+                    )
+                    acc = dict.fromkeys(acc, 0.0)
+                if deadline is not None and time.time() > deadline:
+                    self.log("phase 1: time budget reached; this transition restarts on resume")
+                    return False
+            inter.eval()
+            intra.eval()
+            torch.save(self.phis.state_dict(), self.workdir / "phi.ckpt")
+            self.state["phase1_done"].append(k)
+            self.state["seconds"] += time.time() - t0
+            self._write_state()
+        return True
+
+    # -- phase 2 ------------------------------------------------------------------------------
+    def _tuned_path(self, k: int) -> Path:
+        return self.workdir / f"tuned{k}.ckpt"
+
+    def _load_tuned(self, k: int) -> nn.Module:
+        model = copy.deepcopy(self.ladder[k].model)
+        load_weights(model, torch.load(self._tuned_path(k), weights_only=True))
+        model.update(force=True)
+        return model
+
+    def phase2(self, deadline: float | None = None) -> bool:
+        r = self.recipe
+        for k in range(self.s - 1, 0, -1):
+            if k in self.state["phase2_done"]:
+                continue
+            model = copy.deepcopy(self.ladder[k].model)
+            tuned = [
+                p
+                for n, p in model.named_parameters()
+                if n.startswith(TUNED_PREFIXES) and not n.endswith(".quantiles")
+            ]
+            aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+            for p in tuned + aux:
+                p.requires_grad_(True)
+            opt = torch.optim.Adam(tuned, lr=r.phase2_lr)
+            aux_opt = torch.optim.Adam(aux, lr=1e-3)
+            lmbda = self.ladder[k].lmbda
+            model.train()
+            t0, acc = time.time(), {"loss": 0.0, "bpp": 0.0, "mse": 0.0}
+            for it in range(1, r.phase2_iters + 1):
+                idx = self._batch_idx(r.phase2_batch)
+                up = draw_upstream(self.s, k, self.rng, r.p_edge, 0.0)
+                y = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
+                x = self.cache["x"][idx].float() / 255
+                loss, st = _rd_loss_from_latent(model, y, x, lmbda)
+                opt.zero_grad()
+                aux_opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(tuned, 1.0)
+                opt.step()
+                model.aux_loss().backward()
+                aux_opt.step()
+                for key in acc:
+                    acc[key] += st[key]
+                if it % r.log_every == 0 or it == r.phase2_iters:
+                    n = r.log_every if it % r.log_every == 0 else it % r.log_every
+                    self._log(
+                        {"phase": 2, "level": k, "it": it, **{key: v / n for key, v in acc.items()}}
+                    )
+                    acc = dict.fromkeys(acc, 0.0)
+                if deadline is not None and time.time() > deadline:
+                    self.log("phase 2: time budget reached; this level restarts on resume")
+                    return False
+            model.eval()
+            model.update(force=True)
+            torch.save(weights_state(model, half=False), self._tuned_path(k))
+            self.tuned[k] = model
+            self.state["phase2_done"].append(k)
+            self.state["seconds"] += time.time() - t0
+            self._write_state()
+        return True
+
+    def run(self, max_hours: float | None = None, phase2: bool = True) -> bool:
+        deadline = None if max_hours is None else time.time() + max_hours * 3600
+        return self.phase1(deadline) and (not phase2 or self.phase2(deadline))
+
+    # -- results ------------------------------------------------------------------------------
+    def hcf_ladder(self) -> QualityLadder:
+        """Base ladder with the phase-2 tuned levels swapped in."""
+        codecs = []
+        for c in self.ladder:
+            model = self.tuned.get(c.level)
+            codecs.append(LevelCodec(model, c.level, c.arch, c.lmbda) if model is not None else c)
+        return QualityLadder(codecs)
+
+    def export(self, out_dir: str | Path) -> None:
+        """Write ``phi.json``/``phi.pt`` and the HCF overlay ``hcf/`` into ``out_dir``."""
+        out_dir = Path(out_dir)
+        info = {
+            "training": {
+                "recipe": asdict(self.recipe),
+                "hours": round(self.state["seconds"] / 3600, 3),
+                "phase1_done": self.state["phase1_done"],
+                "phase2_done": self.state["phase2_done"],
+            }
+        }
+        self.phis.save(out_dir, extra=info)
+        if self.tuned:
+            save_hcf_overlay(self.hcf_ladder(), out_dir / "hcf", levels=sorted(self.tuned))
+
+
+def _rd_loss_from_latent(model: nn.Module, y: Tensor, x: Tensor, lmbda: float):
+    """λ·255²·MSE + bpp of a mean-scale / scale hyperprior level fed with latent ``y``."""
+    if hasattr(model, "context_prediction"):
+        raise ValueError("phase-2 fine-tuning supports hyperprior / mean-scale ladders only")
+    mean_scale = hasattr(model, "h_s") and model.h_s[-1].out_channels == 2 * y.size(1)
+    z = model.h_a(y if mean_scale else torch.abs(y))
+    z_hat, z_lik = model.entropy_bottleneck(z)
+    params = model.h_s(z_hat)
+    scales, means = params.chunk(2, 1) if mean_scale else (params, None)
+    y_hat, y_lik = model.gaussian_conditional(y, scales, means=means)
+    x_hat = model.g_s(y_hat)
+    n, _, h, w = x.shape
+    bpp = (torch.log(y_lik).sum() + torch.log(z_lik).sum()) / (-math.log(2) * n * h * w)
+    mse = nn.functional.mse_loss(x_hat, x)
+    loss = lmbda * 255.0**2 * mse + bpp
+    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item()}

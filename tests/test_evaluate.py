@@ -1,0 +1,38 @@
+import json
+
+import pytest
+
+from hcf_ray.bundle import load_bundle
+from hcf_ray.cli import main
+from hcf_ray.evaluate import Curve, bd_table, evaluate, write_results
+from hcf_ray.images import sample_images
+
+
+def test_evaluate_curves_and_json_layout(tmp_path):
+    bundle = load_bundle("random:mbt2018-mean:16:24:3")
+    curves = evaluate(bundle, sample_images()[:1], ["ssf", "hcf", "drf"])
+    assert curves["ssf"].levels == [1, 2, 3]
+    assert curves["hcf"].levels == curves["drf"].levels == [1, 2]
+    assert all(b > 0 for c in curves.values() for b in c.bpp)
+    write_results(curves, bd_table(curves), tmp_path)
+    data = json.loads((tmp_path / "hcf.json").read_text())
+    assert data["name"] == "hcf"
+    assert set(data["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb"}
+    rows = (tmp_path / "hcf.per_image.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and json.loads(rows[0])["image"] == sample_images()[0].name
+
+
+def test_bd_table_on_known_curves():
+    a = Curve("ssf", "", [1, 2, 3], [0.1, 0.2, 0.4], [28.0, 30.0, 32.0], [10.0, 12.0, 14.0])
+    t = Curve("hcf", "", [1, 2, 3], [0.11, 0.22, 0.44], [28.0, 30.0, 32.0], [10.0, 12.0, 14.0])
+    row = bd_table({"ssf": a, "hcf": t}, [("hcf", "ssf")])[0]
+    assert row["bd_rate_psnr_pct"] == pytest.approx(10.0, abs=0.01)
+    assert row["bd_rate_msssim_pct"] == pytest.approx(10.0, abs=0.01)
+    assert row["bd_psnr_db"] < 0
+
+
+def test_eval_cli_bad_input(tmp_path, capsys):
+    assert main(["eval", "--images", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "image folder not found" in err[0]
+    assert main(["eval", "--images", str(tmp_path), "--models", "bogus"]) == 2
