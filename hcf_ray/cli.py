@@ -10,6 +10,8 @@ import os
 import sys
 import warnings
 
+from hcf_ray.sim.cli import add_sim_commands
+
 EXIT_BAD_INPUT = 2
 
 
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=_cmd_eval)
+    add_sim_commands(sub)
     return p
 
 

@@ -10,7 +10,13 @@ the route with its links and nodes) into a :class:`PolicyVector` ``π = [π_s, �
 * ``π_d = 1`` always (the destination needs a bitstream), and ``Σ π_k = n_q``.
 
 In the simulator each link of the route carries exactly one transmission, so the i-th ``1``
-of ``π`` (counting from the source) is the level sent over the route's i-th hop.
+of ``π`` (counting from the source) is the level sent over the route's i-th hop. On a
+multicast tree the links nearer the source are shared: they are planned first (for the
+destination with the highest target level) and a later destination's policy only sees the rest
+of its route, starting at the relay where it leaves the shared part — ``ctx.route`` then has
+``upstream_level`` set (what that relay received; the policy's ``source_level`` is one below
+it), and ``Hop.min_level`` says how low a hop may go so that every destination further down
+the tree stays reachable.
 
 Writing a policy::
 
@@ -129,16 +135,19 @@ class Hop:
     bandwidth_mbps: float
     latency_ms: float
     loss: float = 0.0
+    min_level: int | None = None  # lowest level this hop may carry (multicast trees)
 
 
 @dataclass(frozen=True)
 class Route:
-    """The path one transmission chain takes: ``nodes[0]`` is the source."""
+    """The path one transmission chain takes: ``nodes[0]`` is the source (or the relay a
+    multicast branch starts from, which already holds level ``upstream_level``)."""
 
     nodes: tuple[str, ...]
     hops: tuple[Hop, ...]
     node_resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     node_speed: Mapping[str, float] = field(default_factory=dict)
+    upstream_level: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""``hcf-sim run | validate | sweep``: thin argparse handlers over the simulator library.
+
+Exit codes follow :mod:`hcf_ray.cli`: 0 success, 1 runtime failure (an actor died, a
+placement timed out), 2 bad input (config, files, arguments) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_RUNTIME = 1
+# = hcf_ray.cascade.TRANSPORTS; not imported so that building the parser stays torch-free
+TRANSPORTS = ("bitstream", "latent")
+
+
+def add_sim_commands(sub) -> None:
+    """Register ``run``, ``validate`` and ``sweep`` on the ``hcf-sim`` sub-parsers."""
+    run = sub.add_parser("run", help="simulate a topology YAML on Ray (the main job)")
+    run.add_argument("config", help="topology YAML, e.g. topologies/mesh.yaml")
+    _ray_args(run)
+    run.add_argument("--max-images", type=int, default=None, help="images per flow (cap)")
+    run.add_argument("--methods", nargs="+", default=None, help="e.g. hcf drf ssf (or hcf,drf)")
+    run.add_argument("--transport", choices=TRANSPORTS, default=None, help="override the YAML")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check a topology or sweep YAML and print the plans")
+    val.add_argument("config")
+    val.set_defaults(func=cmd_validate)
+
+    sw = sub.add_parser("sweep", help="many generated networks × policies × methods × seeds")
+    sw.add_argument("config", help="sweep YAML, e.g. topologies/sweep.yaml")
+    _ray_args(sw)
+    sw.add_argument("--max-networks", type=int, default=None, help="stop after N networks")
+    sw.set_defaults(func=cmd_sweep)
+
+
+def _ray_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=None, help="output folder (default: out/<name>)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join: 'auto' or HOST:PORT (default: $RAY_ADDRESS, else local)",
+    )
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
+    p.add_argument("--max-in-flight", type=int, default=8, help="images in flight at once")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for any Ray wait")
+
+
+def _methods(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [m.strip() for v in values for m in v.split(",") if m.strip()]
+
+
+def _warn(msg: str) -> None:
+    print(f"hcf-sim: warning: {msg}", file=sys.stderr)
+
+
+def _user_error(exc: Exception):
+    from hcf_ray.cli import UserError
+
+    return UserError(str(exc))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hcf_ray.images import ImageError
+    from hcf_ray.sim.config import ConfigError
+    from hcf_ray.sim.scenario import load_scenario
+
+    try:
+        sc = load_scenario(args.config, _methods(args.methods), args.max_images, args.transport)
+    except ConfigError as exc:
+        raise _user_error(exc) from None
+    for w in sc.warnings:
+        _warn(w)
+    out = Path(args.out) if args.out else Path("out") / sc.config.name
+
+    import ray
+
+    from hcf_ray.sim.driver import RunOptions, run_simulation
+    from hcf_ray.sim.pool import SimulationError, connect
+    from hcf_ray.sim.report import closing_note, format_tables
+
+    options = RunOptions(
+        max_in_flight=args.max_in_flight,
+        timeout_s=args.timeout,
+        progress=sys.stderr.isatty(),
+    )
+    started = False
+    try:
+        started = connect(args.address, args.num_cpus)
+        summary = run_simulation(sc, out, options=options, log=_warn)
+    except SimulationError as exc:
+        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except ImageError as exc:
+        raise _user_error(exc) from None
+    finally:
+        if started:
+            ray.shutdown()
+    print(format_tables(summary), end="")
+    note = closing_note(summary)
+    if note:
+        print(note)
+    print(
+        f"wrote {out / 'results.jsonl'} ({summary['records']} records) and "
+        f"{out / 'summary.json'}; wall time {summary['wall_s']:.1f} s"
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hcf_ray.sim.config import ConfigError, read_yaml
+
+    try:
+        data = read_yaml(args.config)
+        if "generators" in data:
+            from hcf_ray.sim.sweep import load_sweep
+
+            sweep = load_sweep(args.config)
+            print(f"ok: {args.config}: sweep {sweep.config.name!r}, {sweep.describe()}")
+            return 0
+        from hcf_ray.sim.scenario import load_scenario
+
+        sc = load_scenario(args.config)
+    except ConfigError as exc:
+        raise _user_error(exc) from None
+    for w in sc.warnings:
+        _warn(w)
+    topo = sc.topology
+    print(
+        f"ok: {args.config}: {len(topo.nodes)} nodes, {topo.graph.number_of_edges()} directed "
+        f"links, {len(sc.flows)} flow(s), codec {sc.codec.spec}, transport {sc.transport}"
+    )
+    for (flow, method), plan in sc.plans.items():
+        routes = "; ".join(
+            f"{d.node}@{d.level}: "
+            + " ".join(f"{u}-[{lv}]→" for u, lv in zip(d.path, d.levels))
+            + f" {d.path[-1]}"
+            for d in plan.destinations
+        )
+        print(f"  {flow}/{method}: {routes}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hcf_ray.sim.config import ConfigError
+    from hcf_ray.sim.sweep import load_sweep
+
+    try:
+        sweep = load_sweep(args.config)
+    except ConfigError as exc:
+        raise _user_error(exc) from None
+    for w in sweep.warnings:
+        _warn(w)
+    out = Path(args.out) if args.out else Path("out") / sweep.config.name
+
+    import ray
+
+    from hcf_ray.sim.pool import SimulationError, connect
+    from hcf_ray.sim.sweep import format_sweep, run_sweep
+
+    started = False
+    try:
+        started = connect(args.address, args.num_cpus)
+        summary = run_sweep(
+            sweep,
+            out,
+            max_networks=args.max_networks,
+            max_in_flight=args.max_in_flight,
+            timeout_s=args.timeout,
+            progress=sys.stderr.isatty(),
+            log=_warn,
+        )
+    except SimulationError as exc:
+        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    finally:
+        if started:
+            ray.shutdown()
+    print(format_sweep(summary), end="")
+    print(
+        f"wrote {out / 'sweep_results.jsonl'} and {out / 'sweep_summary.json'}; "
+        f"wall time {summary['wall_s']:.1f} s"
+    )
+    return 0

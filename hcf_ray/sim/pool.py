@@ -1,0 +1,167 @@
+"""Connecting to Ray and creating the node actors (one per topology node, or a reusable pool).
+
+Resources per actor come from the node config: ``num_cpus``, ``num_gpus`` (``auto`` shares
+the cluster's GPUs evenly among the nodes and means CPU when the cluster has none) and
+custom resources, which pin a node to the machines started with that resource
+(``ray start --resources='{"edge": 4}'``). Every wait has a timeout: an actor that cannot
+be placed is reported by name with what it asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from hcf_ray.sim.actors import NodeActor, actor_options
+from hcf_ray.sim.planner import ModelNeeds
+
+
+class SimulationError(RuntimeError):
+    """A failure while simulating (actor died, placement impossible); one line."""
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Use the running Ray session, connect to ``address``/``RAY_ADDRESS``, or start one.
+
+    Returns True when this call started or connected (the caller should shut it down).
+    """
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = {"include_dashboard": False, "logging_level": logging.ERROR}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray instance"
+        raise SimulationError(f"cannot connect to {where}: {_first_line(exc)}") from None
+    return True
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    num_cpus: float
+    num_gpus: float | str
+    resources: Mapping[str, float]
+
+
+class ActorSet:
+    """Named node actors; ``mapping`` says which actor runs each topology node."""
+
+    def __init__(
+        self,
+        workers: list[WorkerSpec],
+        codec: str,
+        phi_dir: str | None = None,
+        timeout_s: float = 300.0,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.timeout_s = timeout_s
+        self.handles: dict[str, object] = {}
+        self.info: dict[str, dict] = {}
+        self.mapping: dict[str, str] = {w.name: w.name for w in workers}
+        cluster = ray.cluster_resources()
+        gpus = float(cluster.get("GPU", 0))
+        asked = [w.name for w in workers if isinstance(w.num_gpus, float) and w.num_gpus > 0]
+        if asked and gpus == 0 and log:
+            log(f"no GPU in the Ray cluster: {', '.join(asked)} run on CPU")
+        share = min(1.0, gpus / max(len(workers), 1)) if gpus else 0.0
+        for w in workers:
+            for key in w.resources:
+                if key not in cluster:
+                    raise SimulationError(
+                        f"node {w.name!r} needs resource {key!r}, which no machine in the Ray "
+                        f"cluster has (start one with: ray start --resources='{{\"{key}\": 1}}')"
+                    )
+            ngpu = share if w.num_gpus == "auto" else (float(w.num_gpus) if gpus else 0.0)
+            opts = actor_options(w.num_cpus, round(ngpu, 4), dict(w.resources))
+            self.handles[w.name] = NodeActor.options(**opts).remote(w.name, codec, phi_dir)
+        self._wait_ready(workers)
+
+    def _wait_ready(self, workers: list[WorkerSpec]) -> None:
+        refs = {w.name: self.handles[w.name].info.remote() for w in workers}
+        _ready, pending = ray.wait(
+            list(refs.values()), num_returns=len(refs), timeout=self.timeout_s
+        )
+        if pending:
+            late = [w for w in workers if refs[w.name] in pending]
+            w = late[0]
+            self.close()
+            raise SimulationError(
+                f"node {w.name!r} could not be placed within {self.timeout_s:.0f} s: it asks "
+                f"for {w.num_cpus} CPU, {w.num_gpus} GPU, resources {dict(w.resources)}; "
+                f"the cluster has {_resources_line()}"
+            )
+        for w in workers:
+            self.info[w.name] = self.get(refs[w.name], node=w.name)
+
+    def assign(self, mapping: Mapping[str, str]) -> None:
+        """Run topology node ``n`` on actor ``mapping[n]`` (sweeps reuse one pool)."""
+        self.mapping = dict(mapping)
+
+    def actor(self, node: str):
+        return self.handles[self.mapping[node]]
+
+    def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
+        per_actor: dict[str, ModelNeeds] = {}
+        for node, need in needs.items():
+            name = self.mapping[node]
+            per_actor[name] = per_actor.get(name, ModelNeeds()) | need
+        refs = {name: self.handles[name].prepare.remote(n) for name, n in per_actor.items()}
+        return {name: self.get(ref, node=name) for name, ref in refs.items()}
+
+    def get(self, ref, node: str | None = None):
+        try:
+            return ray.get(ref, timeout=self.timeout_s)
+        except GetTimeoutError:
+            raise SimulationError(
+                f"node {node!r} did not answer within {self.timeout_s:.0f} s"
+            ) from None
+        except RayActorError as exc:
+            raise SimulationError(f"node {node!r}: actor died ({_reason(exc)})") from None
+        except RayTaskError as exc:
+            raise SimulationError(f"node {node!r}: {_cause(exc)}") from None
+
+    def close(self) -> None:
+        for h in self.handles.values():
+            with contextlib.suppress(Exception):  # already dead
+                ray.kill(h)
+        self.handles.clear()
+
+
+def _resources_line() -> str:
+    res = ray.available_resources()
+    keep = {k: round(v, 2) for k, v in res.items() if not k.startswith(("node:", "memory"))}
+    keep.pop("object_store_memory", None)
+    return f"{keep} available"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("The actor died because", "The actor is dead because", "died because"):
+        if marker in text:
+            return _first_line(text[text.index(marker) :]).rstrip(".")
+    return _first_line(exc)
+
+
+def _cause(exc: RayTaskError) -> str:
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, RayTaskError):
+        return f"{type(cause).__name__}: {_first_line(cause)}"
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__

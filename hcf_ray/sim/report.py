@@ -1,0 +1,228 @@
+"""Aggregating records into ``summary.json`` and the printed per-flow, per-method tables."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from hcf_ray.sim.scenario import Scenario
+
+
+@dataclass
+class NodeTotals:
+    """Measured totals of one node in one method's world."""
+
+    jobs: int = 0
+    flops: int = 0
+    measured_s: float = 0.0
+    rss_peak_mb: float = 0.0
+    gpu_peak_mb: float | None = None
+
+    def add(self, stats: Mapping) -> None:
+        self.jobs += 1
+        self.flops += sum(s["flops"] for s in stats["segments"])
+        self.measured_s += sum(s["s"] for s in stats["segments"])
+        self.rss_peak_mb = max(self.rss_peak_mb, stats.get("rss_peak_mb", 0.0))
+        if "gpu_peak_mb" in stats:
+            self.gpu_peak_mb = max(self.gpu_peak_mb or 0.0, stats["gpu_peak_mb"])
+
+
+def spread(values: Iterable[float]) -> dict:
+    v = sorted(x for x in values if x is not None and math.isfinite(x))
+    if not v:
+        return {"n": 0}
+    return {
+        "n": len(v),
+        "mean": statistics.fmean(v),
+        "std": statistics.pstdev(v) if len(v) > 1 else 0.0,
+        "min": v[0],
+        "p50": _pct(v, 50),
+        "p95": _pct(v, 95),
+        "max": v[-1],
+    }
+
+
+def _pct(v: list[float], q: float) -> float:
+    k = (len(v) - 1) * q / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return statistics.fmean(v) if v else None
+
+
+def summarize(
+    scenario: Scenario,
+    records: list[dict],
+    worlds: Mapping[str, dict],
+    totals: Mapping[str, Mapping[str, NodeTotals]],
+    placement: Mapping[str, dict],
+    units: Mapping[tuple[str, str], list[dict]],
+    wall_s: float,
+    status: str = "ok",
+    error: str | None = None,
+) -> dict:
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        by[r["flow"], r["method"], r["destination"]].append(r)
+    flows = {}
+    for f in scenario.flows:
+        methods = {}
+        for m in f.methods:
+            plan = scenario.plan(f.spec.name, m)
+            dests = {}
+            for d in plan.destinations:
+                rs = by.get((f.spec.name, m, d.node), [])
+                dests[d.node] = {
+                    "level": d.level,
+                    "policy": d.policy,
+                    "path": list(d.path),
+                    "levels": list(d.levels),
+                    "images": len(rs),
+                    "bpp": _mean(r["bpp"] for r in rs),
+                    "psnr": _mean(r["psnr"] for r in rs),
+                    "ms_ssim_db": _mean(r["ms_ssim_db"] for r in rs),
+                    "latency_s": spread(r["latency_s"] for r in rs),
+                    "compute_s": _mean(r["compute_s"] for r in rs),
+                    "flops": _mean(r["flops"] for r in rs),
+                    "total_bytes": _mean(r["total_bytes"] for r in rs),
+                }
+            methods[m] = {
+                "destinations": dests,
+                "per_image": _per_image(list(units.get((f.spec.name, m), []))),
+                "plan": plan.describe().splitlines(),
+            }
+        flows[f.spec.name] = {
+            "source": f.spec.source,
+            "source_level": f.spec.source_level,
+            "images": [p.name for p in f.images],
+            "methods": methods,
+        }
+    nodes = {}
+    for m, world in worlds.items():
+        per = {}
+        for n, clock in world["nodes"].items():
+            t = totals.get(m, {}).get(n, NodeTotals())
+            per[n] = {
+                **clock,
+                "flops": t.flops,
+                "rss_peak_mb": t.rss_peak_mb,
+                **({"gpu_peak_mb": t.gpu_peak_mb} if t.gpu_peak_mb is not None else {}),
+            }
+        nodes[m] = per
+    return {
+        "name": scenario.config.name,
+        "config": scenario.source,
+        "status": status,
+        "error": error,
+        "codec": {
+            "requested": scenario.codec.requested,
+            "used": scenario.codec.spec,
+            "max_level": scenario.codec.max_level,
+        },
+        "transport": scenario.transport,
+        "warnings": scenario.warnings,
+        "wall_s": wall_s,
+        "records": len(records),
+        "flows": flows,
+        "links": {m: w["links"] for m, w in worlds.items()},
+        "nodes": nodes,
+        "horizon_s": {m: w["horizon_s"] for m, w in worlds.items()},
+        "placement": dict(placement),
+        "memory_method": (
+            "rss_peak_mb: getrusage ru_maxrss of the actor process (high-water mark incl. "
+            "runtime and models); gpu_peak_mb: torch.cuda.max_memory_allocated per job"
+        ),
+    }
+
+
+def _per_image(units: list[dict]) -> dict:
+    """Per image, over all destinations: link bytes and compute with shared parts once."""
+    return {
+        "link_bytes": _mean(u["link_bytes"] for u in units),
+        "compute_s": _mean(u["compute_s"] for u in units),
+        "flops": _mean(u["flops"] for u in units),
+        "latency_s_all_destinations": _mean(u["latency_s"] for u in units),
+    }
+
+
+# -- printing -----------------------------------------------------------------------------
+def format_tables(summary: dict) -> str:
+    out = []
+    for name, f in summary["flows"].items():
+        n_img = len(f["images"])
+        first = next(iter(f["methods"].values()), {"destinations": {}})
+        dests = ", ".join(f"{d}@{v['level']}" for d, v in first["destinations"].items())
+        out.append(
+            f"flow {name}: {f['source']}@{f['source_level']} → {dests}  "
+            f"({n_img} images, transport {summary['transport']})"
+        )
+        head = (
+            f"  {'method':<7}{'policy':<12}{'dest':<10}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
+            f"{'MS-SSIM':>9}{'latency ms':>12}{'p95 ms':>9}{'compute ms':>12}{'GFLOP':>8}"
+        )
+        out.append(head)
+        out.append("  " + "-" * (len(head) - 2))
+        for m, mv in f["methods"].items():
+            for d, v in mv["destinations"].items():
+                lat = v["latency_s"]
+                out.append(
+                    f"  {m:<7}{_short(v['policy'], 11):<12}{d:<10}{v['level']:>4}"
+                    f"{_f(v['bpp'], 4):>9}{_f(v['psnr'], 2):>8}{_f(v['ms_ssim_db'], 2):>9}"
+                    f"{_f(_ms(lat.get('mean')), 1):>12}{_f(_ms(lat.get('p95')), 1):>9}"
+                    f"{_f(_ms(v['compute_s']), 1):>12}{_f(_g(v['flops']), 2):>8}"
+                )
+        out.append(
+            f"  {'method':<7}{'link bytes/img':>16}{'compute ms/img':>16}{'GFLOP/img':>11}"
+            f"{'all-dest latency ms':>21}   (shared transmissions and ops counted once)"
+        )
+        for m, mv in f["methods"].items():
+            p = mv["per_image"]
+            out.append(
+                f"  {m:<7}{_f(p['link_bytes'], 0):>16}{_f(_ms(p['compute_s']), 1):>16}"
+                f"{_f(_g(p['flops']), 2):>11}{_f(_ms(p['latency_s_all_destinations']), 1):>21}"
+            )
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def closing_note(summary: dict) -> str:
+    tc = summary.get("transport_check")
+    if not tc:
+        return ""
+    same = "identical" if tc["same_reconstruction"] else "DIFFERENT"
+    return (
+        f"note: transport={summary['transport']}. On {tc['image']} ({tc['flow']}/{tc['method']}"
+        f" → {tc['destination']}) latent transport's entropy estimate gives "
+        f"{tc['latent_bpp']:.4f} bpp vs {tc['bitstream_bpp']:.4f} bpp of real bitstreams "
+        f"({tc['delta_bpp']:+.4f} bpp, {tc['delta_pct']:+.2f}%); reconstructions {same}."
+    )
+
+
+def _short(s: str, n: int) -> str:
+    s = str(s)
+    if len(s) <= n:
+        return s
+    tail = s.rsplit(":", 1)[-1] if ":" in s else s
+    return tail[:n] if len(tail) <= n else s[: n - 1] + "…"
+
+
+def _f(v, digits: int) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
+def _ms(v):
+    return None if v is None else v * 1000.0
+
+
+def _g(v):
+    return None if v is None else v / 1e9

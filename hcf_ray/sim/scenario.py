@@ -1,0 +1,169 @@
+"""A checked, planned simulation: config → topology, resolved flows, plans, images, codec.
+
+:func:`build_scenario` performs every check ``hcf-sim validate`` reports (field types,
+unknown nodes, unreachable destinations, levels, policies, image folders, plan feasibility)
+without starting Ray or loading models; problems are :class:`ConfigError` s naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hcf_ray.images import ImageError, image_files, sample_images
+from hcf_ray.policy import resolve_policy
+from hcf_ray.sim.codec import CodecChoice, resolve_codec
+from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
+from hcf_ray.sim.methods import get_method, method_names
+from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
+from hcf_ray.sim.topology import Topology, build_topology
+from hcf_ray.sim.treelevels import PlanError
+
+
+@dataclass
+class FlowRun:
+    spec: FlowSpec
+    methods: list[str]
+    images: list[Path]
+    interval_s: float
+    index: int
+
+
+@dataclass
+class Scenario:
+    config: SimConfig
+    base_dir: Path | None
+    topology: Topology
+    codec: CodecChoice
+    transport: str
+    flows: list[FlowRun]
+    plans: dict[tuple[str, str], FlowPlan]  # (flow, method) → plan
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def plan(self, flow: str, method: str) -> FlowPlan:
+        return self.plans[flow, method]
+
+
+def load_scenario(
+    path: str | Path,
+    methods: Sequence[str] | None = None,
+    max_images: int | None = None,
+    transport: str | None = None,
+) -> Scenario:
+    """Load and check a topology YAML; ConfigErrors carry the file name."""
+    try:
+        cfg, base_dir = load_config(path)
+        return build_scenario(cfg, base_dir, methods, max_images, transport, source=str(path))
+    except ConfigError as exc:
+        raise exc.with_source(path) from None
+
+
+def build_scenario(
+    cfg: SimConfig,
+    base_dir: Path | None = None,
+    methods: Sequence[str] | None = None,
+    max_images: int | None = None,
+    transport: str | None = None,
+    source: str = "",
+) -> Scenario:
+    topology = build_topology(cfg, base_dir)
+    try:
+        topology.check_weight(cfg.routing.weight)
+    except ValueError as exc:
+        raise ConfigError(str(exc), "routing.weight") from None
+    codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
+    warns = [codec.warning] if codec.warning else []
+    for m in methods or ():
+        if m not in method_names():
+            raise ConfigError(f"unknown method {m!r}; choose from {', '.join(method_names())}")
+    flows: list[FlowRun] = []
+    plans: dict[tuple[str, str], FlowPlan] = {}
+    names: set[str] = set()
+    for i in range(len(cfg.flows)):
+        run = _flow(cfg, i, topology, codec, base_dir, methods, max_images)
+        if run.spec.name in names:
+            raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
+        names.add(run.spec.name)
+        if "hcf" in run.methods and not codec.has_phis:
+            run.methods.remove("hcf")
+            warns.append(f"codec {codec.requested!r} has no φ modules: skipping hcf")
+        for m in run.methods:
+            try:
+                plans[run.spec.name, m] = plan_flow(
+                    topology, run.spec, get_method(m), cfg.routing.weight, codec.max_level
+                )
+            except PlanError as exc:
+                raise ConfigError(f"{m}: {exc.message}", exc.field or f"flows[{i}]") from None
+        flows.append(run)
+    return Scenario(
+        config=cfg,
+        base_dir=base_dir,
+        topology=topology,
+        codec=codec,
+        transport=transport or cfg.transport,
+        flows=flows,
+        plans=plans,
+        warnings=list(dict.fromkeys(warns)),
+        source=source,
+    )
+
+
+def _flow(cfg, i, topology, codec, base_dir, methods, max_images) -> FlowRun:
+    f = cfg.flows[i]
+    where = f"flows[{i}]"
+    nodes = topology.nodes
+    if f.source not in nodes:
+        raise ConfigError(f"unknown node {f.source!r}", f"{where}.source")
+    s = f.source_level if f.source_level is not None else codec.max_level
+    if s > codec.max_level:
+        raise ConfigError(
+            f"source level {s} is above the codec's top level {codec.max_level}",
+            f"{where}.source_level",
+        )
+    dests = []
+    seen: set[str] = set()
+    for j, d in enumerate(f.destinations):
+        dw = f"{where}.destinations[{j}]"
+        if d.node not in nodes:
+            raise ConfigError(f"unknown node {d.node!r}", f"{dw}.node")
+        if d.node == f.source:
+            raise ConfigError(f"destination {d.node!r} is the flow's source", f"{dw}.node")
+        if d.node in seen:
+            raise ConfigError(f"destination {d.node!r} listed twice", f"{dw}.node")
+        seen.add(d.node)
+        if d.level > s:
+            raise ConfigError(
+                f"target level {d.level} is above the source level {s} (levels only drop)",
+                f"{dw}.level",
+            )
+        spec = d.policy if d.policy is not None else f.policy
+        pfield = f"{dw}.policy" if d.policy is not None else f"{where}.policy"
+        try:
+            policy = resolve_policy(spec, base_dir)
+        except ValueError as exc:
+            raise ConfigError(str(exc), pfield) from None
+        label = spec if isinstance(spec, str) else "[" + ",".join(map(str, spec)) + "]"
+        dests.append(FlowDestination(d.node, d.level, policy, label, dw))
+    chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
+    for k, m in enumerate(chosen):
+        if m not in method_names():
+            raise ConfigError(
+                f"unknown method {m!r}; choose from {', '.join(method_names())}",
+                f"{where}.methods[{k}]",
+            )
+    name = cfg.flow_name(i)
+    spec = FlowSpec(name, f.source, s, tuple(dests), f, where)
+    images = _images(f.images, base_dir, f"{where}.images")
+    limit = min(x for x in (f.max_images, max_images, len(images)) if x is not None)
+    return FlowRun(spec, chosen, images[:limit], f.interval_ms / 1000.0, i)
+
+
+def _images(value: str, base_dir: Path | None, where: str) -> list[Path]:
+    if value == SAMPLES:
+        return sample_images()
+    try:
+        return image_files(resolve_path(value, base_dir))
+    except ImageError as exc:
+        raise ConfigError(str(exc), where) from None

@@ -1,0 +1,185 @@
+"""The network as a NetworkX ``DiGraph``, shortest-path routing and multicast trees.
+
+Nodes carry a :class:`NodeSpec` (Ray resources, speed factor); every directed edge carries
+``bandwidth_mbps``, ``latency_ms``, ``loss`` plus the derived routing weights ``hops`` (1)
+and ``inv_bandwidth`` (1/Mbit/s). A flow's multicast tree is the union of the shortest paths
+from its source to its destinations taken from one Dijkstra run, so the paths share their
+prefixes and form a tree (a relay where they part is a fork).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from hcf_ray.sim.config import ConfigError, LinkConfig, NodeConfig, NodeDefaults, SimConfig
+from hcf_ray.sim.config import resolve_path as _resolve
+
+ROUTING_WEIGHTS = ("latency_ms", "hops", "inv_bandwidth")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    id: str
+    role: str = "relay"
+    num_cpus: float = 0.25
+    num_gpus: float | str = "auto"
+    resources: Mapping[str, float] = field(default_factory=dict)
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    src: str
+    dst: str
+    bandwidth_mbps: float
+    latency_ms: float
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class MulticastTree:
+    """Routes of one flow: ``paths[dest]`` from the source; prefix-closed, hence a tree."""
+
+    source: str
+    paths: Mapping[str, tuple[str, ...]]
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        seen: dict[tuple[str, str], None] = {}
+        for path in self.paths.values():
+            for e in itertools.pairwise(path):
+                seen.setdefault(e, None)
+        return list(seen)
+
+    def children(self, node: str) -> list[str]:
+        return [v for u, v in self.edges if u == node]
+
+
+class Topology:
+    """Nodes and directed links of one simulated network."""
+
+    def __init__(self, nodes: Iterable[NodeSpec], links: Iterable[LinkSpec], name: str = ""):
+        self.name = name
+        self.graph = nx.DiGraph()
+        for n in nodes:
+            self.graph.add_node(n.id, spec=n)
+        for link in links:
+            self.graph.add_edge(
+                link.src,
+                link.dst,
+                spec=link,
+                bandwidth_mbps=link.bandwidth_mbps,
+                latency_ms=link.latency_ms,
+                loss=link.loss,
+                hops=1,
+                inv_bandwidth=1.0 / link.bandwidth_mbps,
+            )
+
+    @property
+    def nodes(self) -> dict[str, NodeSpec]:
+        return {n: d["spec"] for n, d in self.graph.nodes(data=True)}
+
+    @property
+    def links(self) -> dict[tuple[str, str], LinkSpec]:
+        return {(u, v): d["spec"] for u, v, d in self.graph.edges(data=True)}
+
+    def link(self, u: str, v: str) -> LinkSpec:
+        return self.graph.edges[u, v]["spec"]
+
+    def node(self, n: str) -> NodeSpec:
+        return self.graph.nodes[n]["spec"]
+
+    def check_weight(self, weight: str) -> None:
+        if weight in ROUTING_WEIGHTS:
+            return
+        if not all(isinstance(d.get(weight), int | float) for *_, d in self.graph.edges(data=True)):
+            raise ValueError(
+                f"unknown routing weight {weight!r}: use {', '.join(ROUTING_WEIGHTS)} "
+                "or a numeric link attribute"
+            )
+
+    def multicast_tree(
+        self, source: str, destinations: Sequence[str], weight: str = "latency_ms"
+    ) -> MulticastTree:
+        """Shortest paths (by ``weight``) from ``source``; raises for unreachable nodes."""
+        self.check_weight(weight)
+        _, paths = nx.single_source_dijkstra(self.graph, source, weight=weight)
+        missing = [d for d in destinations if d not in paths]
+        if missing:
+            raise Unreachable(missing[0], source)
+        return MulticastTree(source, {d: tuple(paths[d]) for d in destinations})
+
+
+class Unreachable(ValueError):
+    def __init__(self, node: str, source: str):
+        self.node = node
+        super().__init__(f"node {node!r} is unreachable from source {source!r}")
+
+
+# -- from a config ------------------------------------------------------------------------
+def node_spec(cfg: NodeConfig, defaults: NodeDefaults) -> NodeSpec:
+    return NodeSpec(
+        id=cfg.id,
+        role=cfg.role,
+        num_cpus=defaults.num_cpus if cfg.num_cpus is None else cfg.num_cpus,
+        num_gpus=defaults.num_gpus if cfg.num_gpus is None else cfg.num_gpus,
+        resources=dict(defaults.resources if cfg.resources is None else cfg.resources),
+        speed=defaults.speed if cfg.speed is None else cfg.speed,
+    )
+
+
+def build_topology(cfg: SimConfig, base_dir: Path | None = None) -> Topology:
+    """Nodes and links of a config (imported graph first, then YAML entries override/add)."""
+    from hcf_ray.sim.graphio import import_graph
+
+    node_cfgs: dict[str, NodeConfig] = {}
+    link_cfgs: list[tuple[str, LinkConfig]] = []
+    if cfg.graph is not None:
+        imported_nodes, imported_links = import_graph(cfg.graph, _resolve(cfg.graph.file, base_dir))
+        node_cfgs.update((n.id, n) for n in imported_nodes)
+        link_cfgs += [("graph.file", link) for link in imported_links]
+    yaml_ids: set[str] = set()
+    for i, n in enumerate(cfg.nodes):
+        if n.id in yaml_ids:
+            raise ConfigError(f"duplicate node id {n.id!r}", f"nodes[{i}].id")
+        yaml_ids.add(n.id)
+        node_cfgs[n.id] = n
+    link_cfgs += [(f"links[{i}]", link) for i, link in enumerate(cfg.links)]
+    if not node_cfgs:
+        raise ConfigError("no nodes (give 'nodes' or a 'graph' file)", "nodes")
+    directed: dict[tuple[str, str], LinkSpec] = {}
+    for where, link in link_cfgs:
+        for end in ("src", "dst"):
+            if getattr(link, end) not in node_cfgs:
+                raise ConfigError(f"unknown node {getattr(link, end)!r}", f"{where}.{end}")
+        if link.src == link.dst:
+            raise ConfigError(f"link from {link.src!r} to itself", where)
+        pairs = [(link.src, link.dst)] + ([] if link.directed else [(link.dst, link.src)])
+        for u, v in pairs:  # later entries (YAML) override earlier ones (imported)
+            directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
+    nodes = [node_spec(n, cfg.node_defaults) for n in node_cfgs.values()]
+    return Topology(nodes, directed.values(), cfg.name)
+
+
+def topology_from_graph(
+    g: nx.Graph,
+    bandwidth_mbps: Mapping[tuple, float],
+    latency_ms: Mapping[tuple, float],
+    defaults: NodeDefaults | None = None,
+    name: str = "",
+) -> Topology:
+    """A topology from a (generated) NetworkX graph with per-edge bandwidth and latency."""
+    defaults = defaults or NodeDefaults()
+    nodes = [node_spec(NodeConfig(id=str(n)), defaults) for n in g.nodes]
+    links = []
+    for u, v in g.edges:
+        bw, lat = bandwidth_mbps[u, v], latency_ms[u, v]
+        links.append(LinkSpec(str(u), str(v), bw, lat))
+        if not g.is_directed():
+            links.append(LinkSpec(str(v), str(u), bw, lat))
+    return Topology(nodes, links, name)

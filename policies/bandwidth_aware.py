@@ -1,0 +1,42 @@
+"""A user policy: choose transmission levels from the link bandwidths of the route.
+
+Reference it from a topology YAML as ``policy: ../policies/bandwidth_aware.py:BandwidthAware``
+(paths are tried as given, then relative to the YAML file).
+
+Idea: the edge policy (paper Eq. 16) keeps the latent at high levels for as long as possible,
+which is best for quality, but a slow link then carries a big bitstream. This policy sends
+as low a level as the route still allows over every *slow* hop (bandwidth below
+``slow_fraction`` of the route's fastest hop) and as high a level as possible over the fast
+ones. Every hop carries exactly one transmission, levels strictly decrease, the last hop
+carries the target level, and ``hop.min_level`` (set on multicast trees) is respected.
+"""
+
+from __future__ import annotations
+
+from hcf_ray.policy import Policy, PolicyContext, PolicyVector
+
+
+class BandwidthAware(Policy):
+    name = "bandwidth-aware"
+    slow_fraction = 0.5
+
+    def choose(self, ctx: PolicyContext) -> PolicyVector:
+        top, d, n = ctx.source_level, ctx.target_level, ctx.n_q
+        if ctx.route is None or len(ctx.route.hops) != n:
+            # outside the simulator: behave like the edge policy
+            return PolicyVector.from_levels(top, d, [top - i for i in range(n - 1)] + [d])
+        hops = ctx.route.hops
+        fastest = max(h.bandwidth_mbps for h in hops)
+        levels: list[int] = []
+        for i, hop in enumerate(hops):
+            remaining = n - 1 - i  # hops after this one, each needs a lower level
+            lowest = max(d + remaining, hop.min_level or 0)
+            highest = min(top - i, levels[-1] - 1 if levels else top)
+            if i == n - 1:
+                level = d
+            elif hop.bandwidth_mbps < self.slow_fraction * fastest:
+                level = lowest
+            else:
+                level = highest
+            levels.append(max(min(level, highest), lowest))
+        return PolicyVector.from_levels(top, d, levels)
