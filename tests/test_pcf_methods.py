@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hcf_ray.metrics import psnr
-from hcf_ray.pcf import BASELINES, Payload, make_baseline, rd_points, run_chain
+from hcf_ray.pcf import BASELINES, Payload, make_baseline, make_runner, rd_points, run_chain
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.codec import TailDropCodec
 from hcf_ray.pcf.levels import DEFAULT_LEVEL_BPP, check_level_bpp, closest_index
@@ -114,3 +114,10 @@ def test_interface_errors(photo):
     assert closest_index([0.1, 0.3, 0.5], 0.35) == 1
     assert set(BASELINES) == {"pcf-tail", "pcf-j2k", "drf-jpeg", "drf-webp"}
     assert check_level_bpp(None) == DEFAULT_LEVEL_BPP
+
+
+def test_eval_runner(photo):
+    base = make_baseline("drf-webp", level_bpp=LEVELS)
+    bpp, x_hat = make_runner(base)(None, photo, 4, 2)
+    res = run_chain(base, photo, [4, 3, 2])
+    assert bpp == res.bpp() and torch.equal(x_hat, res.x_hat)

@@ -20,6 +20,7 @@ from hcf_ray.pcf.methods import (
     ChainResult,
     Payload,
     make_baseline,
+    make_runner,
     rd_points,
     run_chain,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "calibrate_level_bpp",
     "load_tail_codec",
     "make_baseline",
+    "make_runner",
     "rd_points",
     "run_chain",
 ]

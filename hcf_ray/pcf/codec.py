@@ -6,7 +6,7 @@ channel group of ``y`` separately with the Gaussian conditional, using the scale
 decodes exactly the first ``k`` groups and fills the others with their predicted means.
 
 Weights are stored like the ladder's: ``pcf.json`` (widths, groups, training notes) and an
-fp16 state dict (entropy-coder tables stay full precision).
+fp16 state dict without the derived entropy-coder tables (rebuilt by ``update(force=True)``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from compressai.ops import compute_padding
 from torch import Tensor
 
+from hcf_ray.codecs.ladder import load_weights, weights_state
 from hcf_ray.codecs.level import PAD_MULTIPLE, check_image_tensor
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.tail_drop import TailDropHyperprior, fill_dropped
@@ -103,11 +104,7 @@ class TailDropCodec:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         m = self.model
-        state = {
-            k: (v.half() if half and v.is_floating_point() and _is_weight(k) else v)
-            for k, v in m.state_dict().items()
-        }
-        torch.save(state, path / WEIGHTS)
+        torch.save(weights_state(m, half), path / WEIGHTS)
         manifest = {
             "arch": "taildrop-mbt2018-mean",
             "N": int(m.N),
@@ -127,8 +124,7 @@ class TailDropCodec:
         manifest = json.loads(manifest_path.read_text())
         model = TailDropHyperprior(manifest["N"], manifest["M"], manifest["group_sizes"])
         state = torch.load(path / manifest["file"], map_location=map_location, weights_only=True)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        model.load_state_dict(state)
+        load_weights(model, state)
         return cls(model)
 
 
@@ -163,9 +159,3 @@ def load_tail_codec(spec: str | Path | TailDropCodec | None = "default") -> Tail
     if not Path(spec).is_dir():
         raise ValueError(f"pcf-tail model {spec!r}: not 'default', 'random[:N:M:G]' or a directory")
     return TailDropCodec.load(spec)
-
-
-def _is_weight(key: str) -> bool:
-    return not any(
-        t in key for t in ("_quantized_cdf", "_offset", "_cdf_length", "quantiles", "scale_table")
-    )

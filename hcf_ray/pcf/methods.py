@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -324,3 +324,17 @@ def rd_points(
             pt["ms_ssim_db"] = ms_ssim_db(x, res.x_hat)
         points.append(pt)
     return points
+
+
+def make_runner(baseline: Baseline) -> Callable[[object, Tensor, int, int], tuple[float, Tensor]]:
+    """An ``hcf_ray.evaluate`` runner ``(engine, x, s, d) -> (bpp, x_hat)`` for a baseline.
+
+    Runs the chain ``s, s-1, …, d`` (the engine is ignored: baselines bring their own
+    codec) and returns the rate of what the destination receives and its reconstruction.
+    """
+
+    def run(engine: object, x: Tensor, s: int, d: int) -> tuple[float, Tensor]:
+        res = run_chain(baseline, x, range(s, d - 1, -1))
+        return res.bpp(), res.x_hat
+
+    return run
