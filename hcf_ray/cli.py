@@ -44,6 +44,8 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         refine=[Stage(args.refine_iters, args.refine_crop, 8, args.lr / 5)],
     )
     trainer = LadderTrainer(args.workdir, args.data, args.val, recipe)
+    if args.init_from:
+        trainer.import_ladder(args.init_from)
     if args.export_only:
         trainer.export(args.export)
         print(f"exported ladder to {args.export}")
@@ -69,7 +71,7 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
     recipe = HCFRecipe(
         phi_hidden=args.phi_hidden or None,
         phi_res=args.phi_res,
-        phi_attention=not args.no_attention,
+        phi_attention=args.attention,
         cache_crops=args.cache_crops,
         crop=args.crop,
         phase1_iters=args.phase1_iters,
@@ -121,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--workdir", required=True, help="checkpoints, state and logs (resumable)")
     tl.add_argument("--export", default=None, help="write the trained ladder here at the end")
     tl.add_argument("--export-only", action="store_true", help="only export the current state")
+    tl.add_argument("--init-from", default=None, help="continue from an exported ladder dir")
     tl.add_argument("--arch", default="mbt2018-mean")
     tl.add_argument("--N", type=int, default=64)
     tl.add_argument("--M", type=int, default=96)
@@ -144,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--export", default=None, help="write phi.json/phi.pt and hcf/ overlay here")
     th.add_argument("--phi-hidden", type=int, default=48, help="0 = paper width (M)")
     th.add_argument("--phi-res", type=int, default=4)
-    th.add_argument("--no-attention", action="store_true")
+    th.add_argument("--attention", action="store_true", help="add the paper's attention blocks")
     th.add_argument("--cache-crops", type=int, default=3000)
     th.add_argument("--crop", type=int, default=128)
     th.add_argument("--phase1-iters", type=int, default=2500)

@@ -32,6 +32,9 @@ def test_latent_roundtrip_is_bit_exact(arch):
     y_q, est_bits = codec.quantize_latent(y)
     assert torch.equal(y_q, y_hat_enc)
     assert est_bits / 8 == pytest.approx(bs.nbytes, rel=0.25, abs=16)
+    # the batched training-time quantizer is the real one (AR models: forward's round(y))
+    if arch in ("mbt2018-mean", "bmshj2018-hyperprior"):
+        assert torch.equal(codec.coder.dequantized(y), y_hat_enc)
     x_hat = codec.synthesis(y_hat_dec, (70, 100))
     assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
 

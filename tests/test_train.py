@@ -63,6 +63,13 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
     ladder = resumed.export(tmp_path / "export")
     assert QualityLadder.from_dir(tmp_path / "export").levels == ladder.levels == [1, 2]
 
+    # a later session continues from the exported fp16 weights: refinement rounds only
+    fresh = LadderTrainer(tmp_path / "next", image_dir, None, recipe, log=lambda m: None)
+    fresh.import_ladder(tmp_path / "export")
+    assert fresh.state["done"] == ["base/2/0", "spread/1/0"]
+    fresh.run()
+    assert json.loads((tmp_path / "next" / "state.json").read_text())["done"][-1] == "refine0/1/0"
+
 
 def test_hcf_training_phases_export_and_resume(tmp_path, image_dir):
     QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")

@@ -47,7 +47,7 @@ from hcf_ray.train.data import CropSampler
 class HCFRecipe:
     phi_hidden: int | None = 48
     phi_res: int = 4
-    phi_attention: bool = True
+    phi_attention: bool = False  # the shipped CPU default; the paper uses attention
     cache_crops: int = 3000
     crop: int = 128
     phase1_iters: int = 2500  # per transition

@@ -273,6 +273,29 @@ class LadderTrainer:
         tmp.write_text(json.dumps(self.state, indent=1))
         tmp.replace(self.workdir / "state.json")
 
+    def import_ladder(self, ladder_dir: str | Path) -> None:
+        """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier session).
+
+        Every level becomes "trained", the base and spread jobs count as done, so training
+        continues with the refinement rounds. Optimizer state starts fresh.
+        """
+        from hcf_ray.codecs.ladder import QualityLadder
+
+        r = self.recipe
+        ladder = QualityLadder.from_dir(ladder_dir)
+        if ladder.levels != list(range(1, r.levels + 1)) or ladder.arch != r.arch:
+            raise ValueError(f"{ladder_dir}: ladder {ladder} does not match the recipe")
+        for codec in ladder:
+            torch.save(
+                {"model": codec.model.state_dict(), "job": "imported", "it": 0},
+                self._ckpt(codec.level),
+            )
+        jobs = [name for name, _, _ in self.jobs() if not name.startswith("refine")]
+        self.state["done"] = sorted(set(self.state["done"]) | set(jobs), key=jobs.index)
+        self.state["trained"] = list(range(1, r.levels + 1))
+        self.state.setdefault("imported", []).append(str(ladder_dir))
+        self._write_state()
+
     # -- export -------------------------------------------------------------------------
     def export(self, out_dir: str | Path) -> QualityLadder:
         """Write the trained levels as a shippable ladder (fp16 weights + manifest)."""
