@@ -15,6 +15,7 @@ from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.codec import TailDropCodec, load_tail_codec
 from hcf_ray.pcf.levels import DEFAULT_LEVEL_BPP, calibrate_level_bpp
 from hcf_ray.pcf.methods import (
+    BASELINE_DESCRIPTIONS,
     BASELINES,
     Baseline,
     ChainResult,
@@ -28,6 +29,7 @@ from hcf_ray.pcf.tail_drop import TailDropHyperprior
 
 __all__ = [
     "BASELINES",
+    "BASELINE_DESCRIPTIONS",
     "DEFAULT_LEVEL_BPP",
     "Baseline",
     "ChainResult",

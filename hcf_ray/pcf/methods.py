@@ -41,7 +41,13 @@ from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.codec import TailDropCodec, load_tail_codec
 from hcf_ray.pcf.levels import check_level_bpp, closest_index
 
-BASELINES: tuple[str, ...] = ("pcf-tail", "pcf-j2k", "drf-jpeg", "drf-webp")
+BASELINE_DESCRIPTIONS: dict[str, str] = {
+    "pcf-tail": "progressive tail-drop hyperprior, relays keep a prefix of channel groups",
+    "pcf-j2k": "JPEG 2000, one quality layer per level, relays keep the first layers",
+    "drf-jpeg": "JPEG re-encoded at every node (rate-matched quality)",
+    "drf-webp": "WebP re-encoded at every node (rate-matched quality)",
+}
+BASELINES: tuple[str, ...] = tuple(BASELINE_DESCRIPTIONS)
 
 
 @dataclass(frozen=True)

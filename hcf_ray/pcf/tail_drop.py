@@ -77,7 +77,10 @@ class TailDropHyperprior(MeanScaleHyperprior):
         y_used = torch.where(mask, y_hat, means)
         return {"x_hat": self.g_s(y_used), "y_lik": y_lik, "z_lik": z_lik, "mask": mask}
 
-    def keep_mask(self, keep_channels: Tensor | int | None, batch: int, device) -> Tensor:
+    def keep_mask(
+        self, keep_channels: Tensor | int | None, batch: int, device: torch.device | str
+    ) -> Tensor:
+        """Boolean (B, M, 1, 1) mask of the kept leading channels (None: all of them)."""
         ch = torch.arange(self.M, device=device).view(1, -1, 1, 1)
         if keep_channels is None:
             keep = torch.full((batch,), self.M, device=device)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ class TailDropTrainer:
         val_dir: str | Path | None = None,
         recipe: TailDropRecipe | None = None,
         warm_start: str | Path | None = None,
-        log=print,
+        log: Callable[[str], None] = print,
     ):
         from hcf_ray.train.data import CropSampler
 
