@@ -29,3 +29,18 @@ def sample_image():
 
     # a real photo, cropped to keep the tiny-model tests fast (and a non-multiple of 64)
     return load_image(sample_images()[0])[..., :120, :200].contiguous()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster (2 CPUs) shared by every simulator test of the session."""
+    import logging
+
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -76,6 +76,12 @@ class ActorSet:
         if asked and gpus == 0 and log:
             log(f"no GPU in the Ray cluster: {', '.join(asked)} run on CPU")
         share = min(1.0, gpus / max(len(workers), 1)) if gpus else 0.0
+        cpus = sum(w.num_cpus for w in workers)
+        if cpus > float(cluster.get("CPU", 0)) + 1e-9:
+            raise SimulationError(
+                f"the topology's nodes ask for {cpus:g} CPUs in total but the Ray cluster has "
+                f"{cluster.get('CPU', 0):g}; lower num_cpus (node_defaults or per node)"
+            )
         for w in workers:
             for key in w.resources:
                 if key not in cluster:

@@ -1,0 +1,219 @@
+"""Topology YAML: shipped files validate, bad files give exit 2 with one line, GraphML/GML
+import, routing and multicast trees (no Ray, no models)."""
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import yaml
+
+from hcf_ray.cli import main
+from hcf_ray.sim.config import ConfigError, load_config
+from hcf_ray.sim.scenario import build_scenario, load_scenario
+from hcf_ray.sim.topology import build_topology
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPOLOGIES = ROOT / "topologies"
+
+LINE = {
+    "name": "t",
+    "codec": "random:mbt2018-mean",
+    "nodes": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
+    "links": [
+        {"src": "a", "dst": "b", "bandwidth_mbps": 10, "latency_ms": 1},
+        {"src": "b", "dst": "c", "bandwidth_mbps": 10, "latency_ms": 1},
+    ],
+    "flows": [{"source": "a", "source_level": 6, "destinations": [{"node": "c", "level": 2}]}],
+}
+
+
+def write(tmp_path: Path, data: dict, name: str = "t.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def variant(**changes) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(LINE))
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+@pytest.mark.parametrize("name", ["mesh", "line", "tree", "star", "zoo"])
+def test_shipped_topologies_validate(name, capsys):
+    assert main(["validate", str(TOPOLOGIES / f"{name}.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"ok: {TOPOLOGIES / name}.yaml")
+
+
+def _flow(**kw) -> list[dict]:
+    f = dict(LINE["flows"][0])
+    f.update(kw)
+    return [f]
+
+
+BAD = {
+    "unknown node in a link": (
+        variant(links=[*LINE["links"], {"src": "b", "dst": "q", "bandwidth_mbps": 1}]),
+        "links[2].dst: unknown node 'q'",
+    ),
+    "disconnected destination": (
+        variant(
+            nodes=[*LINE["nodes"], {"id": "island"}],
+            flows=_flow(destinations=[{"node": "island", "level": 2}]),
+        ),
+        "flows[0].destinations[0]: hcf: node 'island' is unreachable from source 'a'",
+    ),
+    "target level above source": (
+        variant(flows=_flow(source_level=3, destinations=[{"node": "c", "level": 5}])),
+        "flows[0].destinations[0].level: target level 5 is above the source level 3",
+    ),
+    "bad policy path": (
+        variant(flows=_flow(policy="nowhere/nothing.py:Cls")),
+        "flows[0].policy: policy file 'nowhere/nothing.py' not found",
+    ),
+    "policy class missing": (
+        variant(flows=_flow(policy=f"{ROOT / 'policies' / 'bandwidth_aware.py'}:Nope")),
+        "flows[0].policy:",
+    ),
+    "unknown field": (variant(flows=_flow(speed=3)), "flows[0].speed: unknown field"),
+    "negative bandwidth": (
+        variant(links=[{"src": "a", "dst": "b", "bandwidth_mbps": -1}]),
+        "links[0].bandwidth_mbps: Input should be greater than 0",
+    ),
+    "too many hops for the levels": (
+        variant(flows=_flow(source_level=3, destinations=[{"node": "c", "level": 3}])),
+        "destination 'c' is 2 hops from the source but levels 3→3 allow at most 1",
+    ),
+    "missing image folder": (
+        variant(flows=_flow(images="no/such/folder")),
+        "no/such/folder: image folder not found",
+    ),
+    "unknown method": (variant(flows=_flow(methods=["hcf", "magic"])), "flows[0].methods[1]"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_invalid_configs_exit_2_with_one_line(case, tmp_path, capsys):
+    data, expected = BAD[case]
+    path = write(tmp_path, data)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"hcf-sim: error: {path}: ")
+    assert expected in err
+
+
+def test_missing_file_and_yaml_syntax(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.strip().endswith("nope.yaml: file not found")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [a, b\nlinks: {")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "YAML syntax error at line" in err and len(err.splitlines()) == 1
+
+
+def test_run_rejects_bad_config_before_starting_ray(tmp_path, capsys):
+    path = write(tmp_path, BAD["unknown node in a link"][0])
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "links[2].dst: unknown node 'q'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_user_policy_file_changes_the_plan(tmp_path):
+    """policies/bandwidth_aware.py, referenced from YAML, moves the drop before a slow link."""
+    cfg, base = load_config(TOPOLOGIES / "line.yaml")  # camera -100- r1 -10- r2 -50- screen
+    cfg = cfg.model_copy(update={"codec": "random:mbt2018-mean"})
+    edge = build_scenario(cfg, base).plan("line", "hcf").destinations[0]
+    data = yaml.safe_load((TOPOLOGIES / "line.yaml").read_text())
+    data["codec"] = "random:mbt2018-mean"
+    data["flows"][0]["policy"] = str(ROOT / "policies" / "bandwidth_aware.py") + ":BandwidthAware"
+    user = load_scenario(write(tmp_path, data)).plan("line", "hcf").destinations[0]
+    assert edge.policy == "edge" and user.policy.endswith("bandwidth_aware.py:BandwidthAware")
+    assert edge.levels == (6, 5, 2)
+    assert user.levels == (6, 3, 2)  # the slow r1→r2 hop carries the lowest feasible level
+    assert user.program.stages != edge.program.stages
+
+
+def test_tree_plan_forks_at_the_relay():
+    sc = load_scenario(TOPOLOGIES / "tree.yaml")
+    plan = sc.plan("multicast", "hcf")
+    relay_jobs = [j for j in plan.jobs if j.node == "relay"]
+    assert len(relay_jobs) == 1  # one incoming transmission
+    (job,) = relay_jobs
+    assert sorted(b.stage.send for b in job.branches) == [4, 5]
+    # decode + φinter[6→5] computed once, then the branches continue from there
+    assert job.segments[0].final is False and job.segments[0].stop == 2
+    assert all(s.source == 0 for s in job.segments[1:])
+    # every tree link carries exactly one transmission
+    links = [(t.src, t.dst) for t in plan.transmissions]
+    assert len(links) == len(set(links)) == 4
+    # SSF is simulcast: the shared link carries one stream per distinct level
+    ssf = sc.plan("multicast", "ssf")
+    assert sorted(t.level for t in ssf.transmissions if t.src == "camera") == [1, 4]
+
+
+def test_routing_weight_changes_the_route(tmp_path):
+    data = {
+        "codec": "random:mbt2018-mean",
+        "nodes": [{"id": n} for n in "sabd"],
+        "links": [
+            {"src": "s", "dst": "d", "bandwidth_mbps": 1, "latency_ms": 50},
+            {"src": "s", "dst": "a", "bandwidth_mbps": 100, "latency_ms": 5},
+            {"src": "a", "dst": "b", "bandwidth_mbps": 100, "latency_ms": 5},
+            {"src": "b", "dst": "d", "bandwidth_mbps": 100, "latency_ms": 5},
+        ],
+        "flows": [{"source": "s", "destinations": [{"node": "d", "level": 1}]}],
+    }
+    by_latency = load_scenario(write(tmp_path, data)).plan("flow0", "hcf")
+    assert by_latency.destinations[0].path == ("s", "a", "b", "d")
+    data["routing"] = {"weight": "hops"}
+    by_hops = load_scenario(write(tmp_path, data)).plan("flow0", "hcf")
+    assert by_hops.destinations[0].path == ("s", "d")
+    data["routing"] = {"weight": "colour"}
+    with pytest.raises(ConfigError, match=r"routing\.weight: unknown routing weight 'colour'"):
+        load_scenario(write(tmp_path, data))
+
+
+def test_graphml_and_gml_import(tmp_path):
+    g = nx.Graph()
+    g.add_node("n0", label="Paris", Latitude=48.85, Longitude=2.35)
+    g.add_node("n1", label="Berlin", Latitude=52.52, Longitude=13.40)
+    g.add_node("n2", label="Rome")
+    g.add_edge("n0", "n1", LinkSpeedRaw=1e10)
+    g.add_edge("n1", "n2", LinkSpeed=2.5, LinkSpeedUnits="G")
+    # GraphML keeps ids and a label attribute; GML (as the Zoo writes it) names nodes by label
+    by_label = nx.relabel_nodes(g, {n: d.pop("label") for n, d in g.copy().nodes(data=True)})
+    for n in by_label:
+        by_label.nodes[n].pop("label", None)
+    for suffix, graph, writer in (
+        (".graphml", g, nx.write_graphml),
+        (".gml", by_label, nx.write_gml),
+    ):
+        path = tmp_path / f"zoo{suffix}"
+        writer(graph, path)
+        cfg, base = load_config(
+            write(
+                tmp_path,
+                {
+                    "codec": "random:mbt2018-mean",
+                    "graph": {"file": path.name},
+                    "nodes": [{"id": "Rome", "speed": 2.0}],
+                    "flows": [{"source": "Paris", "destinations": [{"node": "Rome", "level": 3}]}],
+                },
+            )
+        )
+        topo = build_topology(cfg, base)
+        assert set(topo.nodes) == {"Paris", "Berlin", "Rome"}
+        assert topo.node("Rome").speed == 2.0
+        pb = topo.link("Paris", "Berlin")
+        assert pb.bandwidth_mbps == pytest.approx(10000)
+        assert pb.latency_ms == pytest.approx(878 / 200, rel=0.02)  # great circle in fibre
+        bp = topo.link("Berlin", "Paris")  # undirected file: both ways
+        assert (bp.bandwidth_mbps, bp.latency_ms) == (pb.bandwidth_mbps, pb.latency_ms)
+        assert topo.link("Rome", "Berlin").bandwidth_mbps == pytest.approx(2500)
+        assert topo.link("Berlin", "Rome").latency_ms == 5.0  # no coordinates: default
+        sc = build_scenario(cfg, base)
+        assert sc.plan("flow0", "hcf").destinations[0].path == ("Paris", "Berlin", "Rome")
