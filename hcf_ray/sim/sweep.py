@@ -1,0 +1,399 @@
+"""Sweeps: many generated networks × policies × methods × seeds on one reusable actor pool.
+
+Each network comes from a NetworkX generator (``random_geometric``, ``waxman``,
+``barabasi_albert``, ``balanced_tree``, ``path``, or any ``networkx`` generator function by
+name) and a seed; link bandwidth and latency are drawn uniformly from the configured ranges,
+node ``"0"`` is the source and destinations are drawn (seeded) among the nodes whose route is
+short enough for their drawn target level. Every (network, policy) is one simulated world;
+SSF does not depend on the policy and runs once per network. A fixed pool of ``actors``
+node actors hosts all the virtual nodes (node *i* on actor *i mod actors*), so actors are
+created once and reused by every network; measured compute is attributed to the virtual
+node that ran it.
+
+Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``,
+``seed``), ``sweep_summary.json`` (mean and spread per method × policy and per generator),
+and one ``runs/<network>-<policy>/`` folder per world with its own results and summary.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import Field
+
+from hcf_ray.sim.config import (
+    ConfigError,
+    FlowConfig,
+    LinkConfig,
+    NodeConfig,
+    NodeDefaults,
+    PolicySpec,
+    SimConfig,
+    _Model,
+    parse,
+    read_yaml,
+)
+from hcf_ray.sim.report import spread
+from hcf_ray.sim.scenario import Scenario, build_scenario
+
+GENERATORS: dict[str, Callable[..., nx.Graph]] = {
+    "random_geometric": nx.random_geometric_graph,
+    "waxman": nx.waxman_graph,
+    "barabasi_albert": nx.barabasi_albert_graph,
+    "balanced_tree": nx.balanced_tree,
+    "path": nx.path_graph,
+}
+
+
+class Generator(_Model):
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the generator
+
+
+class Range(_Model):
+    bandwidth_mbps: tuple[float, float] = (5.0, 100.0)
+    latency_ms: tuple[float, float] = (1.0, 20.0)
+
+
+class SweepFlow(_Model):
+    source_level: int = Field(6, ge=1)
+    destinations: int = Field(2, ge=1)
+    levels: tuple[int, int] = (1, 4)  # target levels drawn from this inclusive range
+    images: str = "samples"
+    max_images: int = Field(2, ge=1)
+    interval_ms: float = Field(100.0, ge=0)
+
+
+class SweepConfig(_Model):
+    name: str = "sweep"
+    codec: str = "default"
+    phi_dir: str | None = None
+    transport: Literal["bitstream", "latent"] = "latent"
+    generators: list[Generator] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    links: Range = Range()
+    flow: SweepFlow = SweepFlow()
+    policies: list[PolicySpec] = Field(default_factory=lambda: ["edge"], min_length=1)
+    methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
+    actors: int = Field(4, ge=1)  # the reusable pool
+    actor_cpus: float = Field(0.5, ge=0)
+
+
+@dataclass
+class World:
+    network: str
+    generator: str
+    seed: int
+    policy: str
+    scenario: Scenario
+
+
+@dataclass
+class Sweep:
+    config: SweepConfig
+    base_dir: Path | None
+    worlds: list[World]
+    networks: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.networks)} networks × {len(self.config.policies)} policies × "
+            f"{len(self.config.methods)} methods → {len(self.worlds)} simulated worlds, "
+            f"{sum(n['skipped'] for n in self.networks)} (network, policy, method) skipped as "
+            "infeasible"
+        )
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        cfg = parse(SweepConfig, read_yaml(path), path)
+        return build_sweep(cfg, path.resolve().parent)
+    except ConfigError as exc:
+        raise (exc if exc.source else exc.with_source(path)) from None
+
+
+def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
+    from hcf_ray.sim.methods import method_names
+
+    for i, m in enumerate(cfg.methods):
+        if m not in method_names():
+            raise ConfigError(
+                f"unknown method {m!r}; choose from {', '.join(method_names())}", f"methods[{i}]"
+            )
+    worlds: list[World] = []
+    networks: list[dict] = []
+    warns: list[str] = []
+    for gi, gen in enumerate(cfg.generators):
+        for seed in cfg.seeds:
+            g = generate(gen, seed, f"generators[{gi}]")
+            name = f"{gen.kind}-{gi}-s{seed}"
+            rng = random.Random(f"{cfg.name}:{name}")
+            nodes, links = _nodes_links(g, cfg.links, rng)
+            dests = _destinations(g, cfg.flow, cfg.links, rng)
+            info = {
+                "network": name,
+                "generator": gen.kind,
+                "seed": seed,
+                "nodes": g.number_of_nodes(),
+                "edges": g.number_of_edges(),
+                "destinations": dests,
+                "skipped": 0,
+                "skip_reasons": [],
+            }
+            networks.append(info)
+            if not dests:
+                info["skipped"] = len(cfg.policies) * len(cfg.methods)
+                info["skip_reasons"].append("no destination close enough to the source")
+                continue
+            for pi, policy in enumerate(cfg.policies):
+                methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
+                for m in methods:
+                    world = _world(cfg, base_dir, name, nodes, links, dests, policy, [m])
+                    if isinstance(world, str):
+                        info["skipped"] += 1
+                        info["skip_reasons"].append(f"{m}/{_label(policy)}: {world}")
+                        continue
+                    warns += world.warnings
+                    worlds.append(World(name, gen.kind, seed, _label(policy), world))
+    if not worlds:
+        raise ConfigError("no feasible network in the sweep (all skipped)", "generators")
+    return Sweep(cfg, base_dir, worlds, networks, list(dict.fromkeys(warns)))
+
+
+def generate(gen: Generator, seed: int, where: str) -> nx.Graph:
+    fn = GENERATORS.get(gen.kind) or getattr(nx, gen.kind, None)
+    if not callable(fn):
+        raise ConfigError(
+            f"unknown generator {gen.kind!r}; use {', '.join(GENERATORS)} or a networkx "
+            "generator name",
+            f"{where}.kind",
+        )
+    kwargs = dict(gen.params)
+    if "seed" in inspect.signature(fn).parameters:
+        kwargs["seed"] = seed
+    try:
+        g = fn(**kwargs)
+    except (TypeError, ValueError, nx.NetworkXError) as exc:
+        raise ConfigError(f"{gen.kind}: {exc}", f"{where}.params") from None
+    g = nx.Graph(g)
+    g.remove_edges_from(nx.selfloop_edges(g))
+    if g.number_of_nodes() == 0:
+        raise ConfigError(f"{gen.kind} generated an empty graph", f"{where}.params")
+    first = next(iter(g.nodes))
+    keep = nx.node_connected_component(g, first)  # the source's component
+    g = g.subgraph(keep).copy()
+    return nx.convert_node_labels_to_integers(g)
+
+
+def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random):
+    nodes = [NodeConfig(id=str(n)) for n in g.nodes]
+    links = []
+    for u, v in g.edges:
+        bw = round(rng.uniform(*rng_cfg.bandwidth_mbps), 3)
+        lat = round(rng.uniform(*rng_cfg.latency_ms), 3)
+        g.edges[u, v]["latency_ms"] = lat
+        links.append(LinkConfig(src=str(u), dst=str(v), bandwidth_mbps=bw, latency_ms=lat))
+    return nodes, links
+
+
+def _destinations(g: nx.Graph, flow: SweepFlow, rng_cfg: Range, rng: random.Random) -> list[dict]:
+    """Seeded destinations whose routes fit their levels (levels drop by ≥ 1 per hop, also
+    past a destination that lies on another destination's route)."""
+    _, paths = nx.single_source_dijkstra(g, 0, weight="latency_ms")
+    candidates = [n for n in g.nodes if n != 0]
+    rng.shuffle(candidates)
+    lo, hi = flow.levels
+    chosen: dict[int, int] = {}
+    for n in candidates:
+        level = rng.randint(lo, min(hi, flow.source_level))
+        if len(paths[n]) - 1 <= flow.source_level - level + 1 and all(
+            _compatible(paths, n, level, a, la) and _compatible(paths, a, la, n, level)
+            for a, la in chosen.items()
+        ):
+            chosen[n] = level
+        if len(chosen) == flow.destinations:
+            break
+    return [{"node": str(n), "level": lv} for n, lv in chosen.items()]
+
+
+def _compatible(paths, n: int, level: int, a: int, level_a: int) -> bool:
+    """If ``a`` lies on ``n``'s route, ``a`` must be able to pass a level down to ``n``."""
+    route = paths[n]
+    if a not in route:
+        return True
+    return level_a >= level + (len(route) - 1 - route.index(a))
+
+
+def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenario | str:
+    sim = SimConfig(
+        name=name,
+        codec=cfg.codec,
+        phi_dir=cfg.phi_dir,
+        transport=cfg.transport,
+        node_defaults=NodeDefaults(num_cpus=0.0, num_gpus=0.0),
+        nodes=nodes,
+        links=links,
+        flows=[
+            FlowConfig(
+                name="flow",
+                source="0",
+                source_level=cfg.flow.source_level,
+                destinations=dests,
+                methods=methods,
+                policy=policy,
+                images=cfg.flow.images,
+                max_images=cfg.flow.max_images,
+                interval_ms=cfg.flow.interval_ms,
+            )
+        ],
+    )
+    try:
+        return build_scenario(sim, base_dir, source=name)
+    except ConfigError as exc:
+        if exc.field.startswith(("codec", "phi_dir", "flows[0].images", "flows[0].policy")):
+            raise ConfigError(exc.message, _sweep_field(exc.field)) from None
+        return exc.message  # an infeasible plan on this network: skipped, counted
+
+
+def _sweep_field(field: str) -> str:
+    return {"flows[0].images": "flow.images", "flows[0].policy": "policies"}.get(field, field)
+
+
+def _label(policy) -> str:
+    return policy if isinstance(policy, str) else "[" + ",".join(map(str, policy)) + "]"
+
+
+# -- running ----------------------------------------------------------------------------------
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | Path,
+    max_networks: int | None = None,
+    max_in_flight: int = 8,
+    timeout_s: float = 600.0,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Run every world on one actor pool; returns the aggregated summary."""
+    from hcf_ray.sim.driver import RunOptions, run_simulation
+    from hcf_ray.sim.planner import node_needs
+    from hcf_ray.sim.pool import ActorSet, WorkerSpec
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keep = list(dict.fromkeys(w.network for w in sweep.worlds))[: max_networks or None]
+    worlds = [w for w in sweep.worlds if w.network in keep]
+    cfg = sweep.config
+    first = worlds[0].scenario
+    workers = [WorkerSpec(f"worker{i}", cfg.actor_cpus, "auto", {}) for i in range(cfg.actors)]
+    pool = ActorSet(workers, first.codec.spec, first.codec.phi_dir, timeout_s, log)
+    records: list[dict] = []
+    try:
+        needs: dict[str, Any] = {}
+        for w in worlds:  # load every model any world needs once, up front
+            pool.assign(_mapping(w.scenario, cfg.actors))
+            for node, need in node_needs(list(w.scenario.plans.values())).items():
+                name = pool.mapping[node]
+                needs[name] = needs[name] | need if name in needs else need
+        pool.assign({name: name for name in pool.handles})
+        pool.prepare(needs)
+        warmed: set[str] = set()
+        with (out / "sweep_results.jsonl").open("w") as sink:
+            for w in worlds:
+                pool.assign(_mapping(w.scenario, cfg.actors))
+                opts = RunOptions(
+                    max_in_flight=max_in_flight,
+                    timeout_s=timeout_s,
+                    check_transport=False,
+                    warmup=not set(w.scenario.flows[0].methods) <= warmed,
+                    progress=progress,
+                )
+                run_dir = out / "runs" / f"{w.network}-{_safe(w.policy)}"
+                run_simulation(w.scenario, run_dir, actors=pool, options=opts, log=log)
+                warmed |= set(w.scenario.flows[0].methods)
+                for line in (run_dir / "results.jsonl").read_text().splitlines():
+                    rec = json.loads(line)
+                    rec.update(network=w.network, generator=w.generator, seed=w.seed)
+                    records.append(rec)
+                    sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                sink.flush()
+    finally:
+        pool.close()
+    summary = aggregate(records)
+    summary.update(
+        name=cfg.name,
+        transport=cfg.transport,
+        codec=first.codec.spec,
+        networks=[n for n in sweep.networks if n["network"] in keep],
+        worlds=len(worlds),
+        actors=cfg.actors,
+        wall_s=time.perf_counter() - t0,
+    )
+    (out / "sweep_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return summary
+
+
+def _mapping(sc: Scenario, actors: int) -> dict[str, str]:
+    return {n: f"worker{i % actors}" for i, n in enumerate(sc.topology.nodes)}
+
+
+def _safe(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)[-40:]
+
+
+def aggregate(records: list[dict]) -> dict:
+    groups: dict[str, dict[str, list[dict]]] = {
+        "by_method_policy": defaultdict(list),
+        "by_generator": defaultdict(list),
+    }
+    for r in records:
+        groups["by_method_policy"][f"{r['method']}/{r['policy']}"].append(r)
+        groups["by_generator"][f"{r['generator']}/{r['method']}/{r['policy']}"].append(r)
+    out: dict[str, Any] = {"records": len(records)}
+    for name, group in groups.items():
+        out[name] = {
+            key: {
+                "n": len(rs),
+                "networks": len({r["network"] for r in rs}),
+                "bpp": spread(r["bpp"] for r in rs),
+                "psnr": spread(r["psnr"] for r in rs),
+                "latency_s": spread(r["latency_s"] for r in rs),
+                "compute_s": spread(r["compute_s"] for r in rs),
+                "total_bytes": spread(r["total_bytes"] for r in rs),
+            }
+            for key, rs in sorted(group.items())
+        }
+    return out
+
+
+def format_sweep(summary: dict) -> str:
+    lines = [
+        f"sweep {summary['name']}: {len(summary['networks'])} networks, {summary['worlds']} "
+        f"worlds, {summary['records']} records, transport {summary['transport']} "
+        f"(mean ± std over destinations × images × networks)",
+        f"  {'method/policy':<26}{'n':>5}{'bpp':>18}{'PSNR':>16}{'latency ms':>20}"
+        f"{'compute ms':>18}",
+    ]
+    for key, v in summary["by_method_policy"].items():
+        lines.append(
+            f"  {key[:25]:<26}{v['n']:>5}{_ms(v['bpp'], 1, 4):>18}{_ms(v['psnr'], 1, 2):>16}"
+            f"{_ms(v['latency_s'], 1000, 1):>20}{_ms(v['compute_s'], 1000, 1):>18}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ms(s: dict, scale: float, digits: int) -> str:
+    if not s.get("n"):
+        return "-"
+    return f"{s['mean'] * scale:.{digits}f} ± {s['std'] * scale:.{digits}f}"
