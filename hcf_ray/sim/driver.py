@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from hcf_ray.sim.network import VirtualNetwork
 from hcf_ray.sim.planner import FlowPlan, node_needs
@@ -109,7 +109,10 @@ def run_simulation(
             error=error,
         )
         if status == "ok" and options.check_transport and runner.records:
-            summary["transport_check"] = transport_check(scenario, runner.records[0])
+            try:
+                summary["transport_check"] = transport_check(scenario, runner.records[0])
+            except Exception as exc:  # a side note must not fail a finished run
+                log(f"transport check skipped: {type(exc).__name__}: {exc}")
         (out / "summary.json").write_text(
             json.dumps(summary, indent=2, default=str, ensure_ascii=False) + "\n"
         )
@@ -230,7 +233,7 @@ class _Runner:
             if len(ready) < len(u.refs):
                 raise GetTimeoutError
             return dict(zip(u.refs, ray.get(list(u.refs.values()), timeout=self.opt.timeout_s)))
-        except (RayActorError, RayTaskError, GetTimeoutError):
+        except (RayError, GetTimeoutError):
             raise SimulationError(self._failure(u)) from None
 
     def _failure(self, u: Unit) -> str:
@@ -245,6 +248,8 @@ class _Runner:
                 return f"node {node!r} failed on {where}: {_cause(exc)}"
             except GetTimeoutError:
                 return f"node {node!r} timed out after {self.opt.timeout_s:.0f} s on {where}"
+            except RayError as exc:
+                return f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
         return f"unit {where} failed"
 
     def finish(self, u: Unit, stats: dict[int, dict], sink) -> None:
