@@ -40,7 +40,7 @@ def variant(**changes) -> dict:
     return data
 
 
-@pytest.mark.parametrize("name", ["mesh", "line", "tree", "star", "zoo"])
+@pytest.mark.parametrize("name", ["mesh", "line", "tree", "star", "zoo", "sweep"])
 def test_shipped_topologies_validate(name, capsys):
     assert main(["validate", str(TOPOLOGIES / f"{name}.yaml")]) == 0
     out = capsys.readouterr().out

@@ -162,8 +162,9 @@ def format_tables(summary: dict) -> str:
             f"flow {name}: {f['source']}@{f['source_level']} → {dests}  "
             f"({n_img} images, transport {summary['transport']})"
         )
+        w = max([10, *(len(d) + 2 for mv in f["methods"].values() for d in mv["destinations"])])
         head = (
-            f"  {'method':<7}{'policy':<12}{'dest':<10}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
+            f"  {'method':<7}{'policy':<12}{'dest':<{w}}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
             f"{'MS-SSIM':>9}{'latency ms':>12}{'p95 ms':>9}{'compute ms':>12}{'GFLOP':>8}"
         )
         out.append(head)
@@ -172,7 +173,7 @@ def format_tables(summary: dict) -> str:
             for d, v in mv["destinations"].items():
                 lat = v["latency_s"]
                 out.append(
-                    f"  {m:<7}{_short(v['policy'], 11):<12}{d:<10}{v['level']:>4}"
+                    f"  {m:<7}{_short(v['policy'], 11):<12}{d:<{w}}{v['level']:>4}"
                     f"{_f(v['bpp'], 4):>9}{_f(v['psnr'], 2):>8}{_f(v['ms_ssim_db'], 2):>9}"
                     f"{_f(_ms(lat.get('mean')), 1):>12}{_f(_ms(lat.get('p95')), 1):>9}"
                     f"{_f(_ms(v['compute_s']), 1):>12}{_f(_g(v['flops']), 2):>8}"
