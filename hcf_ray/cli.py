@@ -100,8 +100,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
-        curves = evaluate(bundle, files, methods, args.source_level, progress=print)
-    except ImageError as exc:
+        curves = evaluate(
+            bundle, files, methods, args.source_level, progress=print, tail_model=args.pcf_model
+        )
+    except (ImageError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bd = bd_table(curves)
     print(format_tables(curves, bd))
@@ -156,10 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--max-hours", type=float, default=None)
     th.add_argument("--threads", type=int, default=2)
     th.set_defaults(func=_cmd_train_hcf)
+
+    from hcf_ray.pcf.cli import add_pcf_commands
+
+    add_pcf_commands(tsub)
     ev = sub.add_parser("eval", help="RD curves of SSF / HCF / DRF on an image folder")
     ev.add_argument("--images", required=True, help="image folder")
     ev.add_argument("--models", default="default", help="model bundle: 'default' or a directory")
-    ev.add_argument("--methods", default="ssf,hcf,hcf-late,drf")
+    ev.add_argument(
+        "--methods",
+        default="ssf,hcf,hcf-late,drf",
+        help="comma list of ssf, hcf, hcf-late, drf, pcf-tail, pcf-j2k, drf-jpeg, drf-webp",
+    )
+    ev.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
     ev.add_argument("--max-images", type=int, default=None)
     ev.add_argument("--source-level", type=int, default=None)
     ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")

@@ -91,24 +91,51 @@ class Curve:
         }
 
 
+def baseline_method(name: str, bundle: ModelBundle, images, tail_model="default") -> EvalMethod:
+    """A progressive / classical baseline (``hcf_ray.pcf``) as an eval method.
+
+    Its quality levels are mapped onto the ladder's rates measured on the same images (closest
+    rate); a ladder whose rates are not increasing falls back to the default rate table.
+    """
+    from hcf_ray.pcf.levels import calibrate_level_bpp
+    from hcf_ray.pcf.methods import BASELINE_DESCRIPTIONS, make_baseline, make_runner
+
+    try:
+        level_bpp = calibrate_level_bpp(bundle.ladder, images)
+    except ValueError:
+        level_bpp = None
+    base = make_baseline(name, level_bpp=level_bpp, tail_model=tail_model)
+    return EvalMethod(name, BASELINE_DESCRIPTIONS[name], make_runner(base))
+
+
+def method_names() -> list[str]:
+    from hcf_ray.pcf.methods import BASELINES
+
+    return [*EVAL_METHODS, *BASELINES]
+
+
 def evaluate(
     bundle: ModelBundle,
     images: Sequence[str | Path],
     methods: Sequence[str] = ("ssf", "hcf", "drf"),
     source_level: int | None = None,
     progress: Callable[[str], None] | None = None,
+    tail_model: str | Path = "default",
 ) -> dict[str, Curve]:
     """RD curves (mean over images) of each method for d = 1..s-1 (and s for SSF)."""
-    unknown = [m for m in methods if m not in EVAL_METHODS]
+    unknown = [m for m in methods if m not in method_names()]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(EVAL_METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(method_names())}")
     engine = bundle.engine()
     s = source_level or bundle.max_level
     bundle.ladder.check_level(s, "source level")
     xs = [(Path(p).name, load_image(p)) for p in images]
     curves: dict[str, Curve] = {}
     for name in methods:
-        m = EVAL_METHODS[name]
+        if name in EVAL_METHODS:
+            m = EVAL_METHODS[name]
+        else:
+            m = baseline_method(name, bundle, [x for _, x in xs], tail_model)
         curve = Curve(name, m.description)
         top = s if m.include_source_level else s - 1
         for d in range(1, top + 1):
@@ -136,7 +163,17 @@ def evaluate(
 
 
 # pairs (test, anchor) reported by default, when both curves exist
-DEFAULT_COMPARISONS = [("hcf", "ssf"), ("drf", "ssf"), ("hcf", "drf"), ("hcf-late", "hcf")]
+DEFAULT_COMPARISONS = [
+    ("hcf", "ssf"),
+    ("drf", "ssf"),
+    ("hcf", "drf"),
+    ("hcf-late", "hcf"),
+    # paper Table 2 direction: each baseline relative to HCF-edge (positive = needs more bits)
+    ("pcf-tail", "hcf"),
+    ("pcf-j2k", "hcf"),
+    ("drf-jpeg", "hcf"),
+    ("drf-webp", "hcf"),
+]
 
 
 def bd_table(curves: dict[str, Curve], pairs=None) -> list[dict]:
