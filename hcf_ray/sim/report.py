@@ -209,8 +209,8 @@ def _short(s: str, n: int) -> str:
     s = str(s)
     if len(s) <= n:
         return s
-    tail = s.rsplit(":", 1)[-1] if ":" in s else s
-    return tail[:n] if len(tail) <= n else s[: n - 1] + "…"
+    tail = s.rsplit(":", 1)[-1] if ":" in s else s  # a policy file: show the class name
+    return tail if len(tail) <= n else tail[: n - 1] + "…"
 
 
 def _f(v, digits: int) -> str:
