@@ -156,12 +156,13 @@ def _hcf_stages(s: int, levels: Sequence[int], phi_mode: PhiMode) -> list[Stage]
     def intra_chain(top: int, bottom: int) -> list[Op]:
         return [Op("phi", k, _phi_variant("intra", phi_mode)) for k in range(top, bottom, -1)]
 
-    stages = [Stage(None, (Op("analysis", s), *intra_chain(s, levels[0])), levels[0])]
+    # every HCF stage codes, decodes and synthesizes with the phase-2 tuned ("hcf") ladder
+    stages = [Stage(None, (Op("analysis", s), *intra_chain(s, levels[0])), levels[0], "hcf")]
     for t_in, t_out in itertools.pairwise(levels):
         ops = [Op("phi", t_in, _phi_variant("inter", phi_mode)), *intra_chain(t_in - 1, t_out)]
-        stages.append(Stage(t_in, tuple(ops), t_out))
+        stages.append(Stage(t_in, tuple(ops), t_out, "hcf"))
     d = levels[-1]
-    stages.append(Stage(d, (Op("synthesis", d),), None))
+    stages.append(Stage(d, (Op("synthesis", d),), None, "hcf"))
     return stages
 
 

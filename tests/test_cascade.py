@@ -77,3 +77,22 @@ def test_invalid_levels_and_policies(engine, sample_image):
     no_phi = CascadeEngine(engine.ladder, None)
     with pytest.raises(ValueError, match="needs φ modules"):
         no_phi.run(sample_image, "hcf", 4, 1)
+
+
+def test_hcf_uses_the_tuned_ladder_and_baselines_do_not(tiny_ladder, tiny_phis, sample_image):
+    from hcf_ray.codecs import QualityLadder
+
+    tuned = QualityLadder.random("mbt2018-mean", num_levels=6, N=16, M=24, seed=7)
+    base_only = CascadeEngine(tiny_ladder, tiny_phis)
+    with_tuned = CascadeEngine(tiny_ladder, tiny_phis, hcf_ladder=tuned)
+    prog = with_tuned.program("hcf", 6, 2, "edge", 2)
+    assert {st.codecs for st in prog.stages} == {"hcf"}
+    a = base_only.run(sample_image, "hcf", 6, 2, policy="edge")
+    b = with_tuned.run(sample_image, "hcf", 6, 2, policy="edge")
+    assert not torch.equal(a.x_hat, b.x_hat)
+    # the tuned level-2 codec decoded the final stream
+    assert torch.equal(tuned[2].decompress_latent(b.final.bitstream), b.y_hat)
+    for method in ("ssf", "drf"):
+        ra = base_only.run(sample_image, method, 6, 2)
+        rb = with_tuned.run(sample_image, method, 6, 2)
+        assert torch.equal(ra.x_hat, rb.x_hat)
