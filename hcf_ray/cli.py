@@ -75,7 +75,11 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
         cache_crops=args.cache_crops,
         crop=args.crop,
         phase1_iters=args.phase1_iters,
+        phase1_batch=args.phase1_batch,
+        phase1_lr=args.phase1_lr,
         phase2_iters=args.phase2_iters,
+        phase2_batch=args.phase2_batch,
+        phase2_lr=args.phase2_lr,
     )
     trainer = HCFTrainer(ladder, args.workdir, args.data, recipe)
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
@@ -153,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--cache-crops", type=int, default=3000)
     th.add_argument("--crop", type=int, default=128)
     th.add_argument("--phase1-iters", type=int, default=2500)
+    th.add_argument("--phase1-batch", type=int, default=16)
+    th.add_argument("--phase1-lr", type=float, default=1e-3)
     th.add_argument("--phase2-iters", type=int, default=1500)
+    th.add_argument("--phase2-batch", type=int, default=8)
+    th.add_argument("--phase2-lr", type=float, default=5e-5)
     th.add_argument("--skip-phase2", action="store_true")
     th.add_argument("--max-hours", type=float, default=None)
     th.add_argument("--threads", type=int, default=2)
