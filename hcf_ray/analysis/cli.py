@@ -1,0 +1,94 @@
+"""``hcf-sim report``: registered by :func:`add_report_command` on the main parser."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_report_command(subparsers) -> argparse.ArgumentParser:
+    """Register ``hcf-sim report --images DIR --out DIR [--models …] [--quick] …``."""
+    p = subparsers.add_parser(
+        "report",
+        help="the paper's analyses (Tables 1-4, Fig. 3, Fig. 6, RD curves) as report.md",
+    )
+    p.add_argument(
+        "--images",
+        required=True,
+        action="append",
+        help="image folder; repeat to get the BD table for several folders (the other "
+        "analyses use the first)",
+    )
+    p.add_argument("--out", required=True, help="output folder for report.md, report.json, PNGs")
+    p.add_argument("--models", default="default", help="model bundle: 'default', a dir, random:…")
+    p.add_argument(
+        "--quick", action="store_true", help="2 images, 512-px crops, no full-size timing"
+    )
+    p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None, help="centre-crop every image to N px")
+    p.add_argument(
+        "--policy-crop",
+        type=int,
+        default=512,
+        help="centre crop for the policy table (50+ cascades per image); 0 = no crop",
+    )
+    p.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
+    p.add_argument("--device", default=None, help="efficiency device (default: cuda if present)")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_cmd_report)
+    return p
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import torch
+
+    from hcf_ray.analysis.report import ReportConfig, build_report
+    from hcf_ray.cli import UserError
+    from hcf_ray.images import ImageError
+
+    torch.set_num_threads(args.threads)
+    if args.max_images is not None and args.max_images < 1:
+        raise UserError("--max-images must be >= 1")
+    for name in ("crop", "policy_crop"):
+        v = getattr(args, name)
+        if v is not None and v != 0 and v < 64:
+            raise UserError(f"--{name.replace('_', '-')} must be 0 or >= 64 pixels")
+    if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: CUDA is not available")
+    cfg = ReportConfig(
+        image_dirs=args.images,
+        out=args.out,
+        models=args.models,
+        quick=args.quick,
+        max_images=args.max_images,
+        crop=args.crop or None,
+        policy_crop=args.policy_crop or None,
+        tail_model=args.pcf_model,
+        device=args.device,
+    )
+    try:
+        res = build_report(cfg, progress=print)
+    except (ImageError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    print(f"wrote {res.path} ({len(res.plots)} plots) in {sum(res.seconds.values()):.0f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hcf_ray.analysis.cli report …``: the same command outside ``hcf-sim``."""
+    import sys
+
+    from hcf_ray.cli import EXIT_BAD_INPUT, UserError, _quiet
+
+    _quiet()
+    parser = argparse.ArgumentParser(prog="hcf-sim")
+    add_report_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
