@@ -136,6 +136,24 @@ def test_memo_engine_is_bit_identical_and_reuses_steps(tiny_bundle, sample_image
     assert [t.level for t in trace.transmissions] == [3, 1]
 
 
+def test_memo_engine_keeps_the_hcf_overlay_apart(tiny_bundle, sample_image):
+    from hcf_ray.analysis.memo import MemoEngine
+    from hcf_ray.cascade import CascadeEngine
+    from hcf_ray.codecs import QualityLadder
+
+    tuned = QualityLadder.random("mbt2018-mean", num_levels=6, N=16, M=24, seed=7)
+    memo = MemoEngine(tiny_bundle.ladder, tiny_bundle.phis, tuned)
+    plain = CascadeEngine(tiny_bundle.ladder, tiny_bundle.phis, tuned)
+    # SSF (base ladder) and HCF s=d=3 (tuned ladder) share g_a^3 but nothing after it
+    for args in [("ssf", 3, 3), ("hcf", 3, 3, [1]), ("ssf", 3, 3), ("hcf", 6, 3, "edge", 2)]:
+        program = memo.program(*args)
+        a = memo.execute(program, sample_image, key="img")
+        b = plain.execute(program, sample_image)
+        assert a.final.bitstream.to_bytes() == b.final.bitstream.to_bytes()
+        assert torch.equal(a.x_hat, b.x_hat)
+    assert memo.steps_reused > 0
+
+
 def test_evaluator_curves_match_hcf_sim_eval(tiny_bundle, tmp_path):
     from hcf_ray.analysis.runner import Evaluator, load_items
     from hcf_ray.evaluate import evaluate

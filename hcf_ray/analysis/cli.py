@@ -24,12 +24,17 @@ def add_report_command(subparsers) -> argparse.ArgumentParser:
         "--quick", action="store_true", help="2 images, 512-px crops, no full-size timing"
     )
     p.add_argument("--max-images", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None, help="centre-crop every image to N px")
+    p.add_argument(
+        "--crop", type=int, default=640, help="centre-crop every image to N×N px; 0 = full size"
+    )
     p.add_argument(
         "--policy-crop",
         type=int,
         default=512,
-        help="centre crop for the policy table (50+ cascades per image); 0 = no crop",
+        help="centre crop for the policy table (60 cascades per image); 0 = as --crop",
+    )
+    p.add_argument(
+        "--policy-images", type=int, default=4, help="images in the policy table; 0 = all"
     )
     p.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
     p.add_argument("--device", default=None, help="efficiency device (default: cuda if present)")
@@ -48,6 +53,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.max_images is not None and args.max_images < 1:
         raise UserError("--max-images must be >= 1")
+    if args.policy_images < 0:
+        raise UserError("--policy-images must be >= 0 (0 = all)")
     for name in ("crop", "policy_crop"):
         v = getattr(args, name)
         if v is not None and v != 0 and v < 64:
@@ -62,6 +69,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         crop=args.crop or None,
         policy_crop=args.policy_crop or None,
+        policy_images=args.policy_images or None,
         tail_model=args.pcf_model,
         device=args.device,
     )

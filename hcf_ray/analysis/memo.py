@@ -85,13 +85,16 @@ class _LRU:
         self.bytes = 0
 
 
-def _step_key(stage: Stage, step: int) -> tuple:
+def _step_key(stage: Stage, step: int, codecs: str) -> tuple:
+    """What a step computes. ``codecs`` names the ladder that decodes / encodes / synthesizes;
+    g_a (always the base ladder), φ and 8-bit rounding do not depend on it."""
     n = len(stage.ops)
     if step == 0:
-        return ("recv", stage.receive, stage.codecs)
+        return ("recv", stage.receive, codecs)
     if step <= n:
-        return ("op", stage.ops[step - 1], stage.codecs)
-    return ("send", stage.send, stage.codecs)
+        op = stage.ops[step - 1]
+        return ("op", op, codecs if op.kind == "synthesis" else "")
+    return ("send", stage.send, codecs)
 
 
 class MemoEngine(CascadeEngine):
@@ -153,9 +156,11 @@ class MemoEngine(CascadeEngine):
                 continue
             n = len(stage.ops)
             value = payload
+            # without a phase-2 overlay both codec sets are the same ladder: share their steps
+            codecs = "base" if self.hcf_ladder is self.ladder else stage.codecs
             final_step = 0 if (latents_only and i == last) else n + 1
             for step in range(final_step + 1):
-                chain = (chain, _step_key(stage, step))
+                chain = (chain, _step_key(stage, step, codecs))
                 if step == 0 and stage.receive is None:
                     check_image_tensor(x)  # the source holds the image itself
                     continue
