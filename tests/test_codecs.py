@@ -98,3 +98,17 @@ def test_zoo_pretrained_path_loads_published_state_dict(monkeypatch):
 def test_zoo_random_init_offline():
     ladder = QualityLadder.from_zoo("mbt2018-mean", levels=[1], pretrained=False)
     assert ladder[1].latent_channels == 192
+
+
+def test_fp16_storage_keeps_small_constant_buffers(tmp_path, tiny_ladder):
+    """fp16 is for learned weights only: GDN's pedestal (~3.6e-11) and the likelihood
+    lower bound (1e-9) would underflow to zero and change the model (and NaN its training)."""
+    QualityLadder([tiny_ladder[1]]).save(tmp_path / "lad", half=True)
+    loaded = QualityLadder.from_dir(tmp_path / "lad")[1].model
+    orig = tiny_ladder[1].model
+    for name, buf in orig.named_buffers():
+        if "pedestal" in name or name.endswith("lower_bound.bound"):
+            assert buf.item() > 0
+            assert torch.equal(dict(loaded.named_buffers())[name], buf), name
+    w = orig.g_a[0].weight
+    assert torch.equal(loaded.g_a[0].weight, w.half().float())  # the weights are fp16

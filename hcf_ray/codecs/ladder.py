@@ -205,12 +205,19 @@ _DERIVED = ("_quantized_cdf", "_offset", "_cdf_length")
 
 
 def weights_state(model: nn.Module, half: bool = True, prefixes: tuple[str, ...] = ()) -> dict:
-    """State dict without derived CDF tables; fp16 weights when ``half`` (quantiles stay fp32)."""
+    """State dict without derived CDF tables; fp16 learned weights when ``half``.
+
+    Only parameters are stored in fp16 (and not the bottleneck quantiles). Buffers stay fp32:
+    constants such as GDN's pedestal (≈3.6e-11) or the likelihood lower bound (1e-9)
+    underflow to zero in fp16.
+    """
+    params = {n for n, _ in model.named_parameters()}
     out = {}
     for k, v in model.state_dict().items():
         if k.endswith(_DERIVED) or (prefixes and not k.startswith(prefixes)):
             continue
-        out[k] = v.half() if half and v.is_floating_point() and "quantiles" not in k else v
+        to_half = half and k in params and v.is_floating_point() and "quantiles" not in k
+        out[k] = v.half() if to_half else v
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from hcf_ray.codecs.ladder import weights_state
 from hcf_ray.hcf.modules import PhiConfig, TransformModule
 
 Variant = Literal["inter", "intra"]
@@ -77,11 +78,7 @@ class PhiBank(nn.Module):
     def save(self, path: str | Path, half: bool = True, extra: dict | None = None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = {
-            k: (v.half() if half and v.is_floating_point() else v)
-            for k, v in self.state_dict().items()
-        }
-        torch.save(state, path / "phi.pt")
+        torch.save(weights_state(self, half), path / "phi.pt")
         manifest = {
             "channels": self.channels,
             "config": self.config.to_dict(),
