@@ -34,7 +34,7 @@ def add_report_command(subparsers) -> argparse.ArgumentParser:
         help="centre crop for the policy table (60 cascades per image); 0 = as --crop",
     )
     p.add_argument(
-        "--policy-images", type=int, default=4, help="images in the policy table; 0 = all"
+        "--policy-images", type=int, default=0, help="images in the policy table; 0 = all"
     )
     p.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
     p.add_argument("--device", default=None, help="efficiency device (default: cuda if present)")

@@ -53,7 +53,7 @@ def rd_plot(series: Sequence[Series], path: str | Path, title: str) -> Path:
         ax.set_xlabel("bpp")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
