@@ -201,3 +201,16 @@ def test_cpu_peak_memory_sees_torch_allocations():
 
     peak = peak_activation_bytes(fn, "cpu")
     assert 8_000_000 <= peak < 9_000_000
+
+
+def test_ablation_equal_rate_deltas():
+    from hcf_ray.analysis.ablation import Ablation
+    from hcf_ray.evaluate import Curve
+
+    full = Curve("hcf", "", [1, 2, 3], [0.2, 0.3, 0.5], [27.0, 28.5, 30.0], [10.0, 12.0, 14.0])
+    var = Curve("intra-only", "", [1, 2, 3], [0.25, 0.35, 0.6], [27.2, 28.7, 30.1], [10, 12, 14])
+    abl = Ablation({"hcf": full, "intra-only": var}, [])
+    assert abl.deltas("intra-only") == pytest.approx([0.2, 0.2, 0.1])
+    # HCF at 0.25 bpp: 27.75 dB; at 0.35 bpp: 28.875 dB; 0.6 bpp is outside its range
+    eq = abl.equal_rate_deltas("intra-only")
+    assert eq[0] == pytest.approx(-0.55) and eq[1] == pytest.approx(-0.175) and eq[2] is None

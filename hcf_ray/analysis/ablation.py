@@ -10,8 +10,11 @@ variant loses.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from hcf_ray.analysis.runner import Evaluator, ImageItem, Progress
 from hcf_ray.evaluate import Curve, bd_table
@@ -25,9 +28,23 @@ class Ablation:
     bd: list[dict]
 
     def deltas(self, name: str, key: str = "psnr") -> list[float]:
-        """Per target level: variant minus full HCF."""
+        """Per target level: variant minus full HCF (``key`` = psnr, ms_ssim_db or bpp)."""
         full, var = self.curves["hcf"], self.curves[name]
         return [v - f for v, f in zip(getattr(var, key), getattr(full, key))]
+
+    def equal_rate_deltas(self, name: str, key: str = "psnr") -> list[float | None]:
+        """Per target level: variant quality minus full HCF's quality at the variant's rate
+        (linear interpolation in bpp); None outside HCF's rate range or when HCF's rate does
+        not increase strictly along its curve."""
+        full, var = self.curves["hcf"], self.curves[name]
+        pts = sorted(zip(full.bpp, getattr(full, key)))
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if any(b <= a for a, b in itertools.pairwise(xs)):
+            return [None] * len(var.bpp)
+        return [
+            q - float(np.interp(r, xs, ys)) if xs[0] <= r <= xs[-1] else None
+            for r, q in zip(var.bpp, getattr(var, key))
+        ]
 
 
 def ablation(

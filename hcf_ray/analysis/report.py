@@ -316,8 +316,8 @@ def _header(ctx: _Context) -> list[str]:
         f"{'yes' if b.hcf_ladder is not None else 'no'}.",
         f"* **Images**: {', '.join(f'`{d}` ({len(ctx.items[d])} images)' for d in ctx.dirs)}"
         + (
-            f", centre-cropped to at most {cfg.crop}×{cfg.crop} px (about a Kodak image's "
-            "pixel count; `--crop 0` for full images, ~3× the time)"
+            f", centre-cropped to at most {cfg.crop}×{cfg.crop} px (a Kodak image is 768×512; "
+            "`--crop 0` for full images)"
             if cfg.crop
             else ", full size"
         )
@@ -839,10 +839,23 @@ def _section_ablation(ctx: _Context, abl: Ablation, plot_paths) -> str:
             for r in abl.bd
         ],
     )
-    lines += ["", "ΔPSNR (dB) vs full HCF per target level (HCF's rate in parentheses):", ""]
+    lines += [
+        "",
+        "Per target level, variant minus full HCF: PSNR at the same level, rate at the same "
+        "level, and PSNR at equal rate (HCF's curve interpolated linearly at the variant's rate; "
+        "n/a outside HCF's rate range):",
+        "",
+    ]
     rows = []
     for name in ("inter-only", "intra-only"):
-        rows.append([name, *(f"{v:+.3f}" for v in abl.deltas(name))])
+        rows.append([f"{name} ΔPSNR dB", *(f"{v:+.3f}" for v in abl.deltas(name))])
+        rows.append([f"{name} Δbpp", *(f"{v:+.4f}" for v in abl.deltas(name, "bpp"))])
+        rows.append(
+            [
+                f"{name} ΔPSNR @ equal rate",
+                *(_f(v, 3, sign=True) for v in abl.equal_rate_deltas(name)),
+            ]
+        )
     lines += _table(
         ["variant", *(f"d={d} ({b:.3f} bpp)" for d, b in zip(full.levels, full.bpp))], rows
     )
@@ -851,20 +864,26 @@ def _section_ablation(ctx: _Context, abl: Ablation, plot_paths) -> str:
 
 
 def _ablation_reading(abl: Ablation) -> list[str]:
-    """Where does each variant lose: the lower-rate or the higher-rate half of the curve?"""
-    full = abl.curves["hcf"]
-    order = sorted(range(len(full.bpp)), key=lambda i: full.bpp[i])  # by HCF's rate
-    half = max(1, len(order) // 2)
+    """Where does each variant lose: at the lower-rate or the higher-rate half of its curve?
+    Uses the equal-rate PSNR differences where defined, else the same-level ones."""
     out = []
     for name, claim in (("inter-only", "low"), ("intra-only", "high")):
-        deltas = abl.deltas(name)
-        low = sum(deltas[i] for i in order[:half]) / half
-        high = sum(deltas[i] for i in order[-half:]) / half
+        var = abl.curves[name]
+        eq = abl.equal_rate_deltas(name)
+        pairs = [(r, v) for r, v in zip(var.bpp, eq) if v is not None]
+        how = "at equal rate"
+        if len(pairs) < 2:
+            pairs, how = list(zip(var.bpp, abl.deltas(name))), "at the same level"
+        pairs.sort()
+        half = max(1, len(pairs) // 2)
+        low = sum(v for _, v in pairs[:half]) / half
+        high = sum(v for _, v in pairs[-half:]) / half
         worse_at = "low" if low < high else "high"
         out.append(
-            f"* {name}: mean ΔPSNR {low:+.3f} dB over the {half} lowest-rate points, "
-            f"{high:+.3f} dB over the {half} highest-rate points → loses more at **{worse_at}** "
-            f"rates (paper: at {claim} rates{'' if worse_at == claim else '; not reproduced'})."
+            f"* {name}: mean ΔPSNR {how} {low:+.3f} dB over its {half} lowest-rate points, "
+            f"{high:+.3f} dB over its {half} highest-rate points → loses more at "
+            f"**{worse_at}** rates (paper: at {claim} rates"
+            f"{'' if worse_at == claim else '; not reproduced'})."
         )
     return out
 
