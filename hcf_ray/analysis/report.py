@@ -122,6 +122,7 @@ def build_report(
         raise ValueError("no image folder given")
     files = {d: image_files(d)[: cfg.max_images] for d in dirs}
     bundle = load_bundle(cfg.models)
+    training = _training_note(cfg.models)  # read with the weights, not at the end of the run
     if bundle.phis is None:
         raise ValueError(f"models {cfg.models!r} have no φ modules: HCF cannot run")
     s = bundle.max_level
@@ -173,7 +174,7 @@ def build_report(
     say(f"memo: {ev.engine.steps_run} steps run, {ev.engine.steps_reused} reused")
 
     plot_paths = _plots(out, rd, abl, xq, ent, pol, eff, bundle)
-    ctx = _Context(cfg, bundle, dirs, items, pol_items, seconds, ev)
+    ctx = _Context(cfg, bundle, dirs, items, pol_items, seconds, ev, training)
     md = _markdown(ctx, rd, abl, xq, ent, pol, eff, plot_paths)
     path = out / "report.md"
     path.write_text(md)
@@ -283,6 +284,7 @@ class _Context:
     pol_items: list[ImageItem]
     seconds: dict[str, float]
     evaluator: Evaluator
+    training: str = ""
 
 
 def _markdown(ctx: _Context, rd, abl, xq, ent, pol, eff, plot_paths) -> str:
@@ -328,11 +330,7 @@ def _header(ctx: _Context) -> list[str]:
         + f"; total {sum(ctx.seconds.values()):.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in ctx.seconds.items())
         + ").",
-        *(
-            [f"* **Training (from the manifests)**: {_training_note(cfg.models)}."]
-            if _training_note(cfg.models)
-            else []
-        ),
+        *([f"* **Training (from the manifests)**: {ctx.training}."] if ctx.training else []),
         "* **How numbers are made**: every rate is the size of the real entropy-coded bitstream "
         "the destination receives (bpp = bytes·8/pixels, side information included); PSNR and "
         "MS-SSIM (dB = −10·log10(1−MS-SSIM)) on 8-bit RGB; BD metrics with PCHIP "
