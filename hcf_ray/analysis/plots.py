@@ -106,9 +106,10 @@ def entropy_plot(result, path: str | Path) -> Path:
                 f"+{p.bits - before:.1f}" if p.bits >= before else f"{p.bits - before:.1f}",
                 (p.level, p.bits),
                 textcoords="offset points",
-                xytext=(6, 4 - 10 * i),
+                xytext=(12, 14 - 13 * i),
                 fontsize=7,
                 color=color,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
             )
     ax.invert_xaxis()
     ax.set_xticks(range(result.d, result.s + 1))
