@@ -185,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=_cmd_eval)
     add_sim_commands(sub)
+
+    from hcf_ray.analysis.cli import add_report_command
+
+    add_report_command(sub)
     return p
 
 
