@@ -106,6 +106,16 @@ def _bd_args(rate_anchor, dist_anchor, rate_test, dist_test):
     return out
 
 
+def _bd(which: str, curves, method: str) -> float:
+    import bjontegaard as bd
+
+    ra, da, rt, dt = _bd_args(*curves)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bjontegaard warns on < 75 % overlap
+        fn = bd.bd_rate if which == "rate" else bd.bd_psnr
+        return float(fn(ra, da, rt, dt, method=method, require_matching_points=False))
+
+
 def bd_rate(
     rate_anchor: Sequence[float],
     dist_anchor: Sequence[float],
@@ -114,12 +124,7 @@ def bd_rate(
     method: str = "pchip",
 ) -> float:
     """Bjøntegaard delta rate in percent (negative: test saves bits vs anchor)."""
-    import bjontegaard as bd
-
-    ra, da, rt, dt = _bd_args(rate_anchor, dist_anchor, rate_test, dist_test)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(bd.bd_rate(ra, da, rt, dt, method=method, require_matching_points=False))
+    return _bd("rate", (rate_anchor, dist_anchor, rate_test, dist_test), method)
 
 
 def bd_psnr(
@@ -130,9 +135,4 @@ def bd_psnr(
     method: str = "pchip",
 ) -> float:
     """Bjøntegaard delta quality in dB (positive: test is better at equal rate)."""
-    import bjontegaard as bd
-
-    ra, da, rt, dt = _bd_args(rate_anchor, dist_anchor, rate_test, dist_test)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(bd.bd_psnr(ra, da, rt, dt, method=method, require_matching_points=False))
+    return _bd("psnr", (rate_anchor, dist_anchor, rate_test, dist_test), method)
