@@ -190,7 +190,7 @@ def _efficiency(bundle: ModelBundle, cfg: ReportConfig, say) -> list[EfficiencyT
         efficiency_table(
             bundle.ladder,
             bundle.phis,
-            f"shipped ({cfg.models})",
+            f"{'shipped' if cfg.models == 'default' else 'models'} ({cfg.models})",
             cfg.efficiency_size,
             cfg.device,
             cfg.efficiency_repeats,
