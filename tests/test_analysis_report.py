@@ -76,3 +76,8 @@ def test_report_bad_input_is_one_line_exit_2(tmp_path, capsys, small_images):
     assert main([*args, "--models", "bogus"]) == 2
     assert main([*args, "--crop", "10"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    # the same command through the main ``hcf-sim`` entry point
+    from hcf_ray.cli import main as hcf_sim
+
+    assert hcf_sim(["report", "--images", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "image folder not found" in capsys.readouterr().err
