@@ -50,7 +50,17 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         trainer.export(args.export)
         print(f"exported ladder to {args.export}")
         return 0
-    trainer.run(max_hours=args.max_hours, max_jobs=args.max_jobs)
+    only = None
+    if args.only_levels:
+        try:
+            only = {int(v) for v in args.only_levels.split(",")}
+        except ValueError:
+            raise UserError(
+                f"--only-levels: expected e.g. 1,2,3, got {args.only_levels!r}"
+            ) from None
+        if not only <= set(range(1, args.levels + 1)):
+            raise UserError(f"--only-levels: levels must lie in 1..{args.levels}")
+    trainer.run(max_hours=args.max_hours, max_jobs=args.max_jobs, only_levels=only)
     if args.export:
         trainer.export(args.export)
         print(f"exported ladder to {args.export}")
@@ -143,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--val-every", type=int, default=1000)
     tl.add_argument("--max-hours", type=float, default=None)
     tl.add_argument("--max-jobs", type=int, default=None)
+    tl.add_argument(
+        "--only-levels",
+        default=None,
+        help="comma list: train only these levels (run disjoint sets in parallel workdirs)",
+    )
     tl.add_argument("--threads", type=int, default=2)
     tl.set_defaults(func=_cmd_train_ladder)
 

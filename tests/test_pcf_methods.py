@@ -79,6 +79,20 @@ def test_tail_closest_rate_mapping(photo, tail_codec):
     assert res.bpp() == pytest.approx(rates[0])
 
 
+def test_tail_levels_get_distinct_prefixes_whatever_the_path(photo, tail_codec):
+    # every target sits closest to the first group: levels must still get 1, 2, 3, 4 groups
+    full = tail_codec.encode(photo)
+    low = full.bpp(1)
+    table = {1: low, 2: low * 1.001, 3: low * 1.002, 4: low * 1.003}
+    base = make_baseline("pcf-tail", level_bpp=table, tail_model=tail_codec)
+    assert [base.groups_for(full, k) for k in range(1, 5)] == [1, 2, 3, 4]
+    res = run_chain(base, photo, [4, 3, 2, 1])
+    assert [ProgressiveBitstream.from_bytes(p.data).k for p in res.payloads] == [4, 3, 2, 1]
+    # a stream relayed 4→3→2→1 and one sent 4→1 directly carry the same bytes at level 1
+    direct = run_chain(base, photo, [4, 1])
+    assert direct.payloads[-1].data == res.payloads[-1].data
+
+
 @pytest.mark.parametrize("name", ["pcf-j2k", "drf-jpeg"])
 def test_rd_points_and_payload_pickling(photo, name):
     base = make_baseline(name, level_bpp=LEVELS)

@@ -153,12 +153,22 @@ class TailDropBaseline(Baseline):
             self.groups_per_level = g
 
     def groups_for(self, bs: ProgressiveBitstream, level: int) -> int:
-        """Groups kept at ``level``: the fixed table, or the prefix closest to the target rate
-        (at least one group, never more than the stream holds)."""
+        """Groups kept at ``level``: the fixed table, or the prefix closest to the target rate.
+
+        Levels get strictly more groups than the level below while the stream has groups to
+        spare (a node asked to lower the quality always drops a chunk), never more than the
+        stream holds. The table is built from level 1 upwards and only looks at prefixes up
+        to the level's own choice, so a relay that sees an already truncated stream computes
+        the same counts for the levels below as the source did: a stream decoded at ``d``
+        holds the same bytes whatever path it took.
+        """
         if self.groups_per_level is not None:
             return min(self.groups_per_level[level], bs.k)
         rates = [bs.bpp(k) for k in range(1, bs.k + 1)]
-        return 1 + closest_index(rates, self.level_bpp[level])
+        g = 0
+        for k in range(1, level + 1):
+            g = min(max(1 + closest_index(rates, self.level_bpp[k]), g + 1), bs.k)
+        return g
 
     def encode_source(self, x: Tensor, s: int) -> Payload:
         self.check_level(s, "source level")

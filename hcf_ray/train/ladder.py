@@ -145,11 +145,20 @@ class LadderTrainer:
                 out += [(f"refine{rnd}/{k}/{i}", k, s) for i, s in enumerate(r.refine)]
         return out
 
-    def run(self, max_hours: float | None = None, max_jobs: int | None = None) -> None:
+    def run(
+        self,
+        max_hours: float | None = None,
+        max_jobs: int | None = None,
+        only_levels: set[int] | None = None,
+    ) -> None:
+        """Run the pending jobs in order; ``only_levels`` restricts them to some levels, so
+        disjoint level sets can train in parallel processes (one workdir each)."""
         t0 = time.time()
         n = 0
         for name, level, stage in self.jobs():
             if name in self.state["done"]:
+                continue
+            if only_levels is not None and level not in only_levels:
                 continue
             if max_jobs is not None and n >= max_jobs:
                 break
