@@ -1,9 +1,8 @@
 """Which model bundle a simulation uses, decided without loading any weights.
 
-``codec: default`` uses the trained ladder shipped in ``hcf_ray/weights/default``; while that
-directory does not exist the run falls back to ``random:mbt2018-mean`` (untrained tiny
-models) and says so in one warning line, so ``hcf-sim run topologies/mesh.yaml`` works
-before the trained models land and picks them up automatically afterwards.
+``codec: default`` uses the trained ladder shipped in ``hcf_ray/weights/default``. A missing
+directory means a broken install, and is an error naming the path: a simulation never
+silently swaps in untrained models (ask for ``random:ARCH`` explicitly for that).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from hcf_ray.bundle import DEFAULT_SPEC, default_weights_dir
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.sim.config import ConfigError, resolve_path
 
-FALLBACK_SPEC = "random:mbt2018-mean"
 ZOO_LEVELS = 6
 
 
@@ -27,7 +25,6 @@ class CodecChoice:
     max_level: int
     has_phis: bool
     phi_dir: str | None = None
-    warning: str | None = None
 
 
 def resolve_codec(spec: str, phi_dir: str | None, base_dir: Path | None) -> CodecChoice:
@@ -37,14 +34,10 @@ def resolve_codec(spec: str, phi_dir: str | None, base_dir: Path | None) -> Code
     if spec == DEFAULT_SPEC:
         path = default_weights_dir()
         if not (path / "ladder.json").is_file():
-            return CodecChoice(
-                FALLBACK_SPEC,
-                spec,
-                6,
-                True,
-                None,
-                f"shipped default models not found in {path}; using {FALLBACK_SPEC} "
-                "(random-init tiny models: rates and qualities are not meaningful)",
+            raise ConfigError(
+                f"shipped default models not found in {path} (broken install?); "
+                "reinstall hcf-sim or name a model directory",
+                "codec",
             )
         return _from_dir(path, spec, spec, phi)
     if spec.startswith("random:"):

@@ -345,13 +345,7 @@ def transport_check(scenario: Scenario, rec: dict) -> dict:
     from hcf_ray.images import load_image
 
     bundle = load_bundle(scenario.codec.spec, scenario.codec.phi_dir)
-    make = getattr(bundle, "engine", None)
-    if make is not None:
-        engine = make()
-    else:
-        from hcf_ray.cascade import CascadeEngine
-
-        engine = CascadeEngine(bundle.ladder, bundle.phis)
+    engine = bundle.engine()
     plan = scenario.plan(rec["flow"], rec["method"])
     dest = next(d for d in plan.destinations if d.node == rec["destination"])
     flow = next(f for f in scenario.flows if f.spec.name == rec["flow"])

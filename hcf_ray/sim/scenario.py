@@ -74,7 +74,7 @@ def build_scenario(
     except ValueError as exc:
         raise ConfigError(str(exc), "routing.weight") from None
     codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
-    warns = [codec.warning] if codec.warning else []
+    warns: list[str] = []
     for m in methods or ():
         if m not in method_names():
             raise ConfigError(f"unknown method {m!r}; choose from {', '.join(method_names())}")
