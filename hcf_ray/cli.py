@@ -103,7 +103,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from hcf_ray.bundle import load_bundle
-    from hcf_ray.evaluate import bd_table, evaluate, format_tables, write_results
+    from hcf_ray.evaluate import bd_table, evaluate, format_tables, reference_rows, write_results
     from hcf_ray.images import ImageError, image_files
 
     torch.set_num_threads(args.threads)
@@ -119,7 +119,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
     except (ImageError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    bd = bd_table(curves)
+    bd = bd_table(curves) + reference_rows(curves)
     print(format_tables(curves, bd))
     if args.out:
         write_results(curves, bd, args.out)

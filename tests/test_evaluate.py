@@ -4,7 +4,7 @@ import pytest
 
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cli import main
-from hcf_ray.evaluate import Curve, bd_table, evaluate, write_results
+from hcf_ray.evaluate import Curve, bd_table, evaluate, format_tables, reference_rows, write_results
 from hcf_ray.images import sample_images
 
 
@@ -29,6 +29,22 @@ def test_bd_table_on_known_curves():
     assert row["bd_rate_psnr_pct"] == pytest.approx(10.0, abs=0.01)
     assert row["bd_rate_msssim_pct"] == pytest.approx(10.0, abs=0.01)
     assert row["bd_psnr_db"] < 0
+
+
+def test_reference_row_compares_the_ladder_with_the_published_curve():
+    from hcf_ray.evaluate import REFERENCE_DATASET, REFERENCE_KEY
+    from hcf_ray.reference import reference_curve
+
+    ref = reference_curve(REFERENCE_KEY, REFERENCE_DATASET)
+    # the published points themselves, 1 dB lower: BD-PSNR -1 dB
+    n = 6
+    ssf = Curve("ssf", "", list(range(1, n + 1)), list(ref.bpp[:n]), [p - 1 for p in ref.psnr[:n]])
+    ssf.ms_ssim_db = [10.0 + k for k in range(n)]
+    (row,) = reference_rows({"ssf": ssf})
+    assert row["bd_psnr_db"] == pytest.approx(-1.0, abs=0.02)  # pchip fit of 6 vs 8 points
+    assert row["bd_rate_psnr_pct"] > 0 and "kodak" in row["anchor"] and "not these" in row["note"]
+    assert "bmshj2018-hyperprior (kodak)" in format_tables({"ssf": ssf}, [row])
+    assert reference_rows({}) == []
 
 
 def test_eval_cli_bad_input(tmp_path, capsys):
