@@ -45,6 +45,16 @@ def test_reference_row_compares_the_ladder_with_the_published_curve():
     assert row["bd_rate_psnr_pct"] > 0 and "kodak" in row["anchor"] and "not these" in row["note"]
     assert "bmshj2018-hyperprior (kodak)" in format_tables({"ssf": ssf}, [row])
     assert reference_rows({}) == []
+    # with a JPEG 2000 curve on the same images, a J2K-anchored estimate joins the table:
+    # a "J2K" curve equal to the published Kodak J2K curve makes the estimate the direct BD
+    j2k = reference_curve("jpeg2000", REFERENCE_DATASET)
+    here = Curve("pcf-j2k", "", list(range(1, len(j2k.bpp) + 1)), list(j2k.bpp), list(j2k.psnr))
+    n = len(ref.bpp)  # all published points: both BD integrals then span the same rates
+    ssf = Curve("ssf", "", list(range(1, n + 1)), list(ref.bpp), [p - 1 for p in ref.psnr])
+    ssf.ms_ssim_db = [10.0 + k for k in range(n)]
+    direct, anchored = reference_rows({"ssf": ssf, "pcf-j2k": here})
+    assert "J2K-anchored" in anchored["anchor"]
+    assert anchored["bd_psnr_db"] == pytest.approx(direct["bd_psnr_db"], abs=0.05)
 
 
 def test_eval_cli_bad_input(tmp_path, capsys):
