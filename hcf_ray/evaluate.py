@@ -206,44 +206,35 @@ REFERENCE_DATASET = "kodak"
 
 
 def reference_rows(curves: dict[str, Curve], key: str = REFERENCE_KEY) -> list[dict]:
-    """BD of the single-stage ladder (``ssf``) against a published CompressAI curve."""
+    """BD of the single-stage ladder (``ssf``) against a published CompressAI curve, and, when
+    a ``pcf-j2k`` curve exists, a JPEG 2000-anchored estimate of the same for these images."""
     from hcf_ray.reference import reference_curve
 
     if "ssf" not in curves:
         return []
+    name = key.removeprefix("compressai-").split("_")[0]
     ref = reference_curve(key, REFERENCE_DATASET)
-    c = curves["ssf"]
-    row: dict = {
-        "test": "ssf",
-        "anchor": f"{key.removeprefix('compressai-').split('_')[0]} ({REFERENCE_DATASET})",
-        "note": f"published {REFERENCE_DATASET} curve, not these images",
-    }
-    ref_ms = [db_from_ms_ssim(v) for v in ref.ms_ssim] if ref.ms_ssim else None
-    for name, fn, qa, qt in (
-        ("bd_rate_psnr_pct", bd_rate, ref.psnr, c.psnr),
-        ("bd_rate_msssim_pct", bd_rate, ref_ms, c.ms_ssim_db),
-        ("bd_psnr_db", bd_psnr, ref.psnr, c.psnr),
-    ):
-        try:
-            row[name] = float("nan") if qa is None else fn(ref.bpp, qa, c.bpp, qt)
-        except ValueError:
-            row[name] = float("nan")
+    ref_ms = (
+        [db_from_ms_ssim(v) for v in ref.ms_ssim] if ref.ms_ssim else [float("nan")] * len(ref.bpp)
+    )
+    published = Curve(name, "", [], list(ref.bpp), list(ref.psnr), ref_ms)
+    (row,) = bd_table({"ssf": curves["ssf"], name: published}, [("ssf", name)])
+    row["anchor"] = f"{name} ({REFERENCE_DATASET})"
+    row["note"] = f"published {REFERENCE_DATASET} curve, not these images"
     rows = [row]
     if "pcf-j2k" in curves:
-        # the published curve is on other images; anchoring both sides on JPEG 2000 gives an
-        # estimate for *these* images: (ladder vs our J2K here) - (reference vs J2K on Kodak)
+        # (ladder vs our J2K here) - (reference vs J2K on Kodak): both sides anchored on J2K
+        c, j = curves["ssf"], curves["pcf-j2k"]
         j2k_ref = reference_curve("jpeg2000", REFERENCE_DATASET)
-        j = curves["pcf-j2k"]
         try:
             here = bd_psnr(j.bpp, j.psnr, c.bpp, c.psnr)
-            there = bd_psnr(j2k_ref.bpp, j2k_ref.psnr, ref.bpp, ref.psnr)
-            est = here - there
+            est = here - bd_psnr(j2k_ref.bpp, j2k_ref.psnr, ref.bpp, ref.psnr)
         except ValueError:
             est = float("nan")
         rows.append(
             {
                 "test": "ssf",
-                "anchor": f"{row['anchor'].split(' ')[0]} (J2K-anchored)",
+                "anchor": f"{name} (J2K-anchored)",
                 "bd_rate_psnr_pct": float("nan"),
                 "bd_rate_msssim_pct": float("nan"),
                 "bd_psnr_db": est,
