@@ -69,6 +69,23 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
     assert fresh.state["done"] == ["base/2/0", "spread/1/0"]
     fresh.run()
     assert json.loads((tmp_path / "next" / "state.json").read_text())["done"][-1] == "refine0/1/0"
+    # each finished job records the stage it really ran, and the export carries it
+    stages = json.loads((tmp_path / "next" / "state.json").read_text())["stages"]
+    assert stages["refine0/1/0"] == {"iters": 2, "crop": 64, "batch": 2, "lr": 1e-4}
+    manifest = json.loads((tmp_path / "export" / "ladder.json").read_text())
+    assert set(manifest["training"]["stages"]) == {
+        "base/2/0",
+        "spread/1/0",
+        "refine0/2/0",
+        "refine0/1/0",
+    }
+
+    # --only-levels: a worker that owns level 2 leaves level 1's jobs to another work dir
+    part = LadderTrainer(tmp_path / "part", image_dir, None, recipe, log=lambda m: None)
+    part.import_ladder(tmp_path / "export")
+    part.run(only_levels={2})
+    done = json.loads((tmp_path / "part" / "state.json").read_text())["done"]
+    assert done[-1] == "refine0/2/0" and "refine0/1/0" not in done
 
 
 def test_hcf_training_phases_export_and_resume(tmp_path, image_dir):

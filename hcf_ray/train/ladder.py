@@ -255,6 +255,8 @@ class LadderTrainer:
         if bar is not None:
             bar.close()
         self.state["done"].append(name)
+        # the recipe can change between runs (resumed work dirs): keep what each job really ran
+        self.state.setdefault("stages", {})[name] = asdict(stage)
         if level not in self.state["trained"]:
             self.state["trained"].append(level)
         self._write_state()
@@ -324,6 +326,7 @@ class LadderTrainer:
                 "training": {
                     "hours": round(self.state["hours"], 2),
                     "jobs_done": len(self.state["done"]),
+                    "stages": self.state.get("stages", {}),
                     "recipe": r.to_json(),
                 }
             },
