@@ -26,6 +26,27 @@ def _quiet() -> None:
 
 
 # -- train ------------------------------------------------------------------------------
+def _refine_stages(args: argparse.Namespace):
+    """``--refine-schedule ITERS:CROP:BATCH:LR,...`` or the single default refine stage."""
+    from hcf_ray.train.ladder import Stage
+
+    if not args.refine_schedule:
+        return [Stage(args.refine_iters, args.refine_crop, 8, args.lr / 5)]
+    stages = []
+    for item in args.refine_schedule.split(","):
+        try:
+            iters, crop, batch, lr = item.split(":")
+            stage = Stage(int(iters), int(crop), int(batch), float(lr))
+        except ValueError:
+            raise UserError(
+                f"--refine-schedule: expected ITERS:CROP:BATCH:LR[,...], got {item!r}"
+            ) from None
+        if min(stage.iters, stage.crop, stage.batch) <= 0 or stage.lr <= 0:
+            raise UserError(f"--refine-schedule: {item!r} must be all positive")
+        stages.append(stage)
+    return stages
+
+
 def _cmd_train_ladder(args: argparse.Namespace) -> int:
     import torch
 
@@ -41,12 +62,23 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         val_every=args.val_every,
         base=[Stage(args.base_iters, 64, 16, args.lr)],
         spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
-        refine=[Stage(args.refine_iters, args.refine_crop, 8, args.lr / 5)],
+        refine=_refine_stages(args),
     )
     trainer = LadderTrainer(args.workdir, args.data, args.val, recipe)
     if args.init_from:
-        trainer.import_ladder(args.init_from)
+        try:
+            trainer.import_ladder(args.init_from)
+        except ValueError as e:
+            raise UserError(f"--init-from: {e}") from None
+    for other in args.merge_from or []:
+        try:
+            levels = trainer.merge(other)
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"--merge-from {other}: {e}") from None
+        print(f"merged levels {levels} from {other}")
     if args.export_only:
+        if not args.export:
+            raise UserError("--export-only needs --export DIR")
         trainer.export(args.export)
         print(f"exported ladder to {args.export}")
         return 0
@@ -140,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--export", default=None, help="write the trained ladder here at the end")
     tl.add_argument("--export-only", action="store_true", help="only export the current state")
     tl.add_argument("--init-from", default=None, help="continue from an exported ladder dir")
+    tl.add_argument(
+        "--merge-from",
+        action="append",
+        metavar="WORKDIR",
+        help="take over the levels a parallel --only-levels work dir trained (repeatable)",
+    )
     tl.add_argument("--arch", default="mbt2018-mean")
     tl.add_argument("--N", type=int, default=64)
     tl.add_argument("--M", type=int, default=96)
@@ -150,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--spread-iters", type=int, default=3000)
     tl.add_argument("--refine-iters", type=int, default=2000)
     tl.add_argument("--refine-crop", type=int, default=128)
+    tl.add_argument(
+        "--refine-schedule",
+        default=None,
+        help="refine stages ITERS:CROP:BATCH:LR,... (e.g. 2400:192:4:2e-4,700:192:4:5e-5); "
+        "overrides --refine-iters/--refine-crop",
+    )
     tl.add_argument("--val-every", type=int, default=1000)
     tl.add_argument("--max-hours", type=float, default=None)
     tl.add_argument("--max-jobs", type=int, default=None)

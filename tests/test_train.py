@@ -73,12 +73,19 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
     stages = json.loads((tmp_path / "next" / "state.json").read_text())["stages"]
     assert stages["refine0/1/0"] == {"iters": 2, "crop": 64, "batch": 2, "lr": 1e-4}
     manifest = json.loads((tmp_path / "export" / "ladder.json").read_text())
-    assert set(manifest["training"]["stages"]) == {
+    assert set(manifest["training"]["sessions"][-1]["stages"]) == {
         "base/2/0",
         "spread/1/0",
         "refine0/2/0",
         "refine0/1/0",
     }
+
+    # the next export adds a session to the imported ladder's training record
+    fresh.export(tmp_path / "export2")
+    training = json.loads((tmp_path / "export2" / "ladder.json").read_text())["training"]
+    first = json.loads((tmp_path / "export" / "ladder.json").read_text())["training"]
+    assert [s["stages"] for s in training["sessions"]] == [first["sessions"][0]["stages"], stages]
+    assert training["hours"] == pytest.approx(first["hours"] + training["sessions"][1]["hours"])
 
     # --only-levels: a worker that owns level 2 leaves level 1's jobs to another work dir
     part = LadderTrainer(tmp_path / "part", image_dir, None, recipe, log=lambda m: None)
@@ -86,6 +93,45 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
     part.run(only_levels={2})
     done = json.loads((tmp_path / "part" / "state.json").read_text())["done"]
     assert done[-1] == "refine0/2/0" and "refine0/1/0" not in done
+    # re-running the import to resume keeps the progress; a different source is refused
+    before = (tmp_path / "part" / "level2.ckpt").read_bytes()
+    part.import_ladder(tmp_path / "export")
+    assert (tmp_path / "part" / "level2.ckpt").read_bytes() == before
+    with pytest.raises(ValueError, match="already continues from"):
+        part.import_ladder(tmp_path / "export2")
+
+    # a second worker trains level 1; merging it gives one work dir with both levels
+    other = LadderTrainer(tmp_path / "other", image_dir, None, recipe, log=lambda m: None)
+    other.import_ladder(tmp_path / "export")
+    other.run(only_levels={1})
+    assert part.merge(tmp_path / "other") == [1]
+    assert (tmp_path / "part" / "level1.ckpt").read_bytes() == (
+        tmp_path / "other" / "level1.ckpt"
+    ).read_bytes()
+    assert set(part.state["stages"]) == {"refine0/2/0", "refine0/1/0"}
+    with pytest.raises(ValueError, match="trained in both"):
+        part.merge(tmp_path / "other")
+    merged = part.export(tmp_path / "merged")
+    assert QualityLadder.from_dir(tmp_path / "merged").levels == merged.levels == [1, 2]
+
+
+def test_refine_schedule_option_parses_stages_and_rejects_bad_ones():
+    from hcf_ray.cli import UserError, _refine_stages, build_parser
+
+    def stages(*extra):
+        args = build_parser().parse_args(
+            ["train", "ladder", "--data", "d", "--workdir", "w", *extra]
+        )
+        return _refine_stages(args)
+
+    assert stages() == [Stage(2000, 128, 8, 2e-4)]
+    assert stages("--refine-schedule", "2400:192:4:2e-4,700:192:4:5e-5") == [
+        Stage(2400, 192, 4, 2e-4),
+        Stage(700, 192, 4, 5e-5),
+    ]
+    for bad in ("2400:192:4", "x:192:4:1e-4", "0:192:4:1e-4"):
+        with pytest.raises(UserError, match="--refine-schedule"):
+            stages("--refine-schedule", bad)
 
 
 def test_hcf_training_phases_export_and_resume(tmp_path, image_dir):
@@ -126,3 +172,15 @@ def test_hcf_training_phases_export_and_resume(tmp_path, image_dir):
     x = torch.rand(1, 3, 64, 64)
     r = bundle.engine().run(x, "hcf", 3, 1, policy="edge", n_q=2)
     assert [t.level for t in r.transmissions] == [3, 1]
+
+
+def test_previous_sessions_reads_flat_and_session_manifests():
+    from hcf_ray.train.ladder import previous_sessions
+
+    flat = {"hours": 4.25, "stages": {"refine0/6/0": {}}}
+    assert previous_sessions(flat) == [flat]  # manifests written before sessions existed
+    assert previous_sessions({"hours": 5.0, "sessions": [flat, {"hours": 0.75}]}) == [
+        flat,
+        {"hours": 0.75},
+    ]
+    assert previous_sessions({}) == []

@@ -288,11 +288,21 @@ class LadderTrainer:
         """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier session).
 
         Every level becomes "trained", the base and spread jobs count as done, so training
-        continues with the refinement rounds. Optimizer state starts fresh.
+        continues with the refinement rounds. Optimizer state starts fresh. Importing again
+        into the same work dir (re-running the command to resume) keeps its progress.
         """
         from hcf_ray.codecs.ladder import QualityLadder
 
         r = self.recipe
+        imported = self.state.get("imported", [])
+        if imported:  # a resumed work dir: keep its progress
+            if imported[-1] != str(ladder_dir):
+                raise ValueError(
+                    f"{self.workdir} already continues from {imported[-1]}, not {ladder_dir}"
+                )
+            return
+        if self.state["done"]:
+            raise ValueError(f"{self.workdir} already holds trained levels; use a new work dir")
         ladder = QualityLadder.from_dir(ladder_dir)
         if ladder.levels != list(range(1, r.levels + 1)) or ladder.arch != r.arch:
             raise ValueError(f"{ladder_dir}: ladder {ladder} does not match the recipe")
@@ -305,7 +315,38 @@ class LadderTrainer:
         self.state["done"] = sorted(set(self.state["done"]) | set(jobs), key=jobs.index)
         self.state["trained"] = list(range(1, r.levels + 1))
         self.state.setdefault("imported", []).append(str(ladder_dir))
+        # keep the imported ladder's own training record, so the next export adds to it
+        manifest = Path(ladder_dir) / "ladder.json"
+        training = json.loads(manifest.read_text()).get("training", {}) if manifest.exists() else {}
+        self.state["history"] = previous_sessions(training)
         self._write_state()
+
+    def merge(self, other_workdir: str | Path) -> list[int]:
+        """Take over the levels another work dir trained (a parallel ``--only-levels`` run
+        started from the same import): their checkpoints, finished jobs, stages and hours.
+
+        Returns the merged levels. Refuses levels both work dirs trained.
+        """
+        other_dir = Path(other_workdir)
+        other = json.loads((other_dir / "state.json").read_text())
+        theirs = {int(name.split("/")[1]) for name in other.get("stages", {})}
+        mine = {int(name.split("/")[1]) for name in self.state.get("stages", {})}
+        if theirs & mine:
+            raise ValueError(
+                f"{other_dir}: levels {sorted(theirs & mine)} were trained in both work dirs"
+            )
+        if other.get("history", []) != self.state.get("history", []):
+            raise ValueError(f"{other_dir}: started from a different ladder than {self.workdir}")
+        for k in sorted(theirs):
+            tmp = self._ckpt(k).with_suffix(".tmp")
+            tmp.write_bytes((other_dir / f"level{k}.ckpt").read_bytes())
+            tmp.replace(self._ckpt(k))
+        self.state["stages"] = {**self.state.get("stages", {}), **other["stages"]}
+        self.state["done"] = sorted(set(self.state["done"]) | set(other["done"]))
+        self.state["hours"] += other["hours"]
+        self.state.setdefault("merged", []).append(str(other_dir))
+        self._write_state()
+        return sorted(theirs)
 
     # -- export -------------------------------------------------------------------------
     def export(self, out_dir: str | Path) -> QualityLadder:
@@ -320,15 +361,32 @@ class LadderTrainer:
             model.load_state_dict(data["model"])
             codecs.append(LevelCodec(model, k, r.arch, MSE_LAMBDAS[k]))
         ladder = QualityLadder(codecs)
+        history = self.state.get("history", [])
+        this = {
+            "hours": round(self.state["hours"], 2),
+            "jobs_done": len(self.state.get("stages", {})),
+            "stages": self.state.get("stages", {}),
+            "recipe": r.to_json(),
+        }
         ladder.save(
             out_dir,
             extra={
                 "training": {
-                    "hours": round(self.state["hours"], 2),
-                    "jobs_done": len(self.state["done"]),
-                    "stages": self.state.get("stages", {}),
-                    "recipe": r.to_json(),
+                    "hours": round(sum(s.get("hours", 0.0) for s in history) + this["hours"], 2),
+                    "sessions": [*history, this],
                 }
             },
         )
         return ladder
+
+
+def previous_sessions(training: dict) -> list[dict]:
+    """The training sessions recorded in an exported ladder's manifest, oldest first.
+
+    Manifests written before sessions were recorded hold a single flat record.
+    """
+    if not training:
+        return []
+    if "sessions" in training:
+        return list(training["sessions"])
+    return [training]
