@@ -71,6 +71,7 @@ def test_train_resume_warm_start_export(tmp_path, image_dir):
     codec = resumed.export(tmp_path / "export")
     manifest = json.loads((tmp_path / "export" / MANIFEST).read_text())
     assert manifest["training"]["iterations"] == 3 and manifest["group_sizes"] == [6] * 4
+    assert manifest["training"]["warm_start"] == f"{ladder_dir.name}/level6.ckpt"  # portable
     assert load_tail_codec(tmp_path / "export").group_sizes == codec.group_sizes
 
 

@@ -338,12 +338,18 @@ class TailDropTrainer:
             extra={
                 "training": {
                     "iterations": data["it"],
-                    "warm_start": self.warm_start,
+                    # the manifest ships: no machine-local absolute path in it
+                    "warm_start": _portable(self.warm_start),
                     "recipe": asdict(r),
                 }
             },
         )
         return codec
+
+
+def _portable(path: str | None) -> str | None:
+    """``/home/me/runs/ladder/level4.ckpt`` → ``ladder/level4.ckpt``."""
+    return None if path is None else "/".join(Path(path).parts[-2:])
 
 
 def _center_crop(x: Tensor, size: int) -> Tensor:
