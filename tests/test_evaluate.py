@@ -31,30 +31,43 @@ def test_bd_table_on_known_curves():
     assert row["bd_psnr_db"] < 0
 
 
-def test_reference_row_compares_the_ladder_with_the_published_curve():
+def test_reference_rows_compare_the_ladder_with_the_published_curves():
     from hcf_ray.evaluate import REFERENCE_DATASET, REFERENCE_KEY
     from hcf_ray.reference import reference_curve
 
     ref = reference_curve(REFERENCE_KEY, REFERENCE_DATASET)
-    # the published points themselves, 1 dB lower: BD-PSNR -1 dB
+    # the published Kodak points themselves, 1 dB lower: BD-PSNR -1 dB against Kodak
     n = 6
     ssf = Curve("ssf", "", list(range(1, n + 1)), list(ref.bpp[:n]), [p - 1 for p in ref.psnr[:n]])
     ssf.ms_ssim_db = [10.0 + k for k in range(n)]
-    (row,) = reference_rows({"ssf": ssf})
-    assert row["bd_psnr_db"] == pytest.approx(-1.0, abs=0.02)  # pchip fit of 6 vs 8 points
-    assert row["bd_rate_psnr_pct"] > 0 and "kodak" in row["anchor"] and "not these" in row["note"]
-    assert "bmshj2018-hyperprior (kodak)" in format_tables({"ssf": ssf}, [row])
+    kodak, mobile, pro = reference_rows({"ssf": ssf})
+    assert kodak["bd_psnr_db"] == pytest.approx(-1.0, abs=0.02)  # pchip fit of 6 vs 8 points
+    assert kodak["bd_rate_psnr_pct"] > 0 and "kodak" in kodak["anchor"]
+    assert "not these" in kodak["note"]
+    # CLIC 2020 is easier than Kodak: the same curve is further below the CLIC references
+    assert "clic2020-mobile" in mobile["anchor"] and "clic2020-professional" in pro["anchor"]
+    assert mobile["bd_psnr_db"] < kodak["bd_psnr_db"] - 1
+    assert pro["bd_psnr_db"] < kodak["bd_psnr_db"] - 1
+    assert "bmshj2018-hyperprior (kodak)" in format_tables({"ssf": ssf}, [kodak])
     assert reference_rows({}) == []
-    # with a JPEG 2000 curve on the same images, a J2K-anchored estimate joins the table:
-    # a "J2K" curve equal to the published Kodak J2K curve makes the estimate the direct BD
+
+    # with a JPEG 2000 curve on the same images, each row says how far it is from the set's
+    # J2K, and a J2K-anchored estimate joins it. A "J2K" equal to the published Kodak J2K
+    # makes the Kodak gap 0 and the Kodak estimate the direct BD
     j2k = reference_curve("jpeg2000", REFERENCE_DATASET)
     here = Curve("pcf-j2k", "", list(range(1, len(j2k.bpp) + 1)), list(j2k.bpp), list(j2k.psnr))
     n = len(ref.bpp)  # all published points: both BD integrals then span the same rates
     ssf = Curve("ssf", "", list(range(1, n + 1)), list(ref.bpp), [p - 1 for p in ref.psnr])
     ssf.ms_ssim_db = [10.0 + k for k in range(n)]
-    direct, anchored = reference_rows({"ssf": ssf, "pcf-j2k": here})
-    assert "J2K-anchored" in anchored["anchor"]
+    rows = reference_rows({"ssf": ssf, "pcf-j2k": here})
+    assert len(rows) == 6
+    direct, anchored = rows[0], rows[1]
+    assert "J2K-anchored" in anchored["anchor"] and "kodak" in anchored["anchor"]
+    assert direct["j2k_gap_db"] == pytest.approx(0.0, abs=1e-6)
     assert anchored["bd_psnr_db"] == pytest.approx(direct["bd_psnr_db"], abs=0.05)
+    # Kodak's J2K is well below CLIC's: our "J2K" (Kodak's) shows a negative gap to CLIC
+    assert rows[2]["j2k_gap_db"] < -1 and rows[4]["j2k_gap_db"] < -1
+    assert "J2K-anchored" in rows[3]["anchor"] and "clic2020-mobile" in rows[3]["anchor"]
 
 
 def test_eval_cli_bad_input(tmp_path, capsys):

@@ -362,8 +362,10 @@ def _training_note(spec: str) -> str:
             continue
         bits = [f"{train['hours']:.2f} h" if "hours" in train else ""]
         recipe = train.get("recipe") or {}
-        if "jobs_done" in train:
-            bits.append(f"{train['jobs_done']} training jobs")
+        sessions = train.get("sessions") or [train]
+        jobs = sum(t.get("jobs_done", 0) for t in sessions)
+        if jobs:
+            bits.append(f"{jobs} training jobs in {len(sessions)} session(s)")
         if "phase1_iters" in recipe:
             bits.append(
                 f"phase 1 {recipe['phase1_iters']} iterations per module for transitions "
