@@ -341,8 +341,8 @@ class LadderTrainer:
             tmp = self._ckpt(k).with_suffix(".tmp")
             tmp.write_bytes((other_dir / f"level{k}.ckpt").read_bytes())
             tmp.replace(self._ckpt(k))
-        self.state["stages"] = {**self.state.get("stages", {}), **other["stages"]}
-        self.state["done"] = sorted(set(self.state["done"]) | set(other["done"]))
+        self.state["stages"] = {**self.state.get("stages", {}), **other.get("stages", {})}
+        self.state["done"] += [j for j in other["done"] if j not in self.state["done"]]
         self.state["hours"] += other["hours"]
         self.state.setdefault("merged", []).append(str(other_dir))
         self._write_state()
