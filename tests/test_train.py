@@ -60,6 +60,7 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
     assert state["done"] == ["base/2/0", "spread/1/0", "refine0/2/0", "refine0/1/0"]
     spread = [r for r in _log(work / "train.log.jsonl") if r["job"] == "spread/1/0"]
     assert [r["it"] for r in spread] == [2]  # continued at it=1, not restarted
+    assert spread[0]["n_avg"] == 1  # its averages cover only the iteration run since
     ladder = resumed.export(tmp_path / "export")
     assert QualityLadder.from_dir(tmp_path / "export").levels == ladder.levels == [1, 2]
 

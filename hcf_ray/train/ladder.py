@@ -206,6 +206,7 @@ class LadderTrainer:
         log_path = self.workdir / "train.log.jsonl"
         t_job = time.time()
         stats_acc: dict[str, float] = {}
+        n_acc = 0  # iterations in stats_acc (fewer than val_every at a job's end or resume)
         it = start_it
         try:
             from tqdm import tqdm
@@ -228,6 +229,7 @@ class LadderTrainer:
             it += 1
             for k2, v in st.items():
                 stats_acc[k2] = stats_acc.get(k2, 0.0) + v
+            n_acc += 1
             if bar is not None:
                 bar.update(1)
             final = it == stage.iters
@@ -237,9 +239,10 @@ class LadderTrainer:
                     "level": level,
                     "it": it,
                     "time": time.time(),
-                    **{k2: v / r.val_every for k2, v in stats_acc.items()},
+                    "n_avg": n_acc,
+                    **{k2: v / n_acc for k2, v in stats_acc.items()},
                 }
-                stats_acc = {}
+                stats_acc, n_acc = {}, 0
                 if self.val_images:
                     rec["val"] = evaluate_level(model, level, r.arch, self.val_images)
                 with log_path.open("a") as f:
