@@ -159,6 +159,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bd(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from hcf_ray.evaluate import bd_table, format_tables, load_results, reference_rows
+
+    try:
+        curves = load_results(args.results)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    bd = bd_table(curves) + reference_rows(curves)
+    print(format_tables(curves, bd))
+    if args.out:
+        Path(args.out).write_text(json.dumps(bd, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcf-sim", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -243,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=_cmd_eval)
+
+    bd = sub.add_parser("bd", help="BD tables from saved eval results (one or more --out dirs)")
+    bd.add_argument("results", nargs="+", help="folders written by hcf-sim eval --out")
+    bd.add_argument("--out", default=None, help="write the BD rows as JSON to this file")
+    bd.set_defaults(func=_cmd_bd)
     add_sim_commands(sub)
 
     from hcf_ray.analysis.cli import add_report_command

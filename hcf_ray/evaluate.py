@@ -91,6 +91,43 @@ class Curve:
         }
 
 
+def curve_from_compressai_json(data: dict) -> Curve:
+    """The inverse of :meth:`Curve.to_compressai_json` (``level`` / ``ms-ssim-db`` optional)."""
+    res = data["results"]
+    bpp, psnr_ = [float(v) for v in res["bpp"]], [float(v) for v in res["psnr-rgb"]]
+    if len(bpp) != len(psnr_) or not bpp:
+        raise ValueError("bpp and psnr-rgb must be non-empty lists of the same length")
+    if "ms-ssim-db" in res:
+        ms = [float(v) for v in res["ms-ssim-db"]]
+    elif "ms-ssim-rgb" in res:
+        ms = [db_from_ms_ssim(float(v)) for v in res["ms-ssim-rgb"]]
+    else:
+        ms = [float("nan")] * len(bpp)
+    levels = [int(v) for v in res.get("level", range(1, len(bpp) + 1))]
+    return Curve(str(data["name"]), str(data.get("description", "")), levels, bpp, psnr_, ms)
+
+
+def load_results(dirs: Sequence[str | Path]) -> dict[str, Curve]:
+    """The per-method curves that ``hcf-sim eval --out`` wrote, from one or more folders (a
+    method found in several: the last folder wins), so separate runs can be compared."""
+    curves: dict[str, Curve] = {}
+    for d in dirs:
+        folder = Path(d)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: results folder not found")
+        for path in sorted(folder.glob("*.json")):
+            if path.name == "bd.json":
+                continue
+            try:
+                curve = curve_from_compressai_json(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: not a CompressAI-style results file ({exc})") from None
+            curves[curve.method] = curve
+    if not curves:
+        raise FileNotFoundError(f"no results JSON in {', '.join(map(str, dirs))}")
+    return curves
+
+
 def baseline_method(name: str, bundle: ModelBundle, images, tail_model="default") -> EvalMethod:
     """A progressive / classical baseline (``hcf_ray.pcf``) as an eval method.
 

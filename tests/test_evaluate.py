@@ -75,3 +75,31 @@ def test_eval_cli_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "image folder not found" in err[0]
     assert main(["eval", "--images", str(tmp_path), "--models", "bogus"]) == 2
+
+
+def test_bd_command_combines_saved_runs(tmp_path, capsys):
+    """Two eval runs written to separate folders compare in one table (hcf-sim bd)."""
+    ssf = Curve("ssf", "single", [1, 2, 3], [0.1, 0.2, 0.4], [28.0, 30.0, 32.0], [10.0, 12, 14])
+    hcf = Curve("hcf", "cascade", [1, 2, 3], [0.11, 0.22, 0.44], [28.0, 30.0, 32.0], [10.0, 12, 14])
+    write_results({"ssf": ssf}, [], tmp_path / "a")
+    write_results({"hcf": hcf}, [], tmp_path / "b")
+    assert (
+        main(["bd", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "bd")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "hcf vs ssf" in out and "bmshj2018-hyperprior (kodak)" in out
+    rows = json.loads((tmp_path / "bd").read_text())
+    (row,) = [r for r in rows if (r["test"], r["anchor"]) == ("hcf", "ssf")]
+    assert row["bd_rate_psnr_pct"] == pytest.approx(10.0, abs=0.01)  # same as in-process
+    from hcf_ray.evaluate import load_results
+
+    back = load_results([tmp_path / "a"])["ssf"]
+    assert back.levels == ssf.levels and back.bpp == ssf.bpp
+    assert back.ms_ssim_db == pytest.approx(ssf.ms_ssim_db)
+
+    (tmp_path / "a" / "broken.json").write_text("{}")
+    assert main(["bd", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.json" in err[0]
+    assert main(["bd", str(tmp_path / "missing")]) == 2
+    assert "results folder not found" in capsys.readouterr().err
