@@ -63,6 +63,7 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         base=[Stage(args.base_iters, 64, 16, args.lr)],
         spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
         refine=_refine_stages(args),
+        refine_rounds=args.refine_rounds,
     )
     trainer = LadderTrainer(args.workdir, args.data, args.val, recipe)
     if args.init_from:
@@ -206,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--spread-iters", type=int, default=3000)
     tl.add_argument("--refine-iters", type=int, default=2000)
     tl.add_argument("--refine-crop", type=int, default=128)
+    tl.add_argument(
+        "--refine-rounds",
+        type=int,
+        default=100,
+        help="rounds of the refine schedule over all levels (default: until --max-hours)",
+    )
     tl.add_argument(
         "--refine-schedule",
         default=None,

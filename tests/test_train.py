@@ -126,6 +126,10 @@ def test_refine_schedule_option_parses_stages_and_rejects_bad_ones():
         return _refine_stages(args)
 
     assert stages() == [Stage(2000, 128, 8, 2e-4)]
+    args = build_parser().parse_args(
+        ["train", "ladder", "--data", "d", "--workdir", "w", "--refine-rounds", "1"]
+    )
+    assert args.refine_rounds == 1
     assert stages("--refine-schedule", "2400:192:4:2e-4,700:192:4:5e-5") == [
         Stage(2400, 192, 4, 2e-4),
         Stage(700, 192, 4, 5e-5),
