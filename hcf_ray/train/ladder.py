@@ -332,8 +332,8 @@ class LadderTrainer:
         """
         other_dir = Path(other_workdir)
         other = json.loads((other_dir / "state.json").read_text())
-        theirs = {int(name.split("/")[1]) for name in other.get("stages", {})}
-        mine = {int(name.split("/")[1]) for name in self.state.get("stages", {})}
+        theirs = {_job_level(name) for name in other.get("stages", {})}
+        mine = {_job_level(name) for name in self.state.get("stages", {})}
         if theirs & mine:
             raise ValueError(
                 f"{other_dir}: levels {sorted(theirs & mine)} were trained in both work dirs"
@@ -381,6 +381,11 @@ class LadderTrainer:
             },
         )
         return ladder
+
+
+def _job_level(name: str) -> int:
+    """The level a job trains: job names are ``<stage>/<level>/<index>`` (see ``jobs``)."""
+    return int(name.split("/")[1])
 
 
 def previous_sessions(training: dict) -> list[dict]:
