@@ -124,7 +124,15 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
         phase2_batch=args.phase2_batch,
         phase2_lr=args.phase2_lr,
     )
-    trainer = HCFTrainer(ladder, args.workdir, args.data, recipe)
+    init_phi = args.init_phi
+    if init_phi == "default":
+        from hcf_ray.bundle import default_weights_dir
+
+        init_phi = str(default_weights_dir())
+    try:
+        trainer = HCFTrainer(ladder, args.workdir, args.data, recipe, init_phi=init_phi)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"--init-phi: {exc}") from None
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
     if args.export:
         trainer.export(args.export)
@@ -235,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--data", required=True, help="training image folder")
     th.add_argument("--workdir", required=True, help="cache, checkpoints, logs (resumable)")
     th.add_argument("--export", default=None, help="write phi.json/phi.pt and hcf/ overlay here")
+    th.add_argument(
+        "--init-phi",
+        default=None,
+        help="warm-start phase 1 from the φ modules in this dir ('default': the shipped ones)",
+    )
     th.add_argument("--phi-hidden", type=int, default=48, help="0 = paper width (M)")
     th.add_argument("--phi-res", type=int, default=4)
     th.add_argument("--attention", action="store_true", help="add the paper's attention blocks")

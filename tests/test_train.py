@@ -179,6 +179,47 @@ def test_hcf_training_phases_export_and_resume(tmp_path, image_dir):
     assert [t.level for t in r.transmissions] == [3, 1]
 
 
+def test_hcf_phase1_warm_starts_from_an_earlier_phi_bank(tmp_path, image_dir):
+    QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
+    ladder = load_bundle(str(tmp_path / "lad")).ladder
+    small = dict(cache_crops=8, crop=64, phase1_batch=4, log_every=5)
+    first = HCFTrainer(
+        ladder,
+        tmp_path / "h1",
+        image_dir,
+        HCFRecipe(phi_hidden=8, phi_res=2, phase1_iters=30, **small),
+        log=lambda m: None,
+    )
+    assert first.run(phase2=False)
+    first.export(tmp_path / "lad")  # phi.json / phi.pt beside the ladder
+    recipe = HCFRecipe(phi_hidden=8, phi_res=2, phase1_iters=10, phase1_lr=1e-4, **small)
+    warm = HCFTrainer(
+        ladder, tmp_path / "h2", image_dir, recipe, log=lambda m: None, init_phi=tmp_path / "lad"
+    )
+    key = "modules_.3_inter.body.0.conv1.weight"
+    assert torch.equal(warm.phis.state_dict()[key], first.phis.state_dict()[key].half().float())
+    cold = HCFTrainer(ladder, tmp_path / "h3", image_dir, recipe, log=lambda m: None)
+    assert warm.run(phase2=False) and cold.run(phase2=False)
+    loss = {
+        n: [r for r in _log(tmp_path / n / "train.log.jsonl") if r["transition"] == "3->2"]
+        for n in ("h2", "h3")
+    }
+    assert loss["h2"][0]["intra"] < loss["h3"][0]["intra"]  # it starts where the first left off
+    # resuming the work dir with the same bank keeps its progress; another bank is refused
+    again = HCFTrainer(
+        ladder, tmp_path / "h2", image_dir, log=lambda m: None, init_phi=tmp_path / "lad"
+    )
+    assert torch.equal(again.phis.state_dict()[key], warm.phis.state_dict()[key])
+    with pytest.raises(ValueError, match="started from"):
+        HCFTrainer(ladder, tmp_path / "h2", image_dir, log=lambda m: None, init_phi=tmp_path / "x")
+    # a bank of another shape is refused with both shapes named
+    other = HCFRecipe(phi_hidden=4, phi_res=2, phase1_iters=10, **small)
+    with pytest.raises(ValueError, match="does not match"):
+        HCFTrainer(
+            ladder, tmp_path / "h4", image_dir, other, log=lambda m: None, init_phi=tmp_path / "lad"
+        )
+
+
 def test_previous_sessions_reads_flat_and_session_manifests():
     from hcf_ray.train.ladder import previous_sessions
 

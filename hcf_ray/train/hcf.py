@@ -111,6 +111,7 @@ class HCFTrainer:
         train_dir: str | Path,
         recipe: HCFRecipe | None = None,
         log=print,
+        init_phi: str | Path | None = None,
     ):
         self.ladder = ladder
         self.workdir = Path(workdir)
@@ -136,6 +137,8 @@ class HCFTrainer:
         self.phis = PhiBank.for_ladder(ladder, self.recipe.phi_config, seed=self.recipe.seed)
         if (self.workdir / "phi.ckpt").exists():
             self.phis.load_state_dict(torch.load(self.workdir / "phi.ckpt", weights_only=True))
+        if init_phi is not None:
+            self._init_phi(init_phi)
         self.tuned: dict[int, nn.Module] = {}
         for k in self.state["phase2_done"]:
             self.tuned[k] = self._load_tuned(k)
@@ -151,6 +154,29 @@ class HCFTrainer:
             torch.save(self.cache, cache_path)
             self.log(f"latent cache: {self.recipe.cache_crops} crops in {time.time() - t0:.0f} s")
         self.rng = random.Random(self.recipe.seed)
+
+    def _init_phi(self, phi_dir: str | Path) -> None:
+        """Warm-start phase 1 from an earlier φ bank (e.g. the shipped one, trained on the
+        previous ladder): the modules then only follow the ladder's changes. Resuming a work
+        dir that was started this way keeps its progress."""
+        started = self.state.get("phi_init")
+        if started is not None:
+            if started != str(phi_dir):
+                raise ValueError(f"{self.workdir} was started from φ bank {started}, not {phi_dir}")
+            return
+        if self.state["phase1_done"]:
+            raise ValueError(f"{self.workdir} already holds trained φ modules; use a new work dir")
+        bank = PhiBank.from_dir(phi_dir)
+        if bank.channels != self.phis.channels or bank.config != self.phis.config:
+            raise ValueError(
+                f"{phi_dir}: φ bank (channels {bank.channels}, {bank.config}) does not match "
+                f"this ladder and recipe (channels {self.phis.channels}, {self.phis.config})"
+            )
+        self.phis.load_state_dict(bank.state_dict())
+        torch.save(self.phis.state_dict(), self.workdir / "phi.ckpt")
+        self.state["phi_init"] = str(phi_dir)
+        self._write_state()
+        self.log(f"φ modules warm-started from {phi_dir}")
 
     def _write_state(self) -> None:
         tmp = self.workdir / "state.json.tmp"
@@ -301,6 +327,7 @@ class HCFTrainer:
             "training": {
                 "recipe": asdict(self.recipe),
                 "hours": round(self.state["seconds"] / 3600, 3),
+                "phi_init": self.state.get("phi_init"),
                 "phase1_done": self.state["phase1_done"],
                 "phase2_done": self.state["phase2_done"],
             }
