@@ -110,8 +110,18 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
         tmp_path / "other" / "level1.ckpt"
     ).read_bytes()
     assert set(part.state["stages"]) == {"refine0/2/0", "refine0/1/0"}
+    hours = part.state["hours"]
+    # merging the same work dir again (after it trained on) replaces the earlier merge
+    assert part.merge(tmp_path / "other") == [1]
+    assert part.state["hours"] == pytest.approx(hours)
+    assert part.state["done"].count("refine0/1/0") == 1
+    assert set(part.state["stages"]) == {"refine0/2/0", "refine0/1/0"}
+    # a third work dir that also trained level 1 is refused
+    (tmp_path / "third").mkdir()
+    for f in ("state.json", "level1.ckpt"):
+        (tmp_path / "third" / f).write_bytes((tmp_path / "other" / f).read_bytes())
     with pytest.raises(ValueError, match="trained in both"):
-        part.merge(tmp_path / "other")
+        part.merge(tmp_path / "third")
     merged = part.export(tmp_path / "merged")
     assert QualityLadder.from_dir(tmp_path / "merged").levels == merged.levels == [1, 2]
 

@@ -328,12 +328,26 @@ class LadderTrainer:
         """Take over the levels another work dir trained (a parallel ``--only-levels`` run
         started from the same import): their checkpoints, finished jobs, stages and hours.
 
-        Returns the merged levels. Refuses levels both work dirs trained.
+        Returns the merged levels. Merging the same work dir again (say, after it trained
+        further) replaces the earlier merge; levels trained in two different work dirs are
+        refused.
         """
         other_dir = Path(other_workdir)
         other = json.loads((other_dir / "state.json").read_text())
+        key = str(other_dir)
+        merges = self.state.setdefault("merges", {})
+        if key in self.state.get("merged", []) and key not in merges:
+            raise ValueError(
+                f"{self.workdir} merged {other_dir} with an older hcf-sim that kept no record "
+                "of it; merge into a fresh copy of the work dir instead"
+            )
+        earlier = merges.get(key, {"stages": [], "done": [], "hours": 0.0})
+        stages = {n: st for n, st in self.state.get("stages", {}).items()}
+        for name in earlier["stages"]:
+            stages.pop(name, None)
+        done = [j for j in self.state["done"] if j not in earlier["done"]]
         theirs = {_job_level(name) for name in other.get("stages", {})}
-        mine = {_job_level(name) for name in self.state.get("stages", {})}
+        mine = {_job_level(name) for name in stages}
         if theirs & mine:
             raise ValueError(
                 f"{other_dir}: levels {sorted(theirs & mine)} were trained in both work dirs"
@@ -344,10 +358,17 @@ class LadderTrainer:
             tmp = self._ckpt(k).with_suffix(".tmp")
             tmp.write_bytes((other_dir / f"level{k}.ckpt").read_bytes())
             tmp.replace(self._ckpt(k))
-        self.state["stages"] = {**self.state.get("stages", {}), **other.get("stages", {})}
-        self.state["done"] += [j for j in other["done"] if j not in self.state["done"]]
-        self.state["hours"] += other["hours"]
-        self.state.setdefault("merged", []).append(str(other_dir))
+        added = [j for j in other["done"] if j not in done]
+        self.state["stages"] = {**stages, **other.get("stages", {})}
+        self.state["done"] = done + added
+        self.state["hours"] += other["hours"] - earlier["hours"]
+        merges[key] = {
+            "stages": sorted(other.get("stages", {})),
+            "done": added,
+            "hours": other["hours"],
+        }
+        if key not in self.state.setdefault("merged", []):
+            self.state["merged"].append(key)
         self._write_state()
         return sorted(theirs)
 
