@@ -9,14 +9,18 @@ the route with its links and nodes) into a :class:`PolicyVector` ``π = [π_s, �
 * ``π_k = 0``: the latent stays unquantized inside the node; φ^intra_{k→k-1} is applied.
 * ``π_d = 1`` always (the destination needs a bitstream), and ``Σ π_k = n_q``.
 
-In the simulator each link of the route carries exactly one transmission, so the i-th ``1``
-of ``π`` (counting from the source) is the level sent over the route's i-th hop. On a
-multicast tree the links nearer the source are shared: they are planned first (for the
-destination with the highest target level) and a later destination's policy only sees the rest
-of its route, starting at the relay where it leaves the shared part — ``ctx.route`` then has
-``upstream_level`` set (what that relay received; the policy's ``source_level`` is one below
-it), and ``Hop.min_level`` says how low a hop may go so that every destination further down
-the tree stays reachable.
+In the simulator a route has ``ctx.hops`` links and ``ctx.n_q ≤ ctx.hops`` quantizations
+(the destination's ``n_q`` in the topology YAML; by default one per hop while the levels
+allow it). :meth:`Policy.place` then spreads the vector's transmission levels over the hops:
+a hop that carries the same level as the one before it is a relay forwarding the bytes
+unchanged (no decode, no compute). The default placement drops levels as early as possible
+(the i-th ``1`` of ``π`` on hop i, the target level on every remaining hop); override
+``place`` to choose *which relays* do the work. On a multicast tree the links nearer the
+source are shared: they are planned first (for the destination with the highest target level)
+and a later destination's policy only sees the rest of its route, starting at the relay where
+it leaves the shared part — ``ctx.route`` then has ``upstream_level`` set (what that relay
+received; the policy's ``source_level`` is one below it), and ``Hop.min_level`` says how low
+a hop may go so that every destination further down the tree stays reachable.
 
 Writing a policy::
 
@@ -31,6 +35,10 @@ Writing a policy::
             return PolicyVector.from_levels(ctx.source_level, ctx.target_level, [6, 2, 1])
 
 and reference it from a topology YAML as ``policy: my_policies.py:SlowestLinkLast``.
+To also choose where the drops happen on a route longer than ``n_q`` hops::
+
+        def place(self, ctx, vector):           # levels per hop, e.g. (6, 6, 2, 1)
+            ...
 """
 
 from __future__ import annotations
@@ -125,6 +133,39 @@ def enumerate_policies(s: int, d: int, n_q: int) -> list[PolicyVector]:
     return out
 
 
+def place_early(levels: Sequence[int], hops: int) -> tuple[int, ...]:
+    """Levels per hop, dropping as early as possible: ``(6, 3)`` on 4 hops → ``(6, 3, 3, 3)``
+    (the first relay does the work, later relays forward the level-3 bytes)."""
+    levels = tuple(levels)
+    if not 1 <= len(levels) <= hops:
+        raise ValueError(f"{len(levels)} transmission levels do not fit a route of {hops} hops")
+    return levels + (levels[-1],) * (hops - len(levels))
+
+
+def place_late(levels: Sequence[int], hops: int) -> tuple[int, ...]:
+    """Levels per hop, dropping as late as possible: ``(6, 3)`` on 4 hops → ``(6, 6, 6, 3)``
+    (the source's stream is forwarded until the last relay, which does the work)."""
+    levels = tuple(levels)
+    if not 1 <= len(levels) <= hops:
+        raise ValueError(f"{len(levels)} transmission levels do not fit a route of {hops} hops")
+    return (levels[0],) * (hops - len(levels)) + levels
+
+
+def check_placement(vector: PolicyVector, hop_levels: Sequence[int], hops: int) -> None:
+    """A placement must give every hop a level, never raise the level, and use exactly the
+    vector's transmission levels (a repeated level = a relay forwarding the bytes)."""
+    lv = tuple(hop_levels)
+    if len(lv) != hops:
+        raise ValueError(f"placement {list(lv)} gives {len(lv)} levels for a route of {hops} hops")
+    if any(b > a for a, b in itertools.pairwise(lv)):
+        raise ValueError(f"placement {list(lv)} raises the level along the route")
+    if tuple(dict.fromkeys(lv)) != vector.transmission_levels:
+        raise ValueError(
+            f"placement {list(lv)} does not carry exactly the levels "
+            f"{list(vector.transmission_levels)} of policy {vector}"
+        )
+
+
 # -- what a policy sees -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hop:
@@ -154,14 +195,22 @@ class Route:
 class PolicyContext:
     source_level: int
     target_level: int
-    n_q: int
+    n_q: int  # quantizations (= transmissions of a new level) the vector must have
     route: Route | None = None  # set inside the simulator
     flow: Any = None  # the flow config (simulator), for policies that want more
     max_level: int | None = None
+    hops: int | None = None  # links on the route (None: n_q, one transmission per hop)
 
     def __post_init__(self) -> None:
         check_levels(self.source_level, self.target_level, self.max_level)
         check_n_q(self.source_level, self.target_level, self.n_q)
+        if self.hops is None:
+            object.__setattr__(self, "hops", len(self.route.hops) if self.route else self.n_q)
+        if self.hops < self.n_q:
+            raise ValueError(
+                f"n_q={self.n_q} quantizations need at least {self.n_q} hops; "
+                f"the route has {self.hops}"
+            )
 
 
 # -- policies ---------------------------------------------------------------------------------
@@ -191,6 +240,23 @@ class Policy(ABC):
                 f"the context needs n_q={ctx.n_q}"
             )
         return vec
+
+    def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
+        """Level sent over each of the route's ``ctx.hops`` links (source side first).
+
+        Default: drop as early as possible (:func:`place_early`). A repeated level is a relay
+        forwarding the bytes it received; override to pick the relays that do the work."""
+        return place_early(vector.transmission_levels, ctx.hops)
+
+    def hop_levels(self, ctx: PolicyContext) -> tuple[int, ...]:
+        """:meth:`choose` + :meth:`place`, checked: the level each hop carries."""
+        vec = self(ctx)
+        levels = tuple(int(k) for k in self.place(ctx, vec))
+        try:
+            check_placement(vec, levels, ctx.hops)
+        except ValueError as exc:
+            raise ValueError(f"policy {self.name!r}: {exc}") from None
+        return levels
 
     def vector(self, s: int, d: int, n_q: int, max_level: int | None = None) -> PolicyVector:
         return self(PolicyContext(s, d, n_q, max_level=max_level))

@@ -7,8 +7,11 @@ Idea: the edge policy (paper Eq. 16) keeps the latent at high levels for as long
 which is best for quality, but a slow link then carries a big bitstream. This policy sends
 as low a level as the route still allows over every *slow* hop (bandwidth below
 ``slow_fraction`` of the route's fastest hop) and as high a level as possible over the fast
-ones. Every hop carries exactly one transmission, levels strictly decrease, the last hop
-carries the target level, and ``hop.min_level`` (set on multicast trees) is respected.
+ones. It plans routes with one quantization per hop (levels strictly decrease, the last hop
+carries the target level, ``hop.min_level`` from multicast trees is respected); when the
+destination asks for fewer quantizations than hops (``n_q`` in the YAML) it falls back to the
+edge vector, whose default placement (``Policy.place``) already sends the lowest level over as
+many links as possible.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class BandwidthAware(Policy):
 
     def choose(self, ctx: PolicyContext) -> PolicyVector:
         top, d, n = ctx.source_level, ctx.target_level, ctx.n_q
-        if ctx.route is None or len(ctx.route.hops) != n:
+        if ctx.route is None or ctx.hops != n:
             # outside the simulator: behave like the edge policy
             return PolicyVector.from_levels(top, d, [top - i for i in range(n - 1)] + [d])
         hops = ctx.route.hops

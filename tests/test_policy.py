@@ -11,6 +11,7 @@ from hcf_ray.policy import (
     PolicyVector,
     UniformPolicy,
     enumerate_policies,
+    place_late,
     resolve_policy,
 )
 
@@ -55,6 +56,39 @@ def test_invalid_contexts():
         PolicyContext(8, 3, 2, max_level=6)
     with pytest.raises(ValueError, match="3 transmissions; the context needs n_q=2"):
         ExplicitPolicy([1, 1, 0, 1]).vector(4, 1, 2)
+
+
+def test_placement_spreads_levels_over_a_longer_route():
+    """n_q < hops: repeated levels are relays forwarding bytes; default drops early."""
+    ctx = PolicyContext(6, 3, 2, hops=4)
+    assert EdgePolicy().hop_levels(ctx) == (6, 3, 3, 3)
+    assert LatePolicy().hop_levels(ctx) == (4, 3, 3, 3)
+    assert EdgePolicy().hop_levels(PolicyContext(6, 3, 3)) == (6, 5, 3)  # hops default: n_q
+
+    class WorkAtTheLastRelay(EdgePolicy):
+        def place(self, ctx, vector):
+            return place_late(vector.transmission_levels, ctx.hops)
+
+    assert WorkAtTheLastRelay().hop_levels(ctx) == (6, 6, 6, 3)
+
+    class Broken(EdgePolicy):
+        name = "broken"
+
+        def __init__(self, levels):
+            self.levels = levels
+
+        def place(self, ctx, vector):
+            return self.levels
+
+    for levels, msg in [
+        ((6, 3, 3), "gives 3 levels for a route of 4 hops"),
+        ((6, 3, 4, 3), "raises the level"),
+        ((6, 5, 3, 3), "does not carry exactly the levels \\[6, 3\\]"),
+    ]:
+        with pytest.raises(ValueError, match=f"policy 'broken': placement .*{msg}"):
+            Broken(levels).hop_levels(ctx)
+    with pytest.raises(ValueError, match="n_q=3 quantizations need at least 3 hops"):
+        PolicyContext(6, 3, 3, hops=2)
 
 
 def test_resolve_policy_specs(tmp_path):

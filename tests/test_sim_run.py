@@ -91,6 +91,31 @@ def test_ray_transport_is_bit_identical_to_in_process(line_run, engine):
     assert summary["links"]["hcf"]["r1->r2"]["bytes"] == sum(r["hops"][1]["bytes"] for r in hcf)
 
 
+def test_relays_forward_when_n_q_is_below_the_hop_count(line_actors, tmp_path, engine):
+    """n_q=2 on a 3-hop route: r1 re-quantizes at the target level, r2 forwards those bytes
+    untouched (no compute), and the destination decodes exactly the 2-quantization cascade."""
+    cfg, base = load_config(ROOT / "topologies" / "line.yaml")
+    flows = [cfg.flows[0].model_copy(update={"n_q": 2, "methods": ["hcf", "drf"]})]
+    cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows})
+    sc = build_scenario(cfg, base, max_images=1)
+    summary = run_simulation(sc, tmp_path, actors=line_actors, options=FAST)
+    assert summary["status"] == "ok"
+    records = read_records(tmp_path)
+    assert {r["method"] for r in records} == {"hcf", "drf"}
+    for rec in records:
+        assert [h["level"] for h in rec["hops"]] == [6, 2, 2]
+        assert rec["hops"][2]["bytes"] == rec["hops"][1]["bytes"]  # the same stream
+        assert rec["nodes"]["r2"]["ops"] == [] and rec["nodes"]["r2"]["flops"] == 0
+        ref = in_process(engine, sc, rec)
+        assert rec["recon_sha256"] == sha(ref.x_hat)
+        x = load_image(sc.flows[0].images[0])
+        direct = engine.run(x, rec["method"], 6, 2, policy="edge", n_q=2)
+        assert sha(direct.x_hat) == rec["recon_sha256"]  # = the cascade without the relay
+        assert rec["bpp"] == pytest.approx(direct.bpp())
+    links = summary["links"]["hcf"]
+    assert links["r2->screen"]["bytes"] == links["r1->r2"]["bytes"]
+
+
 def test_latent_transport_gives_the_same_reconstruction(line_run, line_actors, tmp_path, engine):
     sc, _, records = line_run
     latent = scenario("line", transport="latent")

@@ -82,9 +82,23 @@ BAD = {
         variant(links=[{"src": "a", "dst": "b", "bandwidth_mbps": -1}]),
         "links[0].bandwidth_mbps: Input should be greater than 0",
     ),
-    "too many hops for the levels": (
-        variant(flows=_flow(source_level=3, destinations=[{"node": "c", "level": 3}])),
-        "destination 'c' is 2 hops from the source but levels 3→3 allow at most 1",
+    "n_q above the levels": (
+        variant(flows=_flow(source_level=3, destinations=[{"node": "c", "level": 3, "n_q": 2}])),
+        "flows[0].destinations[0].n_q: hcf: n_q=2, but destination 'c' is 2 hop(s) from the "
+        "source and levels 3→3 allow 1..1 there",
+    ),
+    "n_q above the hops": (
+        variant(flows=_flow(n_q=3)),
+        "flows[0].n_q: hcf: n_q=3, but destination 'c' is 2 hop(s) from the source and "
+        "levels 6→2 allow 1..2 there",
+    ),
+    "n_q zero": (
+        variant(flows=_flow(n_q=0)),
+        "flows[0].n_q: Input should be greater than or equal to 1",
+    ),
+    "n_q disagrees with an explicit vector": (
+        variant(flows=_flow(policy=[1, 0, 0, 0, 1], n_q=1)),
+        "flows[0].n_q: hcf: n_q=1 but policy [1, 0, 0, 0, 1] has 2 quantizations",
     ),
     "missing image folder": (
         variant(flows=_flow(images="no/such/folder")),
@@ -153,6 +167,54 @@ def test_tree_plan_forks_at_the_relay():
     # SSF is simulcast: the shared link carries one stream per distinct level
     ssf = sc.plan("multicast", "ssf")
     assert sorted(t.level for t in ssf.transmissions if t.src == "camera") == [1, 4]
+
+
+def test_fewer_quantizations_than_hops_forward_at_relays(tmp_path):
+    """n_q < hops: relays whose outgoing level equals the incoming one forward the bytes."""
+    data = yaml.safe_load((TOPOLOGIES / "line.yaml").read_text())  # camera-r1-r2-screen
+    data["codec"] = "random:mbt2018-mean"
+    data["flows"][0]["n_q"] = 2
+    sc = load_scenario(write(tmp_path, data))
+    for method, levels in [("hcf", (6, 2, 2)), ("drf", (6, 2, 2)), ("ssf", (2, 2, 2))]:
+        plan = sc.plan("line", method)
+        (dest,) = plan.destinations
+        assert dest.levels == levels
+        r2 = next(j for j in plan.jobs if j.node == "r2")
+        assert r2.branches[0].forward and not r2.computes  # forwards, runs nothing
+        assert [t.level for t in plan.transmissions] == list(levels)
+    hcf = sc.plan("line", "hcf").destinations[0]
+    assert hcf.program.policy.bits == (1, 0, 0, 0, 1)  # π of the two quantizations
+    assert str(hcf.program.stages[2]) == "forward[2]"
+    # a route longer than s-d+1 hops is no longer an error: the surplus relays forward
+    chain = {
+        "codec": "random:mbt2018-mean",
+        "nodes": [{"id": f"n{i}"} for i in range(6)],
+        "links": [{"src": f"n{i}", "dst": f"n{i + 1}", "bandwidth_mbps": 10} for i in range(5)],
+        "flows": [
+            {
+                "source": "n0",
+                "source_level": 6,
+                "destinations": [{"node": "n5", "level": 5}, {"node": "n3", "level": 5}],
+                "policy": "late",
+            }
+        ],
+    }
+    plan = load_scenario(write(tmp_path, chain, "chain.yaml")).plan("flow0", "hcf")
+    far, near = plan.destinations
+    assert far.levels == (6, 5, 5, 5, 5) and near.levels == (6, 5, 5)
+    # n3 receives level 5 once, keeps it (destination) and forwards it to n4
+    (n3,) = [j for j in plan.jobs if j.node == "n3"]
+    assert sorted(b.forward for b in n3.branches) == [False, True]
+
+
+def test_validate_marks_forwarding_relays(tmp_path, capsys):
+    data = yaml.safe_load((TOPOLOGIES / "line.yaml").read_text())
+    data["codec"] = "random:mbt2018-mean"
+    data["flows"][0]["destinations"][0]["n_q"] = 2
+    assert main(["validate", str(write(tmp_path, data))]) == 0
+    out = capsys.readouterr().out
+    assert "line/hcf: screen@2 n_q=2: camera-[6]→ r1-[2]→ r2=[2]→ screen" in out
+    assert "line/ssf: screen@2: camera-[2]→ r1=[2]→ r2=[2]→ screen" in out
 
 
 def test_routing_weight_changes_the_route(tmp_path):

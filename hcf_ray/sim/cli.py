@@ -137,12 +137,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for (flow, method), plan in sc.plans.items():
         routes = "; ".join(
-            f"{d.node}@{d.level}: "
-            + " ".join(f"{u}-[{lv}]→" for u, lv in zip(d.path, d.levels))
+            f"{d.node}@{d.level}"
+            + (f" n_q={len(set(d.levels))}" if method != "ssf" else "")
+            + ": "
+            + " ".join(
+                f"{u}{'=' if i and lv == d.levels[i - 1] else '-'}[{lv}]→"
+                for i, (u, lv) in enumerate(zip(d.path, d.levels))
+            )
             + f" {d.path[-1]}"
             for d in plan.destinations
         )
         print(f"  {flow}/{method}: {routes}")
+    print(
+        "  (X-[k]→: node X encodes level k; X=[k]→: relay X forwards the level-k bytes unchanged)"
+    )
     return 0
 
 

@@ -95,6 +95,7 @@ class DestinationConfig(_Model):
     node: str
     level: int = Field(ge=1)
     policy: PolicySpec | None = None  # overrides the flow's policy for this destination
+    n_q: int | None = Field(None, ge=1)  # overrides the flow's n_q for this destination
 
 
 class FlowConfig(_Model):
@@ -104,6 +105,9 @@ class FlowConfig(_Model):
     destinations: list[DestinationConfig] = Field(min_length=1)
     methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
     policy: PolicySpec = "edge"
+    # quantizations along each destination's route (HCF/DRF); None: one per hop while the
+    # levels allow, min(hops, s-d+1); fewer than hops: relays forward the bytes unchanged
+    n_q: int | None = Field(None, ge=1)
     images: str = SAMPLES  # 'samples' (bundled photos) or an image folder
     max_images: int | None = Field(None, ge=1)
     interval_ms: float = Field(0.0, ge=0)  # image i is released at i·interval (0: a burst)

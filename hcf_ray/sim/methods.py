@@ -7,13 +7,13 @@ destination's route (:meth:`SimMethod.hop_levels`), and what each node on a rout
 The planner merges the per-destination stages into per-node jobs; nothing else in the
 simulator branches on the method name. Add a method with :func:`register_method`.
 
-* ``hcf`` — latent-space cascade; the policy places one transmission on every tree link
-  (:mod:`hcf_ray.sim.treelevels`), φ modules do the level drops.
-* ``drf`` — successive recompression with the *same* transmission levels as HCF's plan: every
-  relay decodes to 8-bit pixels (g_s) and re-encodes at the next level (g_a). With the paper's
-  "every drop is a transmission" vector this needs a route of s−d+1 hops; on shorter routes a
-  relay drops several levels at once (one decode/re-encode per hop, never extra passes), so
-  DRF and HCF are compared at equal transmissions per link.
+* ``hcf`` — latent-space cascade; the policy gives the level every tree link carries
+  (:mod:`hcf_ray.sim.treelevels`), φ modules do the level drops, and a relay whose outgoing
+  level equals its incoming one forwards the bytes unchanged.
+* ``drf`` — successive recompression with the *same* per-link levels as HCF's plan: every
+  relay where the level drops decodes to 8-bit pixels (g_s) and re-encodes at the next level
+  (g_a), possibly several levels at once (one decode/re-encode, never extra passes); the other
+  relays forward. DRF and HCF are thus compared at equal quantizations n_q on equal links.
 * ``ssf`` — single-stage: the source encodes level d once per distinct target level and
   relays forward the bytes unchanged. On a tree with different target levels this is
   simulcast: a shared link carries one stream per distinct level below it.
@@ -21,6 +21,7 @@ simulator branches on the method name. Add a method with :func:`register_method`
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -46,6 +47,18 @@ class SimMethod(ABC):
         return PolicyVector.from_levels(s, d, levels)
 
 
+def with_forwards(stages: tuple[Stage, ...], levels: tuple[int, ...]) -> tuple[Stage, ...]:
+    """Spread a program's stages (source, one per level drop, destination) over a route whose
+    hops carry ``levels``: a relay whose outgoing level equals its incoming one forwards."""
+    src, *relays, dst = stages
+    if len(relays) != len(set(levels)) - 1:
+        raise ValueError(f"{len(relays)} relay stages for the levels {list(levels)}")
+    out, todo = [src], iter(relays)
+    for prev, nxt in itertools.pairwise(levels):
+        out.append(Stage(prev, (), prev, src.codecs) if nxt == prev else next(todo))
+    return (*out, dst)
+
+
 class HCFMethod(SimMethod):
     name = "hcf"
     needs_phis = True
@@ -54,15 +67,13 @@ class HCFMethod(SimMethod):
         return assign_levels(problem)
 
     def stages(self, s: int, d: int, levels: tuple[int, ...]) -> tuple[Stage, ...]:
-        return build_program("hcf", s, d, PolicyVector.from_levels(s, d, levels)).stages
+        prog = build_program(self.name, s, d, PolicyVector.from_levels(s, d, levels))
+        return with_forwards(prog.stages, levels)
 
 
 class DRFMethod(HCFMethod):
     name = "drf"
     needs_phis = False
-
-    def stages(self, s: int, d: int, levels: tuple[int, ...]) -> tuple[Stage, ...]:
-        return build_program("drf", s, d, PolicyVector.from_levels(s, d, levels)).stages
 
 
 class SSFMethod(SimMethod):

@@ -129,6 +129,8 @@ class FlowDestination:
     policy: Policy
     policy_label: str
     field: str = ""
+    n_q: int | None = None  # quantizations along the route (None: one per hop, as levels allow)
+    n_q_field: str = ""  # the config entry n_q came from (for errors)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ def plan_flow(
         flow=flow.config,
         max_level=max_level,
         fields={d.node: d.field for d in flow.destinations},
+        n_q={d.node: d.n_q for d in flow.destinations},
+        n_q_fields={d.node: d.n_q_field for d in flow.destinations},
     )
     levels = method.hop_levels(problem)
     per_dest = []

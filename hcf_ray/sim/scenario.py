@@ -145,7 +145,8 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images) -> FlowRun:
         except ValueError as exc:
             raise ConfigError(str(exc), pfield) from None
         label = spec if isinstance(spec, str) else "[" + ",".join(map(str, spec)) + "]"
-        dests.append(FlowDestination(d.node, d.level, policy, label, dw))
+        n_q, nfield = (d.n_q, f"{dw}.n_q") if d.n_q is not None else (f.n_q, f"{where}.n_q")
+        dests.append(FlowDestination(d.node, d.level, policy, label, dw, n_q, nfield))
     chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
     for k, m in enumerate(chosen):
         if m not in method_names():

@@ -1,13 +1,19 @@
 """Which level crosses each link of a multicast tree (HCF's hierarchy; DRF uses the same).
 
-Every tree link carries exactly one transmission, levels strictly decrease along every route
-(each hop is a quantization, Σπ = n_q = number of hops) and the link into a destination
-carries its target level. Destinations are planned in order of decreasing target level
+Every tree link carries exactly one stream; levels never rise along a route and the link into
+a destination carries its target level. A hop whose level is lower than the one before it is
+a quantization (the relay decodes, runs φ or DRF's re-encode, quantizes at the new level); a
+hop with the same level is a relay forwarding the bytes unchanged. A destination's ``n_q``
+(quantizations along its whole route, Σπ) defaults to one per hop while the levels allow it,
+``min(hops, s − d + 1)``; the policy picks the levels (:meth:`Policy.__call__`) and which hops
+carry them (:meth:`Policy.place`). Destinations are planned in order of decreasing target level
 (then shorter routes first): the first one's policy fixes the levels of its whole route; a
 later destination keeps the levels already fixed on the shared prefix of its route and its
 policy plans only the rest, from the fork relay on (source level = the level the relay
-received − 1). ``Hop.min_level`` tells a policy the lowest level a hop may carry so that
-every destination further down the tree remains reachable; a plan that breaks it is an error.
+received − 1; when that already is the target level, the rest of the route forwards it).
+``Hop.min_level`` tells a policy the lowest level a hop may carry so that every destination
+further down the tree remains reachable (the highest target level below it); a plan that
+breaks it is an error.
 """
 
 from __future__ import annotations
@@ -40,19 +46,24 @@ class TreeProblem:
     flow: Any = None
     max_level: int | None = None
     fields: Mapping[str, str] | None = None  # destination → config field (for errors)
+    n_q: Mapping[str, int | None] | None = None  # destination → quantizations (None: default)
+    n_q_fields: Mapping[str, str] | None = None  # destination → config field of its n_q
+
+    def n_q_field(self, dest: str) -> str:
+        return (self.n_q_fields or {}).get(dest) or self.field(dest)
 
     def field(self, dest: str) -> str:
         return (self.fields or {}).get(dest, "")
 
 
 def min_levels(problem: TreeProblem) -> dict[tuple[str, str], int]:
-    """Lowest level each tree link may carry: a destination k hops below needs ≥ d + k."""
+    """Lowest level each tree link may carry: the highest target level below it (relays can
+    forward a level unchanged, so a destination k hops below needs only ≥ d)."""
     need: dict[tuple[str, str], int] = {}
     for dest, path in problem.tree.paths.items():
         d = problem.targets[dest]
-        for i, edge in enumerate(itertools.pairwise(path)):
-            below = len(path) - 2 - i  # hops after this one
-            need[edge] = max(need.get(edge, 0), d + below)
+        for edge in itertools.pairwise(path):
+            need[edge] = max(need.get(edge, 0), d)
     return need
 
 
@@ -78,9 +89,14 @@ def assign_levels(problem: TreeProblem) -> dict[str, tuple[int, ...]]:
                     f"level {level} for destination {owner!r} further down the tree",
                     problem.field(dest),
                 )
+            _check_n_q(problem, dest, edges, fixed, 0)
             continue
-        top = s if j == 0 else fixed[edges[j - 1]][0] - 1
-        levels = _plan_rest(problem, dest, path[j:], top, need, fixed, edges[:j])
+        if j and fixed[edges[j - 1]][0] == d:  # the fork relay already receives level d
+            _check_n_q(problem, dest, edges[:j], fixed, 0)
+            levels = (d,) * (len(edges) - j)
+        else:
+            top = s if j == 0 else fixed[edges[j - 1]][0] - 1
+            levels = _plan_rest(problem, dest, path[j:], top, need, fixed, edges[:j])
         for edge, level in zip(edges[j:], levels):
             if level < need[edge]:
                 u, v = edge
@@ -96,33 +112,67 @@ def assign_levels(problem: TreeProblem) -> dict[str, tuple[int, ...]]:
     }
 
 
+def _check_n_q(problem, dest, prefix, fixed, n_rest: int) -> int:
+    """Quantizations the rest of a route must have, from the destination's ``n_q``."""
+    n_q = (problem.n_q or {}).get(dest)
+    used = len({fixed[e][0] for e in prefix})
+    if n_q is None:
+        return n_rest
+    if n_q - used < (1 if n_rest else 0) or (n_rest == 0 and n_q != used):
+        raise PlanError(
+            f"destination {dest!r} asks for n_q={n_q}, but the route it shares with "
+            f"destination {fixed[prefix[-1]][1]!r} already has {used} quantization(s)"
+            + (" and it needs at least one more" if n_rest else " and ends at its level"),
+            problem.n_q_field(dest),
+        )
+    return n_q - used
+
+
 def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...]:
     d = problem.targets[dest]
     n = len(nodes) - 1
     s = problem.source_level
     policy = problem.policies[dest]
     where = problem.field(dest)
+    n_q = (problem.n_q or {}).get(dest)
     if isinstance(policy, ExplicitPolicy):  # a vector over the destination's whole route
+        hops = len(prefix) + n
+        if n_q is not None and n_q != sum(policy.bits):
+            raise PlanError(
+                f"n_q={n_q} but policy {list(policy.bits)} has {sum(policy.bits)} quantizations",
+                problem.n_q_field(dest),
+            )
         try:
-            vec = policy(PolicyContext(s, d, len(prefix) + n, max_level=problem.max_level))
+            ctx = PolicyContext(s, d, sum(policy.bits), max_level=problem.max_level, hops=hops)
+            levels = policy.hop_levels(ctx)
         except ValueError as exc:
-            raise PlanError(f"{exc} (route has {len(prefix) + n} hops)", where) from None
-        levels = vec.transmission_levels
+            raise PlanError(f"{exc} (route has {hops} hops)", where) from None
         for edge, level in zip(prefix, levels):
             if fixed[edge][0] != level:
                 u, v = edge
                 raise PlanError(
-                    f"policy {vec} puts level {level} on link {u}→{v}, which already carries "
-                    f"level {fixed[edge][0]} for destination {fixed[edge][1]!r}",
+                    f"policy {list(policy.bits)} puts level {level} on link {u}→{v}, which "
+                    f"already carries level {fixed[edge][0]} for destination {fixed[edge][1]!r}",
                     where,
                 )
         return levels[len(prefix) :]
-    if top < d or n > top - d + 1:
-        start = f"relay {nodes[0]!r} (which receives level {top + 1})" if prefix else "the source"
+    if top < d:
         raise PlanError(
-            f"destination {dest!r} is {n} hops from {start} but levels {top}→{d} allow at most "
-            f"{max(top - d + 1, 0)} transmissions (one per hop)",
+            f"destination {dest!r} needs level {d} but relay {nodes[0]!r} receives level "
+            f"{top + 1} and must drop at least one level",
             where,
+        )
+    default = min(n, top - d + 1)
+    n_rest = _check_n_q(problem, dest, prefix, fixed, default) if prefix else (n_q or default)
+    if not 1 <= n_rest <= min(n, top - d + 1):
+        start = f"relay {nodes[0]!r} (which receives level {top + 1})" if prefix else "the source"
+        asked = f"n_q={n_q}" + (
+            f" leaves {n_rest} quantization(s) after the shared route" if prefix else ""
+        )
+        raise PlanError(
+            f"{asked}, but destination {dest!r} is {n} hop(s) from {start} and levels "
+            f"{top}→{d} allow 1..{min(n, top - d + 1)} there",
+            problem.n_q_field(dest),
         )
     topo = problem.topology
     hops = tuple(
@@ -138,11 +188,12 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         upstream_level=top + 1 if prefix else None,
     )
     try:
-        ctx = PolicyContext(top, d, n, route=route, flow=problem.flow, max_level=problem.max_level)
-        vec = policy(ctx)
+        ctx = PolicyContext(
+            top, d, n_rest, route=route, flow=problem.flow, max_level=problem.max_level, hops=n
+        )
+        return policy.hop_levels(ctx)
     except ValueError as exc:
         raise PlanError(str(exc), where) from None
-    return vec.transmission_levels
 
 
 def _resources(node) -> dict[str, float]:
