@@ -45,3 +45,29 @@ def test_sweep_reuses_actors_and_aggregates(ray_session, tmp_path):
     lines = (tmp_path / "out" / "sweep_results.jsonl").read_text().splitlines()
     assert len(lines) == summary["records"] == 12
     assert {"network", "generator", "seed"} <= set(json.loads(lines[0]))
+
+
+def test_sweep_n_q_admits_routes_longer_than_the_levels(tmp_path):
+    """Without n_q a 7-node path fits only destinations ≤ s-d+1 hops away; with n_q=2 any
+    node is a candidate and the relays beyond the second quantization forward (no Ray)."""
+    data = {
+        **SWEEP,
+        "generators": [{"kind": "path", "params": {"n": 7}}],
+        "flow": {"destinations": 1, "levels": [5, 5], "max_images": 1},
+        "policies": ["edge"],
+        "methods": ["hcf"],
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    legacy = load_sweep(path)
+    (dest,) = legacy.networks[0]["destinations"]
+    assert int(dest["node"]) <= 2  # levels 6→5 hold at most 2 quantizations, one per hop
+    data["flow"]["n_q"] = 2
+    data["seeds"] = [0, 1, 2, 3]
+    path.write_text(yaml.safe_dump(data))
+    sweep = load_sweep(path)
+    far = [w for w in sweep.worlds if int(w.scenario.flows[0].spec.destinations[0].node) > 2]
+    assert far, "n_q=2 should admit a destination more than 2 hops away"
+    for w in far:
+        (d,) = w.scenario.plan("flow", "hcf").destinations
+        assert d.levels == (6,) + (5,) * (len(d.levels) - 1)  # one drop, then forwards

@@ -68,6 +68,10 @@ class SweepFlow(_Model):
     source_level: int = Field(6, ge=1)
     destinations: int = Field(2, ge=1)
     levels: tuple[int, int] = (1, 4)  # target levels drawn from this inclusive range
+    # quantizations per route (None: one per hop, destinations drawn so that their routes fit
+    # their levels); set: any reachable node, relays forward beyond n_q (plans that cannot
+    # hold n_q, e.g. a destination below another one's, are skipped and counted)
+    n_q: int | None = Field(None, ge=1)
     images: str = "samples"
     max_images: int = Field(2, ge=1)
     interval_ms: float = Field(100.0, ge=0)
@@ -209,7 +213,8 @@ def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random):
 
 def _destinations(g: nx.Graph, flow: SweepFlow, rng_cfg: Range, rng: random.Random) -> list[dict]:
     """Seeded destinations whose routes fit their levels (levels drop by ≥ 1 per hop, also
-    past a destination that lies on another destination's route)."""
+    past a destination that lies on another destination's route); with ``n_q`` set, any
+    reachable node (relays forward, the planner rejects what n_q cannot hold)."""
     _, paths = nx.single_source_dijkstra(g, 0, weight="latency_ms")
     candidates = [n for n in g.nodes if n != 0]
     rng.shuffle(candidates)
@@ -217,7 +222,10 @@ def _destinations(g: nx.Graph, flow: SweepFlow, rng_cfg: Range, rng: random.Rand
     chosen: dict[int, int] = {}
     for n in candidates:
         level = rng.randint(lo, min(hi, flow.source_level))
-        if len(paths[n]) - 1 <= flow.source_level - level + 1 and all(
+        if flow.n_q is not None:
+            if n in paths:
+                chosen[n] = level
+        elif len(paths[n]) - 1 <= flow.source_level - level + 1 and all(
             _compatible(paths, n, level, a, la) and _compatible(paths, a, la, n, level)
             for a, la in chosen.items()
         ):
@@ -252,6 +260,7 @@ def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenari
                 destinations=dests,
                 methods=methods,
                 policy=policy,
+                n_q=cfg.flow.n_q,
                 images=cfg.flow.images,
                 max_images=cfg.flow.max_images,
                 interval_ms=cfg.flow.interval_ms,
