@@ -19,8 +19,9 @@ unchanged (no decode, no compute). The default placement drops levels as early a
 source are shared: they are planned first (for the destination with the highest target level)
 and a later destination's policy only sees the rest of its route, starting at the relay where
 it leaves the shared part — ``ctx.route`` then has ``upstream_level`` set (what that relay
-received; the policy's ``source_level`` is one below it), and ``Hop.min_level`` says how low
-a hop may go so that every destination further down the tree stays reachable.
+received; the policy's ``source_level`` is one below it), ``Hop.min_level`` says how low
+a hop may go so that every destination further down the tree stays reachable, and
+``Route.forks`` names the relays whose stream also serves another destination.
 
 Writing a policy::
 
@@ -189,6 +190,9 @@ class Route:
     node_resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     node_speed: Mapping[str, float] = field(default_factory=dict)
     upstream_level: int | None = None
+    # relays of this route where the flow's multicast tree branches off or another
+    # destination sits: the stream they receive also serves someone else
+    forks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

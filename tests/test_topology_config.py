@@ -207,6 +207,25 @@ def test_fewer_quantizations_than_hops_forward_at_relays(tmp_path):
     assert sorted(b.forward for b in n3.branches) == [False, True]
 
 
+def test_user_placement_forwards_up_to_the_fork(tmp_path):
+    """policies/fork_aware.py overrides Policy.place: the mesh's shared links forward level 6
+    to the fork relay r3, so tv and phone each reach their level with n_q=2."""
+    data = yaml.safe_load((TOPOLOGIES / "mesh.yaml").read_text())
+    data["codec"] = "random:mbt2018-mean"
+    cam1 = data["flows"][0]
+    cam1["policy"] = str(ROOT / "policies" / "fork_aware.py") + ":ForkAware"
+    cam1["destinations"][1]["n_q"] = 2
+    plan = load_scenario(write(tmp_path, data)).plan("cam1", "hcf")
+    levels = {d.node: d.levels for d in plan.destinations}
+    assert levels == {"tv": (6, 6, 6, 3), "phone": (6, 6, 6, 1)}
+    (r3,) = [j for j in plan.jobs if j.node == "r3"]
+    assert sorted(b.stage.send for b in r3.branches) == [1, 3]  # one decode, two branches
+    # the built-in placement cuts early, so phone needs a third quantization
+    cam1["policy"] = "edge"
+    with pytest.raises(ConfigError, match=r"destinations\[1\]\.n_q: hcf: destination 'phone'"):
+        load_scenario(write(tmp_path, data))
+
+
 def test_validate_marks_forwarding_relays(tmp_path, capsys):
     data = yaml.safe_load((TOPOLOGIES / "line.yaml").read_text())
     data["codec"] = "random:mbt2018-mean"

@@ -186,6 +186,9 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         node_resources={x: _resources(topo.node(x)) for x in nodes},
         node_speed={x: topo.node(x).speed for x in nodes},
         upstream_level=top + 1 if prefix else None,
+        forks=frozenset(
+            x for x in nodes[1:-1] if len(problem.tree.children(x)) > 1 or x in problem.targets
+        ),
     )
     try:
         ctx = PolicyContext(

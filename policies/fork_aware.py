@@ -1,0 +1,34 @@
+"""A user policy that decides *where* the drops happen on a multicast tree.
+
+Reference it from a topology YAML as ``policy: ../policies/fork_aware.py:ForkAware``.
+
+The built-in placement drops levels as early as possible, which keeps the bytes on every link
+low. On a multicast tree that has a price: once the first relay has cut the stream to the
+first destination's level, every destination that branches off further down inherits that
+cut and needs one more quantization of its own. ``ForkAware`` chooses the edge vector (paper
+Eq. 16) but forwards the source's stream untouched up to the first relay where the tree
+branches, and drops from there on, so each destination below that relay can reach its level
+with its own ``n_q`` quantizations, from one shared decode at the fork. The shared links then
+carry the higher level: rate on those links is traded for quality at the destinations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hcf_ray.policy import EdgePolicy, PolicyContext, PolicyVector, place_early
+
+
+class ForkAware(EdgePolicy):
+    name = "fork-aware"
+
+    def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
+        levels = vector.transmission_levels
+        route = ctx.route
+        if route is None or not route.forks or len(levels) == 1:
+            return place_early(levels, ctx.hops)
+        # the hops up to the first fork relay forward the source's level; the other levels
+        # are dropped as early as possible from the fork on (each needs one hop)
+        first_fork = min(route.nodes.index(x) for x in route.forks)
+        keep = min(first_fork, ctx.hops - len(levels) + 1)
+        return (levels[0],) * keep + place_early(levels[1:], ctx.hops - keep)
