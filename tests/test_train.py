@@ -1,5 +1,6 @@
 """Training loops: a handful of steps on tiny crops, loss decreases, checkpoints resume."""
 
+import hashlib
 import json
 
 import pytest
@@ -215,6 +216,14 @@ def test_hcf_phase1_warm_starts_from_an_earlier_phi_bank(tmp_path, image_dir):
         for n in ("h2", "h3")
     }
     assert loss["h2"][0]["intra"] < loss["h3"][0]["intra"]  # it starts where the first left off
+    # the export records which bank it started from, by content
+    warm.export(tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "phi.json").read_text())["training"]
+    assert record["phi_init"] == str(tmp_path / "lad")
+    assert (
+        record["phi_init_sha256"]
+        == hashlib.sha256((tmp_path / "lad" / "phi.pt").read_bytes()).hexdigest()
+    )
     # resuming the work dir with the same bank keeps its progress; another bank is refused
     again = HCFTrainer(
         ladder, tmp_path / "h2", image_dir, log=lambda m: None, init_phi=tmp_path / "lad"

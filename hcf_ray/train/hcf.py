@@ -25,6 +25,7 @@ using it), the tuned copies form the *HCF ladder*.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import random
@@ -175,6 +176,9 @@ class HCFTrainer:
         self.phis.load_state_dict(bank.state_dict())
         torch.save(self.phis.state_dict(), self.workdir / "phi.ckpt")
         self.state["phi_init"] = str(phi_dir)
+        self.state["phi_init_sha256"] = hashlib.sha256(
+            (Path(phi_dir) / "phi.pt").read_bytes()
+        ).hexdigest()
         self._write_state()
         self.log(f"φ modules warm-started from {phi_dir}")
 
@@ -327,7 +331,8 @@ class HCFTrainer:
             "training": {
                 "recipe": asdict(self.recipe),
                 "hours": round(self.state["seconds"] / 3600, 3),
-                "phi_init": self.state.get("phi_init"),
+                "phi_init": _portable_dir(self.state.get("phi_init")),
+                "phi_init_sha256": self.state.get("phi_init_sha256"),
                 "phase1_done": self.state["phase1_done"],
                 "phase2_done": self.state["phase2_done"],
             }
@@ -335,6 +340,15 @@ class HCFTrainer:
         self.phis.save(out_dir, extra=info)
         if self.tuned:
             save_hcf_overlay(self.hcf_ladder(), out_dir / "hcf", levels=sorted(self.tuned))
+
+
+def _portable_dir(path: str | None) -> str | None:
+    """``default`` for the shipped weights dir (no machine path in a shipped file)."""
+    if path is None:
+        return None
+    from hcf_ray.bundle import default_weights_dir
+
+    return "default" if Path(path).resolve() == Path(default_weights_dir()).resolve() else path
 
 
 def _rd_loss_from_latent(model: nn.Module, y: Tensor, x: Tensor, lmbda: float):
