@@ -272,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--models", default="default", help="model bundle: 'default' or a directory")
     ev.add_argument(
         "--methods",
-        default="ssf,hcf,hcf-late,drf",
-        help="comma list of ssf, hcf, hcf-late, drf, pcf-tail, pcf-j2k, drf-jpeg, drf-webp",
+        default="ssf,hcf,hcf-late,drf,drf-nq2",
+        help="comma list of ssf, hcf, hcf-late, drf, drf-nq2, pcf-tail, pcf-j2k, drf-jpeg, "
+        "drf-webp",
     )
     ev.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
     ev.add_argument("--max-images", type=int, default=None)

@@ -10,9 +10,9 @@ from hcf_ray.images import sample_images
 
 def test_evaluate_curves_and_json_layout(tmp_path):
     bundle = load_bundle("random:mbt2018-mean:16:24:3")
-    curves = evaluate(bundle, sample_images()[:1], ["ssf", "hcf", "drf"])
+    curves = evaluate(bundle, sample_images()[:1], ["ssf", "hcf", "drf", "drf-nq2"])
     assert curves["ssf"].levels == [1, 2, 3]
-    assert curves["hcf"].levels == curves["drf"].levels == [1, 2]
+    assert curves["hcf"].levels == curves["drf"].levels == curves["drf-nq2"].levels == [1, 2]
     assert all(b > 0 for c in curves.values() for b in c.bpp)
     write_results(curves, bd_table(curves), tmp_path)
     data = json.loads((tmp_path / "hcf.json").read_text())
@@ -20,6 +20,27 @@ def test_evaluate_curves_and_json_layout(tmp_path):
     assert set(data["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb"}
     rows = (tmp_path / "hcf.per_image.jsonl").read_text().splitlines()
     assert len(rows) == 2 and json.loads(rows[0])["image"] == sample_images()[0].name
+
+
+def test_drf_nq2_transcodes_once_where_drf_transcodes_at_every_level():
+    from hcf_ray.cascade import CascadeEngine
+    from hcf_ray.evaluate import EVAL_METHODS
+    from hcf_ray.images import load_image
+
+    runs = []
+
+    class Recording(CascadeEngine):
+        def run(self, *args, **kwargs):
+            runs.append(super().run(*args, **kwargs))
+            return runs[-1]
+
+    bundle = load_bundle("random:mbt2018-mean:16:24:4")
+    engine = Recording(bundle.ladder, bundle.phis)
+    x = load_image(sample_images()[0])[..., :64, :64].contiguous()
+    for name in ("drf", "drf-nq2"):
+        EVAL_METHODS[name].run(engine, x, 4, 1)
+    assert [[t.level for t in r.transmissions] for r in runs] == [[4, 3, 2, 1], [4, 1]]
+    assert "analysis[1]" in runs[1].program.describe()  # decoded to pixels, re-encoded once
 
 
 def test_bd_table_on_known_curves():
