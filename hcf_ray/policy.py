@@ -134,21 +134,24 @@ def enumerate_policies(s: int, d: int, n_q: int) -> list[PolicyVector]:
     return out
 
 
-def place_early(levels: Sequence[int], hops: int) -> tuple[int, ...]:
-    """Levels per hop, dropping as early as possible: ``(6, 3)`` on 4 hops → ``(6, 3, 3, 3)``
-    (the first relay does the work, later relays forward the level-3 bytes)."""
+def _fitting(levels: Sequence[int], hops: int) -> tuple[int, ...]:
     levels = tuple(levels)
     if not 1 <= len(levels) <= hops:
         raise ValueError(f"{len(levels)} transmission levels do not fit a route of {hops} hops")
+    return levels
+
+
+def place_early(levels: Sequence[int], hops: int) -> tuple[int, ...]:
+    """Levels per hop, dropping as early as possible: ``(6, 3)`` on 4 hops → ``(6, 3, 3, 3)``
+    (the first relay does the work, later relays forward the level-3 bytes)."""
+    levels = _fitting(levels, hops)
     return levels + (levels[-1],) * (hops - len(levels))
 
 
 def place_late(levels: Sequence[int], hops: int) -> tuple[int, ...]:
     """Levels per hop, dropping as late as possible: ``(6, 3)`` on 4 hops → ``(6, 6, 6, 3)``
     (the source's stream is forwarded until the last relay, which does the work)."""
-    levels = tuple(levels)
-    if not 1 <= len(levels) <= hops:
-        raise ValueError(f"{len(levels)} transmission levels do not fit a route of {hops} hops")
+    levels = _fitting(levels, hops)
     return (levels[0],) * (hops - len(levels)) + levels
 
 

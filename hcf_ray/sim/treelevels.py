@@ -89,10 +89,10 @@ def assign_levels(problem: TreeProblem) -> dict[str, tuple[int, ...]]:
                     f"level {level} for destination {owner!r} further down the tree",
                     problem.field(dest),
                 )
-            _check_n_q(problem, dest, edges, fixed, 0)
+            _rest_n_q(problem, dest, edges, fixed, 0)
             continue
         if j and fixed[edges[j - 1]][0] == d:  # the fork relay already receives level d
-            _check_n_q(problem, dest, edges[:j], fixed, 0)
+            _rest_n_q(problem, dest, edges[:j], fixed, 0)
             levels = (d,) * (len(edges) - j)
         else:
             top = s if j == 0 else fixed[edges[j - 1]][0] - 1
@@ -112,20 +112,24 @@ def assign_levels(problem: TreeProblem) -> dict[str, tuple[int, ...]]:
     }
 
 
-def _check_n_q(problem, dest, prefix, fixed, n_rest: int) -> int:
-    """Quantizations the rest of a route must have, from the destination's ``n_q``."""
+def _rest_n_q(problem, dest, prefix, fixed, default: int) -> int:
+    """Quantizations left for the part of a route after the shared ``prefix``: the
+    destination's ``n_q`` minus the distinct levels already on the prefix, or ``default``
+    when ``n_q`` is unset. ``default == 0``: nothing is left to drop (the route ends on the
+    shared part or forwards the level it receives), so ``n_q`` must be used up exactly."""
     n_q = (problem.n_q or {}).get(dest)
-    used = len({fixed[e][0] for e in prefix})
     if n_q is None:
-        return n_rest
-    if n_q - used < (1 if n_rest else 0) or (n_rest == 0 and n_q != used):
+        return default
+    used = len({fixed[e][0] for e in prefix})
+    rest = n_q - used
+    if rest != 0 if default == 0 else rest < 1:
         raise PlanError(
             f"destination {dest!r} asks for n_q={n_q}, but the route it shares with "
             f"destination {fixed[prefix[-1]][1]!r} already has {used} quantization(s)"
-            + (" and it needs at least one more" if n_rest else " and ends at its level"),
+            + (" and ends at its level" if default == 0 else " and it needs at least one more"),
             problem.n_q_field(dest),
         )
-    return n_q - used
+    return rest
 
 
 def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...]:
@@ -163,7 +167,7 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
             where,
         )
     default = min(n, top - d + 1)
-    n_rest = _check_n_q(problem, dest, prefix, fixed, default) if prefix else (n_q or default)
+    n_rest = _rest_n_q(problem, dest, prefix, fixed, default)
     if not 1 <= n_rest <= min(n, top - d + 1):
         start = f"relay {nodes[0]!r} (which receives level {top + 1})" if prefix else "the source"
         asked = f"n_q={n_q}" + (

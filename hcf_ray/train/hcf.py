@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from hcf_ray.bundle import TUNED_PREFIXES, save_hcf_overlay
+from hcf_ray.bundle import TUNED_PREFIXES, default_weights_dir, save_hcf_overlay
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import PhiBank
@@ -346,8 +346,6 @@ def _portable_dir(path: str | None) -> str | None:
     """``default`` for the shipped weights dir (no machine path in a shipped file)."""
     if path is None:
         return None
-    from hcf_ray.bundle import default_weights_dir
-
     return "default" if Path(path).resolve() == Path(default_weights_dir()).resolve() else path
 
 
