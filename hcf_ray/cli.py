@@ -47,6 +47,33 @@ def _refine_stages(args: argparse.Namespace):
     return stages
 
 
+def _device(args: argparse.Namespace) -> str:
+    """``--device``: ``auto`` is CUDA when torch sees a GPU, else the CPU."""
+    import torch
+
+    if args.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise UserError(
+            f"--device: expected cpu, cuda, cuda:N or auto, got {args.device!r}"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: torch sees no CUDA device on this machine")
+    return str(device)
+
+
+def _add_training_runtime(p: argparse.ArgumentParser, quant_help: str) -> None:
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train: cpu (default), cuda, cuda:N or auto; validation and entropy "
+        "coding stay on the CPU",
+    )
+    p.add_argument("--quant", choices=("noise", "ste"), default="noise", help=quant_help)
+
+
 def _cmd_train_ladder(args: argparse.Namespace) -> int:
     import torch
 
@@ -64,8 +91,9 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
         refine=_refine_stages(args),
         refine_rounds=args.refine_rounds,
+        quant=args.quant,
     )
-    trainer = LadderTrainer(args.workdir, args.data, args.val, recipe)
+    trainer = LadderTrainer(args.workdir, args.data, args.val, recipe, device=_device(args))
     if args.init_from:
         try:
             trainer.import_ladder(args.init_from)
@@ -123,6 +151,7 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
         phase2_iters=args.phase2_iters,
         phase2_batch=args.phase2_batch,
         phase2_lr=args.phase2_lr,
+        phase2_quant=args.quant,
     )
     init_phi = args.init_phi
     if init_phi == "default":
@@ -130,7 +159,9 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
 
         init_phi = str(default_weights_dir())
     try:
-        trainer = HCFTrainer(ladder, args.workdir, args.data, recipe, init_phi=init_phi)
+        trainer = HCFTrainer(
+            ladder, args.workdir, args.data, recipe, init_phi=init_phi, device=_device(args)
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(f"--init-phi: {exc}") from None
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
@@ -236,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list: train only these levels (run disjoint sets in parallel workdirs)",
     )
     tl.add_argument("--threads", type=int, default=2)
+    _add_training_runtime(
+        tl,
+        "quantization proxy in training: additive noise (CompressAI's default) or 'ste', "
+        "noise for the rate and straight-through rounding into g_s (a new work dir's recipe)",
+    )
     tl.set_defaults(func=_cmd_train_ladder)
 
     th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
@@ -262,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--skip-phase2", action="store_true")
     th.add_argument("--max-hours", type=float, default=None)
     th.add_argument("--threads", type=int, default=2)
+    _add_training_runtime(
+        th,
+        "phase-2 quantization proxy: additive noise or 'ste' (straight-through rounding "
+        "into g_s, as the receiver decodes)",
+    )
     th.set_defaults(func=_cmd_train_hcf)
 
     from hcf_ray.pcf.cli import add_pcf_commands

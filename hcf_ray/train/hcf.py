@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -42,6 +41,7 @@ from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
 from hcf_ray.train.data import CropSampler
+from hcf_ray.train.losses import check_quant, rd_loss
 
 
 @dataclass
@@ -57,10 +57,14 @@ class HCFRecipe:
     phase2_iters: int = 1500  # per target level
     phase2_batch: int = 8
     phase2_lr: float = 5e-5
+    phase2_quant: str = "noise"  # see hcf_ray.train.losses: "noise" or "ste"
     p_edge: float = 0.5
     p_source: float = 0.2
     log_every: int = 250
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_quant(self.phase2_quant)
 
     @property
     def phi_config(self) -> PhiConfig:
@@ -69,8 +73,11 @@ class HCFRecipe:
 
 # -- cache ------------------------------------------------------------------------------------
 @torch.no_grad()
-def build_latent_cache(ladder: QualityLadder, sampler: CropSampler, n: int, crop: int) -> dict:
+def build_latent_cache(
+    ladder: QualityLadder, sampler: CropSampler, n: int, crop: int, device="cpu"
+) -> dict:
     xs = torch.cat([(sampler.batch(1, crop) * 255).round().byte() for _ in range(n)])
+    xs = xs.to(device)
     ys: dict[int, Tensor] = {}
     for codec in ladder:
         chunks = [codec.model.g_a(xs[i : i + 64].float() / 255) for i in range(0, n, 64)]
@@ -113,8 +120,10 @@ class HCFTrainer:
         recipe: HCFRecipe | None = None,
         log=print,
         init_phi: str | Path | None = None,
+        device: str | torch.device = "cpu",
     ):
-        self.ladder = ladder
+        self.device = torch.device(device)
+        self.ladder = ladder.to(self.device)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         state_path = self.workdir / "state.json"
@@ -136,8 +145,11 @@ class HCFTrainer:
                 p.requires_grad_(False)
         torch.manual_seed(self.recipe.seed)
         self.phis = PhiBank.for_ladder(ladder, self.recipe.phi_config, seed=self.recipe.seed)
+        self.phis.to(self.device)
         if (self.workdir / "phi.ckpt").exists():
-            self.phis.load_state_dict(torch.load(self.workdir / "phi.ckpt", weights_only=True))
+            self.phis.load_state_dict(
+                torch.load(self.workdir / "phi.ckpt", map_location=self.device, weights_only=True)
+            )
         if init_phi is not None:
             self._init_phi(init_phi)
         self.tuned: dict[int, nn.Module] = {}
@@ -145,12 +157,12 @@ class HCFTrainer:
             self.tuned[k] = self._load_tuned(k)
         cache_path = self.workdir / "cache.pt"
         if cache_path.exists():
-            self.cache = torch.load(cache_path, weights_only=True)
+            self.cache = torch.load(cache_path, map_location=self.device, weights_only=True)
         else:
             t0 = time.time()
             sampler = CropSampler(train_dir, seed=self.recipe.seed + 1)
             self.cache = build_latent_cache(
-                ladder, sampler, self.recipe.cache_crops, self.recipe.crop
+                ladder, sampler, self.recipe.cache_crops, self.recipe.crop, self.device
             )
             torch.save(self.cache, cache_path)
             self.log(f"latent cache: {self.recipe.cache_crops} crops in {time.time() - t0:.0f} s")
@@ -193,7 +205,7 @@ class HCFTrainer:
         self.log(json.dumps(rec))
 
     def _batch_idx(self, n: int) -> Tensor:
-        return torch.randint(0, self.cache["x"].size(0), (n,))
+        return torch.randint(0, self.cache["x"].size(0), (n,), device=self.device)
 
     # -- phase 1 ------------------------------------------------------------------------------
     def phase1(self, deadline: float | None = None) -> bool:
@@ -255,7 +267,8 @@ class HCFTrainer:
 
     def _load_tuned(self, k: int) -> nn.Module:
         model = copy.deepcopy(self.ladder[k].model)
-        load_weights(model, torch.load(self._tuned_path(k), weights_only=True))
+        state = torch.load(self._tuned_path(k), map_location=self.device, weights_only=True)
+        load_weights(model, state)
         model.update(force=True)
         return model
 
@@ -283,7 +296,7 @@ class HCFTrainer:
                 up = draw_upstream(self.s, k, self.rng, r.p_edge, 0.0)
                 y = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
                 x = self.cache["x"][idx].float() / 255
-                loss, st = _rd_loss_from_latent(model, y, x, lmbda)
+                loss, st = rd_loss(model, x, lmbda, r.phase2_quant, y=y)
                 opt.zero_grad()
                 aux_opt.zero_grad()
                 loss.backward()
@@ -347,21 +360,3 @@ def _portable_dir(path: str | None) -> str | None:
     if path is None:
         return None
     return "default" if Path(path).resolve() == Path(default_weights_dir()).resolve() else path
-
-
-def _rd_loss_from_latent(model: nn.Module, y: Tensor, x: Tensor, lmbda: float):
-    """λ·255²·MSE + bpp of a mean-scale / scale hyperprior level fed with latent ``y``."""
-    if hasattr(model, "context_prediction"):
-        raise ValueError("phase-2 fine-tuning supports hyperprior / mean-scale ladders only")
-    mean_scale = hasattr(model, "h_s") and model.h_s[-1].out_channels == 2 * y.size(1)
-    z = model.h_a(y if mean_scale else torch.abs(y))
-    z_hat, z_lik = model.entropy_bottleneck(z)
-    params = model.h_s(z_hat)
-    scales, means = params.chunk(2, 1) if mean_scale else (params, None)
-    y_hat, y_lik = model.gaussian_conditional(y, scales, means=means)
-    x_hat = model.g_s(y_hat)
-    n, _, h, w = x.shape
-    bpp = (torch.log(y_lik).sum() + torch.log(z_lik).sum()) / (-math.log(2) * n * h * w)
-    mse = nn.functional.mse_loss(x_hat, x)
-    loss = lmbda * 255.0**2 * mse + bpp
-    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item()}

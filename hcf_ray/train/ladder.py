@@ -14,8 +14,8 @@ with its own optimizer. Validation: real entropy-coded bitstreams on a held-out 
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -27,6 +27,7 @@ from torch import nn
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.train.data import CropSampler
+from hcf_ray.train.losses import check_quant, rd_loss
 
 
 @dataclass
@@ -54,6 +55,10 @@ class LadderRecipe:
     clip_grad: float = 1.0
     val_every: int = 1000
     seed: int = 0
+    quant: str = "noise"  # see hcf_ray.train.losses: "noise" or "ste"
+
+    def __post_init__(self) -> None:
+        check_quant(self.quant)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -68,18 +73,6 @@ class LadderRecipe:
     def spread_order(self) -> list[int]:
         others = [k for k in range(1, self.levels + 1) if k != self.anchor]
         return sorted(others, key=lambda k: (abs(k - self.anchor), -k))
-
-
-def rd_loss(model: nn.Module, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict]:
-    out = model(x)
-    n, _, h, w = x.shape
-    num_pixels = n * h * w
-    bpp = sum(torch.log(lik).sum() for lik in out["likelihoods"].values()) / (
-        -math.log(2) * num_pixels
-    )
-    mse = nn.functional.mse_loss(out["x_hat"], x)
-    loss = lmbda * 255.0**2 * mse + bpp
-    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item()}
 
 
 def _optimizers(model: nn.Module, lr: float, aux_lr: float):
@@ -116,7 +109,9 @@ class LadderTrainer:
         recipe: LadderRecipe | None = None,
         max_val_images: int = 8,
         log=print,
+        device: str | torch.device = "cpu",
     ):
+        self.device = torch.device(device)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         state_path = self.workdir / "state.json"
@@ -180,14 +175,14 @@ class LadderTrainer:
         if ck.exists():
             data = torch.load(ck, map_location="cpu", weights_only=False)
             model.load_state_dict(data["model"])
-            return model, data
+            return model.to(self.device), data
         trained = [k for k in self.state["trained"]]
         if trained:  # warm start from the nearest trained level
             src = min(trained, key=lambda k: (abs(k - level), -k))
             data = torch.load(self._ckpt(src), map_location="cpu", weights_only=False)
             model.load_state_dict(data["model"])
             self.log(f"level {level}: warm start from level {src}")
-        return model, None
+        return model.to(self.device), None
 
     def _train_job(self, name: str, level: int, stage: Stage, deadline: float | None) -> bool:
         r = self.recipe
@@ -215,10 +210,10 @@ class LadderTrainer:
         except ImportError:  # pragma: no cover
             bar = None
         while it < stage.iters:
-            x = self.sampler.batch(stage.batch, stage.crop)
+            x = self.sampler.batch(stage.batch, stage.crop).to(self.device)
             opt.zero_grad()
             aux_opt.zero_grad()
-            loss, st = rd_loss(model, x, lmbda)
+            loss, st = rd_loss(model, x, lmbda, r.quant)
             loss.backward()
             if r.clip_grad:
                 nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad)
@@ -244,7 +239,7 @@ class LadderTrainer:
                 }
                 stats_acc, n_acc = {}, 0
                 if self.val_images:
-                    rec["val"] = evaluate_level(model, level, r.arch, self.val_images)
+                    rec["val"] = evaluate_level(_on_cpu(model), level, r.arch, self.val_images)
                 with log_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 self.log(json.dumps(rec))
@@ -402,6 +397,13 @@ class LadderTrainer:
             },
         )
         return ladder
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """The model itself on CPU, else a CPU copy: validation entropy-codes on the CPU."""
+    if next(model.parameters()).device.type == "cpu":
+        return model
+    return copy.deepcopy(model).cpu()
 
 
 def _job_level(name: str) -> int:
