@@ -128,6 +128,45 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_shared(args: argparse.Namespace) -> int:
+    import torch
+
+    from hcf_ray.bundle import load_bundle
+    from hcf_ray.train.shared import SharedRecipe, SharedTrainer
+
+    torch.set_num_threads(args.threads)
+    try:
+        ladder = load_bundle(args.init_from).ladder
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"--init-from: {exc}") from None
+    recipe = SharedRecipe(
+        anchor=args.anchor,
+        iters=args.iters,
+        batch=args.batch,
+        crop=args.crop,
+        lr=args.lr,
+        gain_lr=args.gain_lr,
+        val_every=args.val_every,
+    )
+    try:
+        trainer = SharedTrainer(
+            args.workdir,
+            args.data,
+            ladder,
+            args.val,
+            recipe,
+            max_val_images=args.max_val_images,
+            device=_device(args),
+        )
+    except ValueError as exc:
+        raise UserError(f"--init-from: {exc}") from None
+    done = trainer.run(max_hours=args.max_hours)
+    if args.export:
+        trainer.export(args.export)
+        print(f"exported the folded ladder to {args.export}")
+    return 0 if done else 3
+
+
 def _cmd_train_hcf(args: argparse.Namespace) -> int:
     import torch
 
@@ -273,6 +312,35 @@ def build_parser() -> argparse.ArgumentParser:
         "noise for the rate and straight-through rounding into g_s (a new work dir's recipe)",
     )
     tl.set_defaults(func=_cmd_train_ladder)
+
+    ts = tsub.add_parser(
+        "shared",
+        help="train one network for all levels (per-level channel gains), export it folded "
+        "into a standard ladder",
+    )
+    ts.add_argument("--data", required=True, help="training image folder")
+    ts.add_argument("--val", default=None, help="validation image folder")
+    ts.add_argument("--workdir", required=True, help="checkpoint, state and log (resumable)")
+    ts.add_argument("--export", default=None, help="write the folded ladder here at the end")
+    ts.add_argument(
+        "--init-from", default="default", help="mbt2018-mean ladder to start from (default)"
+    )
+    ts.add_argument("--anchor", type=int, default=4, help="level whose network is shared")
+    ts.add_argument("--iters", type=int, default=8000)
+    ts.add_argument("--batch", type=int, default=6, help="crops per iteration, levels cycled")
+    ts.add_argument("--crop", type=int, default=160)
+    ts.add_argument("--lr", type=float, default=1e-4)
+    ts.add_argument("--gain-lr", type=float, default=1e-3)
+    ts.add_argument("--val-every", type=int, default=2000)
+    ts.add_argument("--max-val-images", type=int, default=8)
+    ts.add_argument("--max-hours", type=float, default=None)
+    ts.add_argument("--threads", type=int, default=2)
+    ts.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train: cpu (default), cuda, cuda:N or auto",
+    )
+    ts.set_defaults(func=_cmd_train_shared)
 
     th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
     th.add_argument("--ladder", default="default", help="ladder: 'default' or a directory")
