@@ -128,17 +128,23 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_ladder(spec: str, flag: str):
+    """The base ladder of a model bundle (``default`` or a directory), for a trainer."""
+    from hcf_ray.bundle import load_bundle
+
+    try:
+        return load_bundle(spec).ladder
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
 def _cmd_train_shared(args: argparse.Namespace) -> int:
     import torch
 
-    from hcf_ray.bundle import load_bundle
     from hcf_ray.train.shared import SharedRecipe, SharedTrainer
 
     torch.set_num_threads(args.threads)
-    try:
-        ladder = load_bundle(args.init_from).ladder
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(f"--init-from: {exc}") from None
+    ladder = _load_ladder(args.init_from, "--init-from")
     recipe = SharedRecipe(
         anchor=args.anchor,
         iters=args.iters,
@@ -170,14 +176,10 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
 def _cmd_train_hcf(args: argparse.Namespace) -> int:
     import torch
 
-    from hcf_ray.bundle import load_bundle
     from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
 
     torch.set_num_threads(args.threads)
-    try:
-        ladder = load_bundle(args.ladder).ladder
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(f"--ladder: {exc}") from None
+    ladder = _load_ladder(args.ladder, "--ladder")
     recipe = HCFRecipe(
         phi_hidden=args.phi_hidden or None,
         phi_res=args.phi_res,

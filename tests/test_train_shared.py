@@ -106,3 +106,20 @@ def test_shared_training_runs_resumes_and_exports_a_standard_ladder(tmp_path, im
     manifest = json.loads((tmp_path / "out" / "ladder.json").read_text())
     assert manifest["training"]["shared"]["iterations"] == 30
     assert len(manifest["training"]["shared"]["gains"]) == 3
+
+
+def test_train_shared_command_exports_and_reports_bad_input(tmp_path, image_dir, capsys):
+    from hcf_ray.cli import main
+
+    QualityLadder.random("mbt2018-mean", 2, N=16, M=24, seed=4).save(tmp_path / "init")
+    common = ["train", "shared", "--data", str(image_dir), "--threads", "1"]
+    args = [*common, "--workdir", str(tmp_path / "w"), "--init-from", str(tmp_path / "init")]
+    args += ["--anchor", "1", "--iters", "2", "--batch", "2", "--crop", "64"]
+    assert main([*args, "--export", str(tmp_path / "out")]) == 0
+    assert QualityLadder.from_dir(tmp_path / "out").levels == [1, 2]
+    bad = [*common, "--workdir", str(tmp_path / "w2"), "--init-from", str(tmp_path / "nope")]
+    assert main(bad) == 2
+    assert "--init-from" in capsys.readouterr().err
+    fresh = [*common, "--workdir", str(tmp_path / "w3"), "--init-from", str(tmp_path / "init")]
+    assert main([*fresh, "--anchor", "5"]) == 2  # the ladder has levels 1..2
+    assert "anchor" in capsys.readouterr().err

@@ -217,6 +217,7 @@ def weights_state(model: nn.Module, half: bool = True, prefixes: tuple[str, ...]
         if k.endswith(_DERIVED) or (prefixes and not k.startswith(prefixes)):
             continue
         to_half = half and k in params and v.is_floating_point() and "quantiles" not in k
+        v = v.detach().cpu()  # stored files carry no device (weights trained on a GPU)
         out[k] = v.half() if to_half else v
     return out
 
