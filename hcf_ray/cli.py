@@ -145,15 +145,18 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     ladder = _load_ladder(args.init_from, "--init-from")
-    recipe = SharedRecipe(
-        anchor=args.anchor,
-        iters=args.iters,
-        batch=args.batch,
-        crop=args.crop,
-        lr=args.lr,
-        gain_lr=args.gain_lr,
-        val_every=args.val_every,
-    )
+    try:
+        recipe = SharedRecipe(
+            anchor=args.anchor,
+            iters=args.iters,
+            batch=args.batch,
+            crop=args.crop,
+            lr=args.lr,
+            gain_lr=args.gain_lr,
+            val_every=args.val_every,
+        )
+    except ValueError as exc:
+        raise UserError(f"train shared: {exc}") from None
     try:
         trainer = SharedTrainer(
             args.workdir,
@@ -330,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--anchor", type=int, default=4, help="level whose network is shared")
     ts.add_argument("--iters", type=int, default=8000)
     ts.add_argument("--batch", type=int, default=6, help="crops per iteration, levels cycled")
-    ts.add_argument("--crop", type=int, default=160)
+    ts.add_argument("--crop", type=int, default=192, help="crop side, a multiple of 64")
     ts.add_argument("--lr", type=float, default=1e-4)
     ts.add_argument("--gain-lr", type=float, default=1e-3)
     ts.add_argument("--val-every", type=int, default=2000)

@@ -83,14 +83,15 @@ def test_gains_are_fitted_from_the_ladder_it_starts_from(image_dir):
 
 def test_shared_training_runs_resumes_and_exports_a_standard_ladder(tmp_path, image_dir):
     init = QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3)
-    recipe = SharedRecipe(anchor=2, iters=24, batch=3, crop=64, lr=1e-3, val_every=12)
+    recipe = SharedRecipe(anchor=2, iters=24, batch=3, crop=64, lr=1e-3, val_every=12, log_every=6)
     work = tmp_path / "w"
     first = SharedTrainer(
         work, image_dir, init, image_dir, recipe, max_val_images=1, log=lambda m: None
     )
     assert first.run()
     log = [json.loads(line) for line in (work / "train.log.jsonl").read_text().splitlines()]
-    assert [r["it"] for r in log] == [12, 24]
+    assert [r["it"] for r in log] == [6, 12, 18, 24]
+    assert [r["it"] for r in log if "val" in r] == [12, 24]
     assert log[-1]["loss"] < log[0]["loss"]
     assert set(log[-1]["val"]) == {"1", "2", "3"} and log[-1]["val"]["3"]["bpp"] > 0
     # resume: a new trainer continues from the checkpoint, not from the initial ladder
@@ -123,3 +124,5 @@ def test_train_shared_command_exports_and_reports_bad_input(tmp_path, image_dir,
     fresh = [*common, "--workdir", str(tmp_path / "w3"), "--init-from", str(tmp_path / "init")]
     assert main([*fresh, "--anchor", "5"]) == 2  # the ladder has levels 1..2
     assert "anchor" in capsys.readouterr().err
+    assert main([*fresh, "--crop", "160"]) == 2  # 10×10 latents, 2.5×2.5 hyper-latents
+    assert "crop must be a positive multiple of 64" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from compressai.models import MeanScaleHyperprior
 from torch import Tensor, nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
-from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.ladder import evaluate_level
 
@@ -154,13 +154,23 @@ class SharedRecipe:
     anchor: int = 4
     iters: int = 8000
     batch: int = 6  # crops per iteration; level of crop i is 1 + (i + it) mod levels
-    crop: int = 160
+    crop: int = 192
     lr: float = 1e-4
     gain_lr: float = 1e-3
     aux_lr: float = 1e-3
     clip_grad: float = 1.0
-    val_every: int = 2000
+    val_every: int = 2000  # validation on real bitstreams (all levels)
+    log_every: int = 250  # training averages
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.crop <= 0 or self.crop % PAD_MULTIPLE:
+            raise ValueError(
+                f"crop must be a positive multiple of {PAD_MULTIPLE} (the latent of a crop "
+                f"must have the hyper-latent's grid), got {self.crop}"
+            )
+        if self.batch <= 0 or self.iters <= 0:
+            raise ValueError("batch and iters must be positive")
 
 
 class SharedTrainer:
@@ -246,11 +256,12 @@ class SharedTrainer:
                 acc[key] = acc.get(key, 0.0) + v
             n_acc += 1
             last = self.state["it"] == r.iters
-            if self.state["it"] % r.val_every == 0 or last:
+            validate = self.val_images and (self.state["it"] % r.val_every == 0 or last)
+            if validate or self.state["it"] % r.log_every == 0 or last:
                 rec = {"it": self.state["it"], "time": time.time(), "n_avg": n_acc}
                 rec.update({key: v / n_acc for key, v in acc.items()})
                 acc, n_acc = {}, 0
-                if self.val_images:
+                if validate:
                     rec["val"] = self.validate()
                     self.model.train()
                 rec["gain_mean"] = self.model.gains().mean(dim=1).tolist()
