@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 from compressai.models import MeanScaleHyperprior
+from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
@@ -64,14 +65,24 @@ class SharedLadder(nn.Module):
         return self.log_gain.clamp(math.log(GAIN_RANGE[0]), math.log(GAIN_RANGE[1])).exp()
 
     def forward(self, x: Tensor, levels: Tensor) -> dict:
-        """``levels``: one level (1-based) per image of the batch."""
+        """``levels``: one level (1-based) per image of the batch.
+
+        The rate terms see additive noise (in training), but ``h_s`` and ``g_s`` always get the
+        latents the receiver decodes (``round(·−μ)+μ``, straight-through gradient): with noise,
+        ``g_s`` would see ``U(−½,½)/γ``, which for a channel a level nearly switches off
+        (small ``γ``) is noise many times the latent's own range.
+        """
         n = self.net
         g = self.gains()[levels - 1][:, :, None, None]
         y = n.g_a(x) * g
         z = n.h_a(y / g)
-        z_hat, z_lik = n.entropy_bottleneck(z)
+        _, z_lik = n.entropy_bottleneck(z)
+        medians = n.entropy_bottleneck._get_medians()
+        z_hat = quantize_ste(z - medians) + medians
         scales, means = n.h_s(z_hat).chunk(2, 1)
-        y_hat, y_lik = n.gaussian_conditional(y, scales * g, means=means * g)
+        means = means * g
+        _, y_lik = n.gaussian_conditional(y, scales * g, means=means)
+        y_hat = quantize_ste(y - means) + means
         return {"x_hat": n.g_s(y_hat / g), "likelihoods": {"y": y_lik, "z": z_lik}}
 
     def aux_loss(self) -> Tensor:
