@@ -18,7 +18,8 @@ every policy.
 **Phase 2 — fine-tuning (Eq. 13).** For each target level k = s-1 … 1, a copy of the level-k
 codec has its synthesis ``g_s^k`` and entropy model (``h_a``, ``h_s``, factorized bottleneck,
 Gaussian conditional) trained with ``λ_k·255²·MSE + bpp`` on cascade latents drawn as above,
-φ frozen. ``g_a^k`` and all φ stay fixed; the base ladder is not modified (SSF and DRF keep
+φ frozen; ``phase2_quant="ste"`` feeds ``g_s^k`` the rounded latent the receiver decodes
+(:mod:`hcf_ray.train.losses`). ``g_a^k`` and all φ stay fixed; the base ladder is not modified (SSF and DRF keep
 using it), the tuned copies form the *HCF ladder*.
 """
 

@@ -8,8 +8,10 @@ Schedule, all resumable from ``WORKDIR`` (``state.json`` + one checkpoint per le
 3. **refine** — round-robin over all levels with larger crops and a lower learning rate,
    repeated until ``--max-hours`` or ``--refine-rounds`` is reached.
 
-Loss: ``λ·255²·MSE + bpp`` (CompressAI's convention) plus the entropy bottleneck's aux loss
-with its own optimizer. Validation: real entropy-coded bitstreams on a held-out folder.
+Loss: ``λ·255²·MSE + bpp`` (CompressAI's convention, :mod:`hcf_ray.train.losses`, with the
+recipe's quantization proxy ``quant``) plus the entropy bottleneck's aux loss with its own
+optimizer. Validation: real entropy-coded bitstreams on a held-out folder, on the CPU
+whatever ``device`` trains.
 """
 
 from __future__ import annotations
