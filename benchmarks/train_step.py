@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from hcf_ray.codecs.ladder import build_model
+    from hcf_ray.train.ladder import optimizers
 
     torch.set_num_threads(args.threads)
     rows, unavailable = [], {}
@@ -50,9 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         for quant in args.quants.split(","):
             torch.manual_seed(0)
             model = build_model(args.arch, args.N, args.M).to(device).train()
-            main_p = [q for n, q in model.named_parameters() if not n.endswith(".quantiles")]
-            aux_p = [q for n, q in model.named_parameters() if n.endswith(".quantiles")]
-            opt, aux_opt = torch.optim.Adam(main_p, 1e-4), torch.optim.Adam(aux_p, 1e-3)
+            opt, aux_opt = optimizers(model, 1e-4, 1e-3)
             x = torch.rand(args.batch, 3, args.crop, args.crop, device=device)
             s = _seconds_per_step(model, opt, aux_opt, x, quant, args.steps, args.warmup)
             rows.append(
@@ -82,32 +81,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _seconds_per_step(model, opt, aux_opt, x, quant, steps, warmup) -> float:
+    """Mean wall time of the ladder trainer's own step (``hcf_ray.train.ladder.train_step``)."""
     import torch
-    from torch import nn
 
     from hcf_ray.codecs.ladder import MSE_LAMBDAS
-    from hcf_ray.train.losses import rd_loss
-
-    def step():
-        opt.zero_grad()
-        aux_opt.zero_grad()
-        loss, _ = rd_loss(model, x, MSE_LAMBDAS[4], quant)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        model.aux_loss().backward()
-        aux_opt.step()
+    from hcf_ray.train.ladder import train_step
 
     def sync():
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
 
     for _ in range(warmup):
-        step()
+        train_step(model, opt, aux_opt, x, MSE_LAMBDAS[4], quant, 1.0)
     sync()
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
+        train_step(model, opt, aux_opt, x, MSE_LAMBDAS[4], quant, 1.0)
     sync()
     return (time.perf_counter() - t0) / steps
 

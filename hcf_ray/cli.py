@@ -64,14 +64,13 @@ def _device(args: argparse.Namespace) -> str:
     return str(device)
 
 
-def _add_training_runtime(p: argparse.ArgumentParser, quant_help: str) -> None:
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         default="cpu",
         help="where to train: cpu (default), cuda, cuda:N or auto; validation and entropy "
         "coding stay on the CPU",
     )
-    p.add_argument("--quant", choices=("noise", "ste"), default="noise", help=quant_help)
 
 
 def _cmd_train_ladder(args: argparse.Namespace) -> int:
@@ -311,9 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list: train only these levels (run disjoint sets in parallel workdirs)",
     )
     tl.add_argument("--threads", type=int, default=2)
-    _add_training_runtime(
-        tl,
-        "quantization proxy in training: additive noise (CompressAI's default) or 'ste', "
+    _add_device_arg(tl)
+    tl.add_argument(
+        "--quant",
+        choices=("noise", "ste"),
+        default="noise",
+        help="quantization proxy in training: additive noise (CompressAI's default) or 'ste', "
         "noise for the rate and straight-through rounding into g_s (a new work dir's recipe)",
     )
     tl.set_defaults(func=_cmd_train_ladder)
@@ -340,11 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--max-val-images", type=int, default=8)
     ts.add_argument("--max-hours", type=float, default=None)
     ts.add_argument("--threads", type=int, default=2)
-    ts.add_argument(
-        "--device",
-        default="cpu",
-        help="where to train: cpu (default), cuda, cuda:N or auto",
-    )
+    _add_device_arg(ts)
     ts.set_defaults(func=_cmd_train_shared)
 
     th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
@@ -371,9 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--skip-phase2", action="store_true")
     th.add_argument("--max-hours", type=float, default=None)
     th.add_argument("--threads", type=int, default=2)
-    _add_training_runtime(
-        th,
-        "phase-2 quantization proxy: additive noise or 'ste' (straight-through rounding "
+    _add_device_arg(th)
+    th.add_argument(
+        "--quant",
+        choices=("noise", "ste"),
+        default="noise",
+        help="phase-2 quantization proxy: additive noise or 'ste' (straight-through rounding "
         "into g_s, as the receiver decodes)",
     )
     th.set_defaults(func=_cmd_train_hcf)

@@ -19,8 +19,8 @@ every policy.
 codec has its synthesis ``g_s^k`` and entropy model (``h_a``, ``h_s``, factorized bottleneck,
 Gaussian conditional) trained with ``λ_k·255²·MSE + bpp`` on cascade latents drawn as above,
 φ frozen; ``phase2_quant="ste"`` feeds ``g_s^k`` the rounded latent the receiver decodes
-(:mod:`hcf_ray.train.losses`). ``g_a^k`` and all φ stay fixed; the base ladder is not modified (SSF and DRF keep
-using it), the tuned copies form the *HCF ladder*.
+(:mod:`hcf_ray.train.losses`). ``g_a^k`` and all φ stay fixed; the base ladder is not
+modified (SSF and DRF keep using it), the tuned copies form the *HCF ladder*.
 """
 
 from __future__ import annotations

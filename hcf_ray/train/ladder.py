@@ -77,10 +77,25 @@ class LadderRecipe:
         return sorted(others, key=lambda k: (abs(k - self.anchor), -k))
 
 
-def _optimizers(model: nn.Module, lr: float, aux_lr: float):
+def optimizers(model: nn.Module, lr: float, aux_lr: float):
+    """Adam for the model's weights and a separate Adam for the bottleneck quantiles."""
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+
+
+def train_step(model, opt, aux_opt, x, lmbda: float, quant: str, clip_grad: float) -> dict:
+    """One ladder iteration: RD loss, backward, clipping, Adam step, then the aux step."""
+    opt.zero_grad()
+    aux_opt.zero_grad()
+    loss, stats = rd_loss(model, x, lmbda, quant)
+    loss.backward()
+    if clip_grad:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    opt.step()
+    model.aux_loss().backward()
+    aux_opt.step()
+    return stats
 
 
 @torch.no_grad()
@@ -191,7 +206,7 @@ class LadderTrainer:
         torch.manual_seed(r.seed + zlib.crc32(name.encode()) % 10_000)
         model, data = self._load_model(level)
         model.train()
-        opt, aux_opt = _optimizers(model, stage.lr, r.aux_lr)
+        opt, aux_opt = optimizers(model, stage.lr, r.aux_lr)
         start_it = 0
         if data is not None and data.get("job") == name:
             opt.load_state_dict(data["opt"])
@@ -213,16 +228,7 @@ class LadderTrainer:
             bar = None
         while it < stage.iters:
             x = self.sampler.batch(stage.batch, stage.crop).to(self.device)
-            opt.zero_grad()
-            aux_opt.zero_grad()
-            loss, st = rd_loss(model, x, lmbda, r.quant)
-            loss.backward()
-            if r.clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), r.clip_grad)
-            opt.step()
-            aux = model.aux_loss()
-            aux.backward()
-            aux_opt.step()
+            st = train_step(model, opt, aux_opt, x, lmbda, r.quant, r.clip_grad)
             it += 1
             for k2, v in st.items():
                 stats_acc[k2] = stats_acc.get(k2, 0.0) + v
@@ -241,7 +247,7 @@ class LadderTrainer:
                 }
                 stats_acc, n_acc = {}, 0
                 if self.val_images:
-                    rec["val"] = evaluate_level(_on_cpu(model), level, r.arch, self.val_images)
+                    rec["val"] = evaluate_level(on_cpu(model), level, r.arch, self.val_images)
                 with log_path.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 self.log(json.dumps(rec))
@@ -401,7 +407,7 @@ class LadderTrainer:
         return ladder
 
 
-def _on_cpu(model: nn.Module) -> nn.Module:
+def on_cpu(model: nn.Module) -> nn.Module:
     """The model itself on CPU, else a CPU copy: validation entropy-codes on the CPU."""
     if next(model.parameters()).device.type == "cpu":
         return model

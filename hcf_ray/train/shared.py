@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
 from hcf_ray.train.data import CropSampler
-from hcf_ray.train.ladder import evaluate_level
+from hcf_ray.train.ladder import evaluate_level, on_cpu
 
 GAIN_RANGE = (1e-2, 1e2)
 
@@ -93,7 +93,6 @@ class SharedLadder(nn.Module):
         """An independent ``MeanScaleHyperprior`` that computes exactly level ``level``."""
         model = copy.deepcopy(self.net)
         g = self.gains()[level - 1]
-        m = g.numel()
         last_a, first_ha, last_hs, first_s = (
             model.g_a[-1],
             model.h_a[0],
@@ -107,7 +106,6 @@ class SharedLadder(nn.Module):
         last_hs.weight.mul_(g2[:, None, None, None])
         last_hs.bias.mul_(g2)
         first_s.weight.div_(g[:, None, None, None])  # ConvTranspose2d: (in, out, kh, kw)
-        assert last_hs.out_channels == 2 * m
         return model
 
     def ladder(self) -> QualityLadder:
@@ -236,7 +234,7 @@ class SharedTrainer:
             self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
 
     def validate(self) -> dict[int, dict]:
-        model = copy.deepcopy(self.model).cpu()
+        model = on_cpu(self.model)
         return {
             k: evaluate_level(model.fold(k), k, "mbt2018-mean", self.val_images)
             for k in model.levels
@@ -306,7 +304,7 @@ class SharedTrainer:
 
     def export(self, out_dir: str | Path) -> QualityLadder:
         """The folded ladder as a standard ladder directory (fp16), with its training record."""
-        model = copy.deepcopy(self.model).cpu()
+        model = on_cpu(self.model)
         ladder = model.ladder()
         ladder.save(
             out_dir,
