@@ -79,20 +79,23 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     from hcf_ray.train.ladder import LadderRecipe, LadderTrainer, Stage
 
     torch.set_num_threads(args.threads)
-    recipe = LadderRecipe(
-        arch=args.arch,
-        N=args.N,
-        M=args.M,
-        levels=args.levels,
-        anchor=args.anchor,
-        val_every=args.val_every,
-        base=[Stage(args.base_iters, 64, 16, args.lr)],
-        spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
-        refine=_refine_stages(args),
-        refine_rounds=args.refine_rounds,
-        quant=args.quant,
-    )
-    trainer = LadderTrainer(args.workdir, args.data, args.val, recipe, device=_device(args))
+    try:
+        recipe = LadderRecipe(
+            arch=args.arch,
+            N=args.N,
+            M=args.M,
+            levels=args.levels,
+            anchor=args.anchor,
+            val_every=args.val_every,
+            base=[Stage(args.base_iters, 64, 16, args.lr)],
+            spread=[Stage(args.spread_iters, 64, 16, args.lr / 2)],
+            refine=_refine_stages(args),
+            refine_rounds=args.refine_rounds,
+            quant=args.quant,
+        )
+        trainer = LadderTrainer(args.workdir, args.data, args.val, recipe, device=_device(args))
+    except ValueError as exc:
+        raise UserError(f"train ladder: {exc}") from None
     if args.init_from:
         try:
             trainer.import_ladder(args.init_from)
@@ -167,7 +170,7 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
             device=_device(args),
         )
     except ValueError as exc:
-        raise UserError(f"--init-from: {exc}") from None
+        raise UserError(f"train shared: {exc}") from None
     done = trainer.run(max_hours=args.max_hours)
     if args.export:
         trainer.export(args.export)
@@ -178,35 +181,44 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
 def _cmd_train_hcf(args: argparse.Namespace) -> int:
     import torch
 
+    from hcf_ray.bundle import default_weights_dir
     from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
 
     torch.set_num_threads(args.threads)
     ladder = _load_ladder(args.ladder, "--ladder")
-    recipe = HCFRecipe(
-        phi_hidden=args.phi_hidden or None,
-        phi_res=args.phi_res,
-        phi_attention=args.attention,
-        cache_crops=args.cache_crops,
-        crop=args.crop,
-        phase1_iters=args.phase1_iters,
-        phase1_batch=args.phase1_batch,
-        phase1_lr=args.phase1_lr,
-        phase2_iters=args.phase2_iters,
-        phase2_batch=args.phase2_batch,
-        phase2_lr=args.phase2_lr,
-        phase2_quant=args.quant,
+    try:
+        recipe = HCFRecipe(
+            phi_hidden=args.phi_hidden or None,
+            phi_res=args.phi_res,
+            phi_attention=args.attention,
+            cache_crops=args.cache_crops,
+            crop=args.crop,
+            phase1_iters=args.phase1_iters,
+            phase1_batch=args.phase1_batch,
+            phase1_lr=args.phase1_lr,
+            phase2_iters=args.phase2_iters,
+            phase2_batch=args.phase2_batch,
+            phase2_lr=args.phase2_lr,
+            phase2_quant=args.quant,
+        )
+    except ValueError as exc:
+        raise UserError(f"train hcf: {exc}") from None
+    init_phi, init_overlay = (
+        str(default_weights_dir()) if d == "default" else d
+        for d in (args.init_phi, args.init_overlay)
     )
-    init_phi = args.init_phi
-    if init_phi == "default":
-        from hcf_ray.bundle import default_weights_dir
-
-        init_phi = str(default_weights_dir())
     try:
         trainer = HCFTrainer(
-            ladder, args.workdir, args.data, recipe, init_phi=init_phi, device=_device(args)
+            ladder,
+            args.workdir,
+            args.data,
+            recipe,
+            init_phi=init_phi,
+            device=_device(args),
+            init_overlay=init_overlay,
         )
     except (ValueError, FileNotFoundError) as exc:
-        raise UserError(f"--init-phi: {exc}") from None
+        raise UserError(f"train hcf: {exc}") from None
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
     if args.export:
         trainer.export(args.export)
@@ -353,7 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument(
         "--init-phi",
         default=None,
-        help="warm-start phase 1 from the φ modules in this dir ('default': the shipped ones)",
+        help="warm-start phase 1 from the φ modules in this dir ('default': the shipped ones); "
+        "with --phase1-iters 0 they are kept as they are",
+    )
+    th.add_argument(
+        "--init-overlay",
+        default=None,
+        help="start phase 2 from the HCF overlay in this dir ('default': the shipped one) "
+        "instead of the base levels, to continue it",
     )
     th.add_argument("--phi-hidden", type=int, default=48, help="0 = paper width (M)")
     th.add_argument("--phi-res", type=int, default=4)

@@ -239,6 +239,65 @@ def test_hcf_phase1_warm_starts_from_an_earlier_phi_bank(tmp_path, image_dir):
         )
 
 
+def test_hcf_phase2_continues_from_an_earlier_overlay(tmp_path, image_dir):
+    QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
+    ladder = load_bundle(str(tmp_path / "lad")).ladder
+    small = dict(phi_hidden=8, phi_res=2, cache_crops=8, crop=64, phase1_batch=4, log_every=3)
+    first = HCFTrainer(
+        ladder,
+        tmp_path / "h1",
+        image_dir,
+        HCFRecipe(phase1_iters=10, phase2_iters=6, phase2_batch=2, **small),
+        log=lambda m: None,
+    )
+    assert first.run()
+    first.export(tmp_path / "lad")  # φ bank + overlay beside the ladder
+    shipped = load_bundle(str(tmp_path / "lad"))
+    # phase 1 off without a bank to keep would leave random modules: refused
+    cont = HCFRecipe(phase1_iters=0, phase2_iters=3, phase2_batch=2, phase2_lr=0.0, **small)
+    with pytest.raises(ValueError, match="init_phi"):
+        HCFTrainer(ladder, tmp_path / "bad", image_dir, cont, log=lambda m: None)
+    # lr 0: phase 2 leaves the weights where it started, i.e. exactly the overlay's
+    again = HCFTrainer(
+        ladder,
+        tmp_path / "h2",
+        image_dir,
+        cont,
+        log=lambda m: None,
+        init_phi=tmp_path / "lad",
+        init_overlay=tmp_path / "lad",
+    )
+    key = "modules_.3_inter.body.0.conv1.weight"
+    assert again.run()
+    assert not [r for r in _log(tmp_path / "h2" / "train.log.jsonl") if r.get("phase") == 1]
+    assert torch.equal(again.phis.state_dict()[key], shipped.phis.state_dict()[key])
+    for k in (1, 2):
+        assert torch.equal(
+            again.tuned[k].g_s[0].weight, shipped.hcf_ladder[k].model.g_s[0].weight
+        ), k
+        assert not torch.equal(again.tuned[k].g_s[0].weight, ladder[k].model.g_s[0].weight)
+    again.export(tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "phi.json").read_text())["training"]
+    assert record["overlay_init"] == str(tmp_path / "lad") and record["overlay_init_sha256"]
+    assert record["previous"]["recipe"]["phase1_iters"] == 10  # the bank's own history
+    # a resumed work dir refuses another recipe, naming the field
+    longer = HCFRecipe(phase1_iters=0, phase2_iters=5, phase2_batch=2, phase2_lr=0.0, **small)
+    with pytest.raises(ValueError, match="started with phase2_iters=3, not 5"):
+        HCFTrainer(ladder, tmp_path / "h2", image_dir, longer, log=lambda m: None)
+    # the work dir remembers its overlay; another one is refused, as is a dir without one
+    with pytest.raises(ValueError, match="started from overlay"):
+        HCFTrainer(ladder, tmp_path / "h2", image_dir, log=lambda m: None, init_overlay=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no HCF overlay"):
+        HCFTrainer(
+            ladder,
+            tmp_path / "h3",
+            image_dir,
+            HCFRecipe(**small),
+            log=lambda m: None,
+            init_overlay=tmp_path / "h1",
+        )
+
+
 def test_previous_sessions_reads_flat_and_session_manifests():
     from hcf_ray.train.ladder import previous_sessions
 

@@ -41,6 +41,7 @@ from hcf_ray.pcf.tail_drop import (
     permute_latent_channels,
     uniform_groups,
 )
+from hcf_ray.train.resume import describe_changes, resumed_recipe
 
 CKPT = "pcf.ckpt"
 RECIPE = "recipe.json"
@@ -142,10 +143,20 @@ class TailDropTrainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = log
         recipe_path = self.workdir / RECIPE
-        if recipe_path.exists():  # resume: the stored recipe wins (except lr, see run)
+        if recipe_path.exists():  # resume: lr is run()'s to override, see hcf_ray.train.resume
             stored = json.loads(recipe_path.read_text())
-            self.recipe = TailDropRecipe(**stored["recipe"])
+            self.recipe, changes = resumed_recipe(
+                self.workdir,
+                TailDropRecipe(**stored["recipe"]),
+                recipe,
+                may_change=("iters", "val_every"),
+                ignore=("lr",),
+            )
             self.warm_start = stored.get("warm_start")
+            if changes:
+                stored["recipe"] = asdict(self.recipe)
+                recipe_path.write_text(json.dumps(stored, indent=1))
+                log(f"resuming {self.workdir} with {describe_changes(changes)}")
         else:
             self.recipe = recipe or TailDropRecipe()
             self.warm_start = str(pick_warm_start(warm_start)) if warm_start else None

@@ -21,6 +21,11 @@ Gaussian conditional) trained with ``λ_k·255²·MSE + bpp`` on cascade latents
 φ frozen; ``phase2_quant="ste"`` feeds ``g_s^k`` the rounded latent the receiver decodes
 (:mod:`hcf_ray.train.losses`). ``g_a^k`` and all φ stay fixed; the base ladder is not
 modified (SSF and DRF keep using it), the tuned copies form the *HCF ladder*.
+
+**Continuing earlier work.** ``init_phi`` warm-starts phase 1 from an earlier φ bank;
+with ``phase1_iters=0`` that bank is kept as it is. ``init_overlay`` starts each phase-2
+level from an earlier HCF overlay instead of the base level, so phase 2 can be continued
+without redoing it (φ must then be the bank the overlay was tuned on).
 """
 
 from __future__ import annotations
@@ -36,13 +41,21 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from hcf_ray.bundle import TUNED_PREFIXES, default_weights_dir, save_hcf_overlay
+from hcf_ray.bundle import (
+    OVERLAY_DIR,
+    TUNED_PREFIXES,
+    default_weights_dir,
+    load_hcf_overlay,
+    save_hcf_overlay,
+)
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.hcf.bank import MANIFEST as PHI_MANIFEST
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.losses import check_quant, rd_loss
+from hcf_ray.train.resume import open_state, save_state
 
 
 @dataclass
@@ -66,6 +79,12 @@ class HCFRecipe:
 
     def __post_init__(self) -> None:
         check_quant(self.phase2_quant)
+        for name in ("cache_crops", "crop", "phase1_batch", "phase2_batch", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("phase1_iters", "phase2_iters"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def phi_config(self) -> PhiConfig:
@@ -122,24 +141,22 @@ class HCFTrainer:
         log=print,
         init_phi: str | Path | None = None,
         device: str | torch.device = "cpu",
+        init_overlay: str | Path | None = None,
     ):
         self.device = torch.device(device)
         self.ladder = ladder.to(self.device)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        state_path = self.workdir / "state.json"
-        if state_path.exists():
-            self.state = json.loads(state_path.read_text())
-            self.recipe = HCFRecipe(**self.state["recipe"])
-        else:
-            self.recipe = recipe or HCFRecipe()
-            self.state = {
-                "recipe": asdict(self.recipe),
-                "phase1_done": [],
-                "phase2_done": [],
-                "seconds": 0.0,
-            }
         self.log = log
+        self.recipe, self.state = open_state(
+            self.workdir,
+            recipe,
+            HCFRecipe,
+            lambda d: HCFRecipe(**d),
+            {"phase1_done": [], "phase2_done": [], "seconds": 0.0},
+            ("log_every",),
+            log,
+        )
         self.s = ladder.max_level
         for c in ladder:
             for p in c.model.parameters():
@@ -153,6 +170,9 @@ class HCFTrainer:
             )
         if init_phi is not None:
             self._init_phi(init_phi)
+        if self.recipe.phase1_iters == 0 and self.state.get("phi_init") is None:
+            raise ValueError("phase1_iters=0 keeps the φ modules as they are: give init_phi")
+        self.phase2_start = self._init_overlay(init_overlay)
         self.tuned: dict[int, nn.Module] = {}
         for k in self.state["phase2_done"]:
             self.tuned[k] = self._load_tuned(k)
@@ -192,13 +212,43 @@ class HCFTrainer:
         self.state["phi_init_sha256"] = hashlib.sha256(
             (Path(phi_dir) / "phi.pt").read_bytes()
         ).hexdigest()
+        manifest = Path(phi_dir) / PHI_MANIFEST
+        if manifest.is_file():  # the earlier bank's own record, so exports keep the history
+            self.state["previous_training"] = json.loads(manifest.read_text()).get("training")
         self._write_state()
         self.log(f"φ modules warm-started from {phi_dir}")
 
+    def _init_overlay(self, overlay_dir: str | Path | None) -> QualityLadder:
+        """The ladder each phase-2 level starts from: the base one, or an earlier HCF overlay
+        (``overlay_dir/hcf``) over it. A resumed work dir keeps the overlay it started with."""
+        started = self.state.get("overlay_init")
+        if started is not None and overlay_dir is not None and str(overlay_dir) != started:
+            raise ValueError(
+                f"{self.workdir} was started from overlay {started}, not {overlay_dir}"
+            )
+        if overlay_dir is None and started is None:
+            return self.ladder
+        if started is None and self.state["phase2_done"]:
+            raise ValueError(f"{self.workdir} already holds tuned levels; use a new work dir")
+        path = Path(overlay_dir if overlay_dir is not None else started) / OVERLAY_DIR
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: no HCF overlay there")
+        overlay = load_hcf_overlay(self.ladder, path)
+        missing = [k for k in range(1, self.s) if overlay[k] is self.ladder[k]]
+        if missing:
+            raise ValueError(f"{path}: the overlay has no tuned level {missing[0]}")
+        if started is None:
+            self.state["overlay_init"] = str(overlay_dir)
+            digest = hashlib.sha256()
+            for f in sorted(path.iterdir()):
+                digest.update(f.read_bytes())
+            self.state["overlay_init_sha256"] = digest.hexdigest()
+            self._write_state()
+            self.log(f"phase 2 starts from the HCF overlay in {path}")
+        return overlay
+
     def _write_state(self) -> None:
-        tmp = self.workdir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.state, indent=1))
-        tmp.replace(self.workdir / "state.json")
+        save_state(self.workdir, self.state)
 
     def _log(self, rec: dict) -> None:
         with (self.workdir / "train.log.jsonl").open("a") as f:
@@ -211,6 +261,10 @@ class HCFTrainer:
     # -- phase 1 ------------------------------------------------------------------------------
     def phase1(self, deadline: float | None = None) -> bool:
         r = self.recipe
+        if r.phase1_iters == 0 and len(self.state["phase1_done"]) < self.s - 1:
+            self.log(f"phase 1 skipped: φ modules kept from {self.state['phi_init']}")
+            self.state["phase1_done"] = list(range(self.s, 1, -1))
+            self._write_state()
         for k in range(self.s, 1, -1):
             if k in self.state["phase1_done"]:
                 continue
@@ -278,7 +332,7 @@ class HCFTrainer:
         for k in range(self.s - 1, 0, -1):
             if k in self.state["phase2_done"]:
                 continue
-            model = copy.deepcopy(self.ladder[k].model)
+            model = copy.deepcopy(self.phase2_start[k].model)
             tuned = [
                 p
                 for n, p in model.named_parameters()
@@ -347,8 +401,11 @@ class HCFTrainer:
                 "hours": round(self.state["seconds"] / 3600, 3),
                 "phi_init": _portable_dir(self.state.get("phi_init")),
                 "phi_init_sha256": self.state.get("phi_init_sha256"),
+                "overlay_init": _portable_dir(self.state.get("overlay_init")),
+                "overlay_init_sha256": self.state.get("overlay_init_sha256"),
                 "phase1_done": self.state["phase1_done"],
                 "phase2_done": self.state["phase2_done"],
+                "previous": self.state.get("previous_training"),
             }
         }
         self.phis.save(out_dir, extra=info)

@@ -30,6 +30,7 @@ from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.losses import check_quant, rd_loss
+from hcf_ray.train.resume import open_state, save_state
 
 
 @dataclass
@@ -117,6 +118,11 @@ def evaluate_level(model: nn.Module, level: int, arch: str, images: list[torch.T
     return {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
 
 
+# a resumed work dir may be given these differently: they add or re-pace work, the rest would
+# change what was already trained (see hcf_ray.train.resume)
+RESUME_MAY_CHANGE = ("val_every", "refine_rounds")
+
+
 class LadderTrainer:
     def __init__(
         self,
@@ -131,20 +137,23 @@ class LadderTrainer:
         self.device = torch.device(device)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        state_path = self.workdir / "state.json"
-        if state_path.exists():
-            self.state = json.loads(state_path.read_text())
-            self.recipe = LadderRecipe.from_json(self.state["recipe"])
-        else:
-            self.recipe = recipe or LadderRecipe()
-            self.state = {"recipe": self.recipe.to_json(), "done": [], "trained": [], "hours": 0.0}
+        self.log = log
+        self.recipe, self.state = open_state(
+            self.workdir,
+            recipe,
+            LadderRecipe,
+            LadderRecipe.from_json,
+            {"done": [], "trained": [], "hours": 0.0},
+            RESUME_MAY_CHANGE,
+            log,
+            encode=LadderRecipe.to_json,
+        )
         self.sampler = CropSampler(train_dir, seed=self.recipe.seed)
         self.val_images = []
         if val_dir is not None:
             from hcf_ray.images import image_files, load_image
 
             self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
-        self.log = log
 
     # -- schedule -----------------------------------------------------------------------
     def jobs(self) -> list[tuple[str, int, Stage]]:
@@ -286,9 +295,7 @@ class LadderTrainer:
         self._write_state()
 
     def _write_state(self) -> None:
-        tmp = self.workdir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.state, indent=1))
-        tmp.replace(self.workdir / "state.json")
+        save_state(self.workdir, self.state)
 
     def import_ladder(self, ladder_dir: str | Path) -> None:
         """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier session).

@@ -40,6 +40,7 @@ from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.ladder import evaluate_level, on_cpu
+from hcf_ray.train.resume import open_state, save_state
 
 GAIN_RANGE = (1e-2, 1e2)
 
@@ -200,13 +201,15 @@ class SharedTrainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.device = torch.device(device)
         self.log = log
-        state_path = self.workdir / "state.json"
-        if state_path.exists():
-            self.state = json.loads(state_path.read_text())
-            self.recipe = SharedRecipe(**self.state["recipe"])
-        else:
-            self.recipe = recipe or SharedRecipe()
-            self.state = {"recipe": asdict(self.recipe), "it": 0, "hours": 0.0}
+        self.recipe, self.state = open_state(
+            self.workdir,
+            recipe,
+            SharedRecipe,
+            lambda d: SharedRecipe(**d),
+            {"it": 0, "hours": 0.0},
+            ("iters", "val_every", "log_every"),
+            log,
+        )
         r = self.recipe
         self.sampler = CropSampler(train_dir, seed=r.seed)
         torch.manual_seed(r.seed)
@@ -297,9 +300,7 @@ class SharedTrainer:
         tmp.replace(self.workdir / "shared.ckpt")
         now = time.time()
         self.state["hours"] += (now - t0) / 3600
-        tmp = self.workdir / "state.json.tmp"
-        tmp.write_text(json.dumps(self.state, indent=1))
-        tmp.replace(self.workdir / "state.json")
+        save_state(self.workdir, self.state)
         return now
 
     def export(self, out_dir: str | Path) -> QualityLadder:

@@ -1,0 +1,100 @@
+"""What a resumed work dir trains with: its stored recipe, checked against the one asked for.
+
+Every trainer stores its recipe in its work dir and re-running the same command resumes.
+Running a *different* command on that work dir used to be silently ignored (the stored
+recipe won); now a field that would change what was already trained is refused with a
+one-line error naming it, and a field that only extends or re-paces the run (more
+iterations, another validation interval) is taken over and recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import TypeVar
+
+R = TypeVar("R")
+STATE = "state.json"
+
+
+class RecipeMismatch(ValueError):
+    """A resumed work dir was asked to continue with a different recipe."""
+
+
+def resumed_recipe(
+    workdir: str | Path,
+    stored: R,
+    requested: R | None,
+    may_change: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+) -> tuple[R, dict[str, tuple]]:
+    """The recipe to go on with, and the fields taken over from ``requested`` (old, new).
+
+    ``requested`` None means "whatever the work dir holds". Fields in ``may_change`` take the
+    requested value; fields in ``ignore`` keep the stored one (the trainer handles them
+    itself); any other difference raises :class:`RecipeMismatch`.
+    """
+    if requested is None:
+        return stored, {}
+    may_change, ignore = set(may_change), set(ignore)
+    diffs = {
+        f.name: (getattr(stored, f.name), getattr(requested, f.name))
+        for f in fields(stored)
+        if f.name not in ignore and getattr(stored, f.name) != getattr(requested, f.name)
+    }
+    fixed = [name for name in diffs if name not in may_change]
+    if fixed:
+        name = fixed[0]
+        old, new = diffs[name]
+        more = f" (and {', '.join(fixed[1:])})" if len(fixed) > 1 else ""
+        raise RecipeMismatch(
+            f"{workdir}: this work dir was started with {name}={_show(old)}, not "
+            f"{_show(new)}{more}; rerun it with its own settings or use a new work dir"
+        )
+    return replace(stored, **{name: new for name, (_, new) in diffs.items()}), diffs
+
+
+def open_state(
+    workdir: Path,
+    requested: R | None,
+    default: Callable[[], R],
+    decode: Callable[[dict], R],
+    fresh: dict,
+    may_change: Iterable[str] = (),
+    log: Callable[[str], None] = print,
+    encode: Callable[[R], dict] = asdict,
+) -> tuple[R, dict]:
+    """A trainer's recipe and ``WORKDIR/state.json``: resumed (recipe checked by
+    :func:`resumed_recipe`, taken-over fields saved and logged) or fresh
+    (``{"recipe": ..., **fresh}``, not written until the trainer saves it)."""
+    path = Path(workdir) / STATE
+    if not path.exists():
+        recipe = requested if requested is not None else default()
+        return recipe, {"recipe": encode(recipe), **fresh}
+    state = json.loads(path.read_text())
+    recipe, changes = resumed_recipe(workdir, decode(state["recipe"]), requested, may_change)
+    if changes:
+        state["recipe"] = encode(recipe)
+        save_state(workdir, state)
+        log(f"resuming {workdir} with {describe_changes(changes)}")
+    return recipe, state
+
+
+def save_state(workdir: Path, state: dict) -> None:
+    """Write ``WORKDIR/state.json`` atomically (a crash leaves the old one)."""
+    tmp = Path(workdir) / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(Path(workdir) / STATE)
+
+
+def describe_changes(changes: dict[str, tuple]) -> str:
+    """``iters 8000 -> 12000, val_every 2000 -> 500`` for a log line."""
+    return ", ".join(f"{name} {_show(old)} -> {_show(new)}" for name, (old, new) in changes.items())
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
