@@ -1,6 +1,7 @@
 """The shared-network ladder: exact folding into independent levels, training, resume, export."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from hcf_ray.codecs import QualityLadder
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.images import sample_images
 from hcf_ray.train.data import CropSampler
+from hcf_ray.train.resume import RecipeMismatch
 from hcf_ray.train.shared import SharedLadder, SharedRecipe, SharedTrainer, shared_rd_loss
 
 
@@ -94,11 +96,13 @@ def test_shared_training_runs_resumes_and_exports_a_standard_ladder(tmp_path, im
     assert [r["it"] for r in log if "val" in r] == [12, 24]
     assert log[-1]["loss"] < log[0]["loss"]
     assert set(log[-1]["val"]) == {"1", "2", "3"} and log[-1]["val"]["3"]["bpp"] > 0
-    # resume: a new trainer continues from the checkpoint, not from the initial ladder
-    recipe_more = json.loads((work / "state.json").read_text())
-    recipe_more["recipe"]["iters"] = 30
-    (work / "state.json").write_text(json.dumps(recipe_more))
-    again = SharedTrainer(work, image_dir, init, log=lambda m: None)
+    # resume: a new trainer continues from the checkpoint, not from the initial ladder; more
+    # iterations are taken over, another learning rate is refused
+    with pytest.raises(RecipeMismatch, match="started with lr=0.001, not 0.0001"):
+        SharedTrainer(work, image_dir, init, recipe=replace(recipe, lr=1e-4))
+    again = SharedTrainer(
+        work, image_dir, init, recipe=replace(recipe, iters=30), log=lambda m: None
+    )
     assert torch.equal(again.model.log_gain, first.model.log_gain)
     assert again.run() and again.state["it"] == 30
     again.export(tmp_path / "out")
