@@ -98,7 +98,7 @@ def test_shared_training_runs_resumes_and_exports_a_standard_ladder(tmp_path, im
     assert set(log[-1]["val"]) == {"1", "2", "3"} and log[-1]["val"]["3"]["bpp"] > 0
     # resume: a new trainer continues from the checkpoint, not from the initial ladder; more
     # iterations are taken over, another learning rate is refused
-    with pytest.raises(RecipeMismatch, match="started with lr=0.001, not 0.0001"):
+    with pytest.raises(RecipeMismatch, match=r"started with lr=0\.001, not 0\.0001"):
         SharedTrainer(work, image_dir, init, recipe=replace(recipe, lr=1e-4))
     again = SharedTrainer(
         work, image_dir, init, recipe=replace(recipe, iters=30), log=lambda m: None
