@@ -239,7 +239,7 @@ def test_hcf_phase1_warm_starts_from_an_earlier_phi_bank(tmp_path, image_dir):
         )
 
 
-def test_hcf_phase2_continues_from_an_earlier_overlay(tmp_path, image_dir):
+def test_hcf_phase2_continues_from_an_earlier_overlay(tmp_path, image_dir, capsys):
     QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
     ladder = load_bundle(str(tmp_path / "lad")).ladder
     small = dict(phi_hidden=8, phi_res=2, cache_crops=8, crop=64, phase1_batch=4, log_every=3)
@@ -268,7 +268,11 @@ def test_hcf_phase2_continues_from_an_earlier_overlay(tmp_path, image_dir):
         init_overlay=tmp_path / "lad",
     )
     key = "modules_.3_inter.body.0.conv1.weight"
+    capsys.readouterr()
     assert again.run()
+    bars = capsys.readouterr().err  # one progress bar per phase-2 level, none for phase 1
+    assert "phase 2 level 2: 100%" in bars and "phase 2 level 1: 100%" in bars
+    assert "phase 1" not in bars
     assert not [r for r in _log(tmp_path / "h2" / "train.log.jsonl") if r.get("phase") == 1]
     assert torch.equal(again.phis.state_dict()[key], shipped.phis.state_dict()[key])
     for k in (1, 2):

@@ -97,7 +97,7 @@ def test_cli_names_the_changed_flag_in_one_line(tmp_path, image_dir, capsys):
         "--max-jobs", "1", "--threads", "1",
     ]  # fmt: skip
     assert main(args) == 0
-    capsys.readouterr()
+    assert "base/2/0: 100%" in capsys.readouterr().err  # the job's progress bar
     assert main([*args, "--lr", "5e-4"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1

@@ -41,6 +41,7 @@ from hcf_ray.pcf.tail_drop import (
     permute_latent_channels,
     uniform_groups,
 )
+from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import describe_changes, resumed_recipe
 
 CKPT = "pcf.ckpt"
@@ -232,38 +233,42 @@ class TailDropTrainer:
         t0 = time.time()
         acc: dict[str, float] = {}
         n_acc = 0
-        while it < stop_it:
-            x = self.sampler.batch(r.batch, r.crop)
-            k = torch.randint(r.min_groups, groups + 1, (r.batch,))
-            opt.zero_grad()
-            aux_opt.zero_grad()
-            loss, st = tail_drop_loss(model, x, k, lambdas)
-            loss.backward()
-            if r.clip_grad:
-                nn.utils.clip_grad_norm_(main, r.clip_grad)
-            opt.step()
-            model.aux_loss().backward()
-            aux_opt.step()
-            it += 1
-            n_acc += 1
-            for key, v in st.items():
-                acc[key] = acc.get(key, 0.0) + v
-            out_of_time = max_hours is not None and time.time() - t0 >= max_hours * 3600
-            if it % r.val_every == 0 or it == stop_it or out_of_time:
-                rec = {
-                    "it": it,
-                    "time": time.time(),
-                    "lr": opt.param_groups[0]["lr"],
-                    **{key: v / n_acc for key, v in acc.items()},
-                }
-                acc, n_acc = {}, 0
-                if self.val_images and (it % r.val_every == 0 or it == stop_it):
-                    rec["val"] = self.validate(model)
-                self._write_log(rec)
-                self._save(model, opt, aux_opt, it)
-            if out_of_time:
-                self.log(f"time budget of {max_hours} h reached at it {it}; stopping (resumable)")
-                break
+        with progress_bar(stop_it, "pcf-tail", initial=it) as bar:
+            while it < stop_it:
+                x = self.sampler.batch(r.batch, r.crop)
+                k = torch.randint(r.min_groups, groups + 1, (r.batch,))
+                opt.zero_grad()
+                aux_opt.zero_grad()
+                loss, st = tail_drop_loss(model, x, k, lambdas)
+                loss.backward()
+                if r.clip_grad:
+                    nn.utils.clip_grad_norm_(main, r.clip_grad)
+                opt.step()
+                model.aux_loss().backward()
+                aux_opt.step()
+                it += 1
+                bar.update(1)
+                n_acc += 1
+                for key, v in st.items():
+                    acc[key] = acc.get(key, 0.0) + v
+                out_of_time = max_hours is not None and time.time() - t0 >= max_hours * 3600
+                if it % r.val_every == 0 or it == stop_it or out_of_time:
+                    rec = {
+                        "it": it,
+                        "time": time.time(),
+                        "lr": opt.param_groups[0]["lr"],
+                        **{key: v / n_acc for key, v in acc.items()},
+                    }
+                    acc, n_acc = {}, 0
+                    if self.val_images and (it % r.val_every == 0 or it == stop_it):
+                        rec["val"] = self.validate(model)
+                    self._write_log(rec)
+                    self._save(model, opt, aux_opt, it)
+                if out_of_time:
+                    self.log(
+                        f"time budget of {max_hours} h reached at it {it}; stopping (resumable)"
+                    )
+                    break
         return model
 
     # -- validation -----------------------------------------------------------------------

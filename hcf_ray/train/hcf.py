@@ -55,6 +55,7 @@ from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.losses import check_quant, rd_loss
+from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import open_state, save_state
 
 
@@ -277,37 +278,41 @@ class HCFTrainer:
             inter.train()
             intra.train()
             t0, acc = time.time(), {"intra": 0.0, "inter": 0.0, "var": 0.0}
-            for it in range(1, r.phase1_iters + 1):
-                idx = self._batch_idx(r.phase1_batch)
-                up = draw_upstream(self.s, k, self.rng, r.p_edge, r.p_source)
-                y_k = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
-                target = self.cache["y"][k - 1][idx].float()
-                with torch.no_grad():
-                    y_q = quantize(self.ladder[k], y_k)
-                loss_intra = nn.functional.mse_loss(intra(y_k), target)
-                loss_inter = nn.functional.mse_loss(inter(y_q), target)
-                opt.zero_grad()
-                (loss_intra + loss_inter).backward()
-                nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                sched.step()
-                acc["intra"] += loss_intra.item()
-                acc["inter"] += loss_inter.item()
-                acc["var"] += target.var().item()
-                if it % r.log_every == 0 or it == r.phase1_iters:
-                    n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                    self._log(
-                        {
-                            "phase": 1,
-                            "transition": f"{k}->{k - 1}",
-                            "it": it,
-                            **{key: v / n for key, v in acc.items()},
-                        }
+            with progress_bar(r.phase1_iters, f"phase 1 {k}->{k - 1}") as bar:
+                for it in range(1, r.phase1_iters + 1):
+                    idx = self._batch_idx(r.phase1_batch)
+                    up = draw_upstream(self.s, k, self.rng, r.p_edge, r.p_source)
+                    y_k = cascade_latent(
+                        self.ladder, self.phis, self.cache["y"], idx, self.s, k, up
                     )
-                    acc = dict.fromkeys(acc, 0.0)
-                if deadline is not None and time.time() > deadline:
-                    self.log("phase 1: time budget reached; this transition restarts on resume")
-                    return False
+                    target = self.cache["y"][k - 1][idx].float()
+                    with torch.no_grad():
+                        y_q = quantize(self.ladder[k], y_k)
+                    loss_intra = nn.functional.mse_loss(intra(y_k), target)
+                    loss_inter = nn.functional.mse_loss(inter(y_q), target)
+                    opt.zero_grad()
+                    (loss_intra + loss_inter).backward()
+                    nn.utils.clip_grad_norm_(params, 1.0)
+                    opt.step()
+                    sched.step()
+                    bar.update(1)
+                    acc["intra"] += loss_intra.item()
+                    acc["inter"] += loss_inter.item()
+                    acc["var"] += target.var().item()
+                    if it % r.log_every == 0 or it == r.phase1_iters:
+                        n = r.log_every if it % r.log_every == 0 else it % r.log_every
+                        self._log(
+                            {
+                                "phase": 1,
+                                "transition": f"{k}->{k - 1}",
+                                "it": it,
+                                **{key: v / n for key, v in acc.items()},
+                            }
+                        )
+                        acc = dict.fromkeys(acc, 0.0)
+                    if deadline is not None and time.time() > deadline:
+                        self.log("phase 1: time budget reached; this transition restarts on resume")
+                        return False
             inter.eval()
             intra.eval()
             torch.save(self.phis.state_dict(), self.workdir / "phi.ckpt")
@@ -346,30 +351,37 @@ class HCFTrainer:
             lmbda = self.ladder[k].lmbda
             model.train()
             t0, acc = time.time(), {"loss": 0.0, "bpp": 0.0, "mse": 0.0}
-            for it in range(1, r.phase2_iters + 1):
-                idx = self._batch_idx(r.phase2_batch)
-                up = draw_upstream(self.s, k, self.rng, r.p_edge, 0.0)
-                y = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
-                x = self.cache["x"][idx].float() / 255
-                loss, st = rd_loss(model, x, lmbda, r.phase2_quant, y=y)
-                opt.zero_grad()
-                aux_opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(tuned, 1.0)
-                opt.step()
-                model.aux_loss().backward()
-                aux_opt.step()
-                for key in acc:
-                    acc[key] += st[key]
-                if it % r.log_every == 0 or it == r.phase2_iters:
-                    n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                    self._log(
-                        {"phase": 2, "level": k, "it": it, **{key: v / n for key, v in acc.items()}}
-                    )
-                    acc = dict.fromkeys(acc, 0.0)
-                if deadline is not None and time.time() > deadline:
-                    self.log("phase 2: time budget reached; this level restarts on resume")
-                    return False
+            with progress_bar(r.phase2_iters, f"phase 2 level {k}") as bar:
+                for it in range(1, r.phase2_iters + 1):
+                    idx = self._batch_idx(r.phase2_batch)
+                    up = draw_upstream(self.s, k, self.rng, r.p_edge, 0.0)
+                    y = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
+                    x = self.cache["x"][idx].float() / 255
+                    loss, st = rd_loss(model, x, lmbda, r.phase2_quant, y=y)
+                    opt.zero_grad()
+                    aux_opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(tuned, 1.0)
+                    opt.step()
+                    model.aux_loss().backward()
+                    aux_opt.step()
+                    bar.update(1)
+                    for key in acc:
+                        acc[key] += st[key]
+                    if it % r.log_every == 0 or it == r.phase2_iters:
+                        n = r.log_every if it % r.log_every == 0 else it % r.log_every
+                        self._log(
+                            {
+                                "phase": 2,
+                                "level": k,
+                                "it": it,
+                                **{key: v / n for key, v in acc.items()},
+                            }
+                        )
+                        acc = dict.fromkeys(acc, 0.0)
+                    if deadline is not None and time.time() > deadline:
+                        self.log("phase 2: time budget reached; this level restarts on resume")
+                        return False
             model.eval()
             model.update(force=True)
             torch.save(weights_state(model, half=False), self._tuned_path(k))

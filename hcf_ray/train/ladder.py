@@ -30,6 +30,7 @@ from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.losses import check_quant, rd_loss
+from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import open_state, save_state
 
 
@@ -229,46 +230,36 @@ class LadderTrainer:
         stats_acc: dict[str, float] = {}
         n_acc = 0  # iterations in stats_acc (fewer than val_every at a job's end or resume)
         it = start_it
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=stage.iters, initial=start_it, desc=name, mininterval=30)
-        except ImportError:  # pragma: no cover
-            bar = None
-        while it < stage.iters:
-            x = self.sampler.batch(stage.batch, stage.crop).to(self.device)
-            st = train_step(model, opt, aux_opt, x, lmbda, r.quant, r.clip_grad)
-            it += 1
-            for k2, v in st.items():
-                stats_acc[k2] = stats_acc.get(k2, 0.0) + v
-            n_acc += 1
-            if bar is not None:
+        with progress_bar(stage.iters, name, initial=start_it) as bar:
+            while it < stage.iters:
+                x = self.sampler.batch(stage.batch, stage.crop).to(self.device)
+                st = train_step(model, opt, aux_opt, x, lmbda, r.quant, r.clip_grad)
+                it += 1
+                for k2, v in st.items():
+                    stats_acc[k2] = stats_acc.get(k2, 0.0) + v
+                n_acc += 1
                 bar.update(1)
-            final = it == stage.iters
-            if it % r.val_every == 0 or final:
-                rec = {
-                    "job": name,
-                    "level": level,
-                    "it": it,
-                    "time": time.time(),
-                    "n_avg": n_acc,
-                    **{k2: v / n_acc for k2, v in stats_acc.items()},
-                }
-                stats_acc, n_acc = {}, 0
-                if self.val_images:
-                    rec["val"] = evaluate_level(on_cpu(model), level, r.arch, self.val_images)
-                with log_path.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                self.log(json.dumps(rec))
-                self._save(level, model, opt, aux_opt, name, it, t_job)
-                t_job = time.time()
-            elif deadline is not None and time.time() > deadline:
-                self._save(level, model, opt, aux_opt, name, it, t_job)
-                if bar is not None:
-                    bar.close()
-                return False
-        if bar is not None:
-            bar.close()
+                final = it == stage.iters
+                if it % r.val_every == 0 or final:
+                    rec = {
+                        "job": name,
+                        "level": level,
+                        "it": it,
+                        "time": time.time(),
+                        "n_avg": n_acc,
+                        **{k2: v / n_acc for k2, v in stats_acc.items()},
+                    }
+                    stats_acc, n_acc = {}, 0
+                    if self.val_images:
+                        rec["val"] = evaluate_level(on_cpu(model), level, r.arch, self.val_images)
+                    with log_path.open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    self.log(json.dumps(rec))
+                    self._save(level, model, opt, aux_opt, name, it, t_job)
+                    t_job = time.time()
+                elif deadline is not None and time.time() > deadline:
+                    self._save(level, model, opt, aux_opt, name, it, t_job)
+                    return False
         self.state["done"].append(name)
         # the recipe can change between runs (resumed work dirs): keep what each job really ran
         self.state.setdefault("stages", {})[name] = asdict(stage)

@@ -40,6 +40,7 @@ from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.ladder import evaluate_level, on_cpu
+from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import open_state, save_state
 
 GAIN_RANGE = (1e-2, 1e2)
@@ -250,40 +251,44 @@ class SharedTrainer:
         deadline = None if max_hours is None else time.time() + max_hours * 3600
         t0, acc, n_acc = time.time(), {}, 0
         self.model.train()
-        while self.state["it"] < r.iters:
-            it = self.state["it"]
-            x = self.sampler.batch(r.batch, r.crop).to(self.device)
-            lv = torch.tensor([1 + (i + it) % levels for i in range(r.batch)], device=self.device)
-            self.opt.zero_grad()
-            self.aux_opt.zero_grad()
-            loss, st = shared_rd_loss(self.model, x, lv)
-            loss.backward()
-            if r.clip_grad:
-                nn.utils.clip_grad_norm_(self.model.parameters(), r.clip_grad)
-            self.opt.step()
-            self.model.aux_loss().backward()
-            self.aux_opt.step()
-            self.state["it"] = it + 1
-            for key, v in st.items():
-                acc[key] = acc.get(key, 0.0) + v
-            n_acc += 1
-            last = self.state["it"] == r.iters
-            validate = self.val_images and (self.state["it"] % r.val_every == 0 or last)
-            if validate or self.state["it"] % r.log_every == 0 or last:
-                rec = {"it": self.state["it"], "time": time.time(), "n_avg": n_acc}
-                rec.update({key: v / n_acc for key, v in acc.items()})
-                acc, n_acc = {}, 0
-                if validate:
-                    rec["val"] = self.validate()
-                    self.model.train()
-                rec["gain_mean"] = self.model.gains().mean(dim=1).tolist()
-                with (self.workdir / "train.log.jsonl").open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                self.log(json.dumps(rec))
-                t0 = self._save(t0)
-            elif deadline is not None and time.time() > deadline:
-                self._save(t0)
-                return False
+        with progress_bar(r.iters, "shared ladder", initial=self.state["it"]) as bar:
+            while self.state["it"] < r.iters:
+                it = self.state["it"]
+                x = self.sampler.batch(r.batch, r.crop).to(self.device)
+                lv = torch.tensor(
+                    [1 + (i + it) % levels for i in range(r.batch)], device=self.device
+                )
+                self.opt.zero_grad()
+                self.aux_opt.zero_grad()
+                loss, st = shared_rd_loss(self.model, x, lv)
+                loss.backward()
+                if r.clip_grad:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), r.clip_grad)
+                self.opt.step()
+                self.model.aux_loss().backward()
+                self.aux_opt.step()
+                self.state["it"] = it + 1
+                bar.update(1)
+                for key, v in st.items():
+                    acc[key] = acc.get(key, 0.0) + v
+                n_acc += 1
+                last = self.state["it"] == r.iters
+                validate = self.val_images and (self.state["it"] % r.val_every == 0 or last)
+                if validate or self.state["it"] % r.log_every == 0 or last:
+                    rec = {"it": self.state["it"], "time": time.time(), "n_avg": n_acc}
+                    rec.update({key: v / n_acc for key, v in acc.items()})
+                    acc, n_acc = {}, 0
+                    if validate:
+                        rec["val"] = self.validate()
+                        self.model.train()
+                    rec["gain_mean"] = self.model.gains().mean(dim=1).tolist()
+                    with (self.workdir / "train.log.jsonl").open("a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    self.log(json.dumps(rec))
+                    t0 = self._save(t0)
+                elif deadline is not None and time.time() > deadline:
+                    self._save(t0)
+                    return False
         return True
 
     def _save(self, t0: float) -> float:
