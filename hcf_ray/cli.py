@@ -226,6 +226,20 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
     return 0 if done else 3
 
 
+def _cmd_train_status(args: argparse.Namespace) -> int:
+    import json
+
+    from hcf_ray.train.status import workdir_status
+
+    try:
+        found = [workdir_status(d) for d in args.workdirs]
+    except ValueError as exc:
+        raise UserError(f"train status: {exc}") from None
+    for st in found:
+        print(json.dumps(st.to_json()) if args.json else st.format())
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -397,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
         "into g_s, as the receiver decodes)",
     )
     th.set_defaults(func=_cmd_train_hcf)
+
+    tst = tsub.add_parser(
+        "status",
+        help="where training work dirs stand: jobs done and next, hours, last validation",
+    )
+    tst.add_argument("workdirs", nargs="+", help="work dirs of any trainer")
+    tst.add_argument("--json", action="store_true", help="one JSON object per work dir")
+    tst.set_defaults(func=_cmd_train_status)
 
     from hcf_ray.pcf.cli import add_pcf_commands
 

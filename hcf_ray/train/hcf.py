@@ -159,6 +159,11 @@ class HCFTrainer:
             log,
         )
         self.s = ladder.max_level
+        if self.state.setdefault("source_level", self.s) != self.s:
+            raise ValueError(
+                f"{self.workdir} was started on a ladder of levels 1..{self.state['source_level']}"
+                f", not 1..{self.s}"
+            )
         for c in ladder:
             for p in c.model.parameters():
                 p.requires_grad_(False)

@@ -119,6 +119,17 @@ def evaluate_level(model: nn.Module, level: int, arch: str, images: list[torch.T
     return {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
 
 
+def ladder_jobs(r: LadderRecipe) -> list[tuple[str, int, Stage]]:
+    """The recipe's schedule in order: (job name, level, stage); names key ``state["done"]``."""
+    out = [(f"base/{r.anchor}/{i}", r.anchor, s) for i, s in enumerate(r.base)]
+    for k in r.spread_order():
+        out += [(f"spread/{k}/{i}", k, s) for i, s in enumerate(r.spread)]
+    for rnd in range(r.refine_rounds):
+        for k in range(r.levels, 0, -1):
+            out += [(f"refine{rnd}/{k}/{i}", k, s) for i, s in enumerate(r.refine)]
+    return out
+
+
 # a resumed work dir may be given these differently: they add or re-pace work, the rest would
 # change what was already trained (see hcf_ray.train.resume)
 RESUME_MAY_CHANGE = ("val_every", "refine_rounds")
@@ -158,14 +169,7 @@ class LadderTrainer:
 
     # -- schedule -----------------------------------------------------------------------
     def jobs(self) -> list[tuple[str, int, Stage]]:
-        r = self.recipe
-        out = [(f"base/{r.anchor}/{i}", r.anchor, s) for i, s in enumerate(r.base)]
-        for k in r.spread_order():
-            out += [(f"spread/{k}/{i}", k, s) for i, s in enumerate(r.spread)]
-        for rnd in range(r.refine_rounds):
-            for k in range(r.levels, 0, -1):
-                out += [(f"refine{rnd}/{k}/{i}", k, s) for i, s in enumerate(r.refine)]
-        return out
+        return ladder_jobs(self.recipe)
 
     def run(
         self,

@@ -1,0 +1,100 @@
+"""``hcf-sim train status``: where a work dir stands, from its files alone."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from hcf_ray.bundle import load_bundle
+from hcf_ray.cli import main
+from hcf_ray.codecs import QualityLadder
+from hcf_ray.images import sample_images
+from hcf_ray.pcf.train import TailDropRecipe, TailDropTrainer
+from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
+from hcf_ray.train.ladder import LadderRecipe, LadderTrainer, Stage
+from hcf_ray.train.status import workdir_status
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    Image.open(sample_images()[0]).save(d / "0.png")
+    return d
+
+
+def test_ladder_status_counts_jobs_names_the_next_one_and_keeps_validation(tmp_path, image_dir):
+    recipe = LadderRecipe(
+        N=16,
+        M=24,
+        levels=2,
+        anchor=2,
+        val_every=3,
+        base=[Stage(3, 64, 2, 1e-3)],
+        spread=[Stage(4, 64, 2, 5e-4)],
+        refine=[Stage(1, 64, 2, 1e-4)],
+        refine_rounds=1,
+    )
+    work = tmp_path / "w"
+    trainer = LadderTrainer(
+        work, image_dir, image_dir, recipe, max_val_images=1, log=lambda m: None
+    )
+    trainer.run(max_jobs=1)
+    trainer.run(max_hours=1e-9)  # stops inside spread/1/0 with a checkpoint at it 1
+    st = workdir_status(work)
+    assert (st.kind, st.done, st.total, st.finished) == ("ladder", 1, 4, False)
+    assert "next job spread/1/0: level 1, it 1 of 4" in st.format()
+    val = st.validation["2"]
+    assert val["at"] == "base/2/0 it 3" and val["bpp"] > 0 and val["psnr"] > 0
+    LadderTrainer(work, image_dir, image_dir, max_val_images=1, log=lambda m: None).run()
+    st = workdir_status(work)
+    assert st.finished and st.done == 4 and set(st.validation) == {"1", "2"}
+    assert "finished" in st.format().splitlines()[0]
+
+
+def test_hcf_and_pcf_status(tmp_path, image_dir):
+    QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
+    ladder = load_bundle(str(tmp_path / "lad")).ladder
+    recipe = HCFRecipe(
+        phi_hidden=8, phi_res=2, cache_crops=4, crop=64, phase1_iters=2, phase1_batch=2,
+        phase2_iters=2, phase2_batch=2, log_every=1,
+    )  # fmt: skip
+    hcf = HCFTrainer(ladder, tmp_path / "h", image_dir, recipe, log=lambda m: None)
+    assert hcf.run(phase2=False)
+    st = workdir_status(tmp_path / "h")
+    assert (st.kind, st.done, st.total) == ("hcf", 2, 4)  # transitions 3->2, 2->1; no level yet
+    assert "phase 1 done: 3->2, 2->1; phase 2 done: levels none" in st.format()
+    assert st.last["transition"] == "2->1"
+
+    pcf = TailDropTrainer(
+        tmp_path / "p",
+        image_dir,
+        recipe=TailDropRecipe(N=16, M=24, group_size=8, crop=64, batch=2, iters=3, val_every=99),
+        log=lambda m: None,
+    )
+    pcf.run()
+    st = workdir_status(tmp_path / "p")
+    assert (st.kind, st.done, st.total, st.finished) == ("pcf-tail", 3, 3, True)
+
+
+def test_status_command_prints_text_or_json_and_refuses_other_dirs(tmp_path, image_dir, capsys):
+    work = tmp_path / "p"
+    TailDropTrainer(
+        work,
+        image_dir,
+        recipe=TailDropRecipe(N=16, M=24, group_size=8, crop=64, batch=2, iters=2, val_every=99),
+        log=lambda m: None,
+    ).run(max_iters=1)
+    assert main(["train", "status", str(work)]) == 0
+    assert capsys.readouterr().out.startswith(f"{work}: pcf-tail trainer, 1 of 2 iterations")
+    assert main(["train", "status", "--json", str(work)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "pcf-tail" and data["done"] == 1 and data["finished"] is False
+    assert main(["train", "status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"hcf-sim: error: train status: {tmp_path}: not a training work dir " + (
+        "(no state.json or recipe.json of a trainer)"
+    )
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "state.json").write_text("{not json")
+    assert main(["train", "status", str(tmp_path / "bad")]) == 2
+    assert "state.json: not valid JSON" in capsys.readouterr().err
