@@ -97,9 +97,12 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"train ladder: {exc}") from None
     if args.init_from:
+        from hcf_ray.bundle import default_weights_dir
+
+        init = str(default_weights_dir()) if args.init_from == "default" else args.init_from
         try:
-            trainer.import_ladder(args.init_from)
-        except ValueError as e:
+            trainer.import_ladder(init)
+        except (ValueError, FileNotFoundError) as e:
             raise UserError(f"--init-from: {e}") from None
     for other in args.merge_from or []:
         try:
@@ -298,7 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--workdir", required=True, help="checkpoints, state and logs (resumable)")
     tl.add_argument("--export", default=None, help="write the trained ladder here at the end")
     tl.add_argument("--export-only", action="store_true", help="only export the current state")
-    tl.add_argument("--init-from", default=None, help="continue from an exported ladder dir")
+    tl.add_argument(
+        "--init-from",
+        default=None,
+        help="continue from an exported ladder dir ('default': the shipped ladder)",
+    )
     tl.add_argument(
         "--merge-from",
         action="append",

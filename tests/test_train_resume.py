@@ -102,3 +102,15 @@ def test_cli_names_the_changed_flag_in_one_line(tmp_path, image_dir, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith("hcf-sim: error: train ladder: ") and "started with base=" in err
+
+
+def test_ladder_init_from_takes_default_and_names_a_bad_dir(tmp_path, image_dir, capsys):
+    common = ["train", "ladder", "--data", str(image_dir), "--threads", "1"]
+    bad = [*common, "--workdir", str(tmp_path / "a"), "--init-from", str(tmp_path / "nope")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hcf-sim: error: --init-from: ") and "nope" in err
+    out = tmp_path / "export"
+    args = [*common, "--workdir", str(tmp_path / "b"), "--init-from", "default"]
+    assert main([*args, "--export-only", "--export", str(out)]) == 0
+    assert json.loads((out / "ladder.json").read_text())["levels"]
