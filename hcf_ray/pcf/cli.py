@@ -76,5 +76,5 @@ def cmd_train_pcf(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         from hcf_ray.cli import UserError
 
-        raise UserError(str(exc)) from None
+        raise UserError(f"train pcf: {exc}") from None
     return 0
