@@ -51,6 +51,25 @@ def test_ladder_status_counts_jobs_names_the_next_one_and_keeps_validation(tmp_p
     assert "finished" in st.format().splitlines()[0]
 
 
+def test_ladder_status_of_an_only_levels_run_counts_its_own_jobs(tmp_path, image_dir):
+    recipe = LadderRecipe(
+        N=16,
+        M=24,
+        levels=2,
+        anchor=2,
+        base=[Stage(2, 64, 2, 1e-3)],
+        spread=[Stage(2, 64, 2, 5e-4)],
+        refine=[Stage(1, 64, 2, 1e-4)],
+        refine_rounds=1,
+    )
+    trainer = LadderTrainer(tmp_path / "w", image_dir, recipe=recipe, log=lambda m: None)
+    trainer.run(only_levels={2}, max_jobs=1)
+    st = workdir_status(tmp_path / "w")
+    assert (st.done, st.total) == (1, 2)  # base/2/0 done, refine0/2/0 next; level 1 elsewhere
+    assert "this work dir trains levels 2 (--only-levels)" in st.lines
+    assert "next job refine0/2/0" in st.format()
+
+
 def test_hcf_and_pcf_status(tmp_path, image_dir):
     QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
     ladder = load_bundle(str(tmp_path / "lad")).ladder

@@ -181,6 +181,8 @@ class LadderTrainer:
         disjoint level sets can train in parallel processes (one workdir each)."""
         t0 = time.time()
         n = 0
+        # recorded for `hcf-sim train status`; saved with the next checkpoint
+        self.state["only_levels"] = sorted(only_levels) if only_levels is not None else None
         for name, level, stage in self.jobs():
             if name in self.state["done"]:
                 continue

@@ -11,4 +11,5 @@ from tqdm import tqdm
 
 def progress_bar(total: int, desc: str, initial: int = 0) -> tqdm:
     """A bar for ``total`` iterations of one job, resumed at ``initial``; use it in a ``with``."""
-    return tqdm(total=total, initial=initial, desc=desc, mininterval=30, unit="it")
+    # tqdm's monitor thread refreshes every maxinterval (10 s by default) whatever mininterval
+    return tqdm(total=total, initial=initial, desc=desc, mininterval=30, maxinterval=30, unit="it")

@@ -118,12 +118,17 @@ def _ladder(path: Path, state: dict) -> WorkdirStatus:
 
     recipe = LadderRecipe.from_json(state["recipe"])
     jobs = ladder_jobs(recipe)
+    only = state.get("only_levels")  # a parallel --only-levels run: its own levels' jobs
+    if only is not None:
+        jobs = [job for job in jobs if job[1] in only]
     done = set(state["done"])
     pending = [(name, level, stage) for name, level, stage in jobs if name not in done]
     lines = [
         f"{recipe.arch} N={recipe.N} M={recipe.M}, levels 1..{recipe.levels}, "
         f"quant {recipe.quant}; trained levels {sorted(state['trained']) or 'none'}"
     ]
+    if only is not None:
+        lines.append(f"this work dir trains levels {', '.join(map(str, only))} (--only-levels)")
     if pending:
         name, level, stage = pending[0]
         ck = _ckpt_iteration(path / f"level{level}.ckpt")
