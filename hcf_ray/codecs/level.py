@@ -14,6 +14,28 @@ PAD_MULTIPLE = 64  # total down-sampling of g_a (16) times h_a (4)
 MIN_IMAGE_SIDE = 64
 
 
+def pad_image(x: Tensor) -> Tensor:
+    """Pad ``(1,3,H,W)`` to a multiple of :data:`PAD_MULTIPLE`, centred as CompressAI's
+    evaluation does, but by repeating the border pixels instead of adding zeros.
+
+    The padding is the encoder's own choice (the decoder only crops, bpp counts the image's
+    pixels), and black borders are expensive: they put a hard edge on all four sides that
+    costs bits and rings into the picture. On the 1300×850 val photos, where the padding is
+    5–8 % of the area, replicating the border measured 5–7 % fewer bytes *and* 0.17–0.25 dB
+    more PSNR than zeros at every level of the shipped ladder (session 7, model card).
+    Images whose sides are multiples of 64 (Kodak) are not padded at all.
+    """
+    h, w = x.shape[-2:]
+    pad, _ = compute_padding(h, w, min_div=PAD_MULTIPLE)
+    return F.pad(x, pad, mode="replicate") if any(pad) else x
+
+
+def crop_image(x_hat: Tensor, image_size: tuple[int, int]) -> Tensor:
+    """Undo :func:`pad_image`: the centred ``image_size`` window of a padded reconstruction."""
+    _, unpad = compute_padding(*image_size, min_div=PAD_MULTIPLE)
+    return F.pad(x_hat, unpad)
+
+
 def latent_channels_of(model: nn.Module) -> int:
     """Number of channels of ``y`` (M; N for cheng2020 models)."""
     ep = getattr(model, "entropy_parameters", None)
@@ -26,7 +48,7 @@ class LevelCodec:
     """Level ``k`` of a quality ladder: ``g_a^k``, ``Q^k/E^k``, ``D^k``, ``g_s^k``.
 
     Inputs are RGB tensors in [0, 1] of shape ``(1, 3, H, W)`` of any size ≥ 64×64; they are
-    zero-padded to a multiple of 64 (as CompressAI's evaluation does) and cropped back.
+    padded to a multiple of 64 by repeating their border (:func:`pad_image`) and cropped back.
     """
 
     def __init__(
@@ -65,9 +87,7 @@ class LevelCodec:
     def analysis(self, x: Tensor) -> Tensor:
         """``g_a^k``: image ``(1,3,H,W)`` in [0,1] → unquantized latent ``ỹ``."""
         check_image_tensor(x)
-        h, w = x.shape[-2:]
-        pad, _ = compute_padding(h, w, min_div=PAD_MULTIPLE)
-        return self.model.g_a(F.pad(x, pad, mode="constant", value=0))
+        return self.model.g_a(pad_image(x))
 
     @torch.no_grad()
     def compress_latent(self, y: Tensor, image_size: tuple[int, int]) -> Bitstream:
@@ -107,10 +127,7 @@ class LevelCodec:
     def synthesis(self, y_hat: Tensor, image_size: tuple[int, int]) -> Tensor:
         """``g_s^k``: latent → reconstruction, clamped to [0,1] and cropped to ``image_size``."""
         self._check_latent(y_hat)
-        x_hat = self.model.g_s(y_hat).clamp_(0, 1)
-        h, w = image_size
-        _, unpad = compute_padding(h, w, min_div=PAD_MULTIPLE)
-        return F.pad(x_hat, unpad)
+        return crop_image(self.model.g_s(y_hat).clamp_(0, 1), image_size)
 
     def _check_latent(self, y: Tensor) -> None:
         if y.dim() != 4 or y.size(1) != self.latent_channels:

@@ -16,12 +16,10 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from compressai.ops import compute_padding
 from torch import Tensor
 
 from hcf_ray.codecs.ladder import load_weights, weights_state
-from hcf_ray.codecs.level import PAD_MULTIPLE, check_image_tensor
+from hcf_ray.codecs.level import check_image_tensor, crop_image, pad_image
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.tail_drop import TailDropHyperprior, fill_dropped
 
@@ -51,8 +49,7 @@ class TailDropCodec:
         check_image_tensor(x)
         m = self.model
         h, w = x.shape[-2:]
-        pad, _ = compute_padding(h, w, min_div=PAD_MULTIPLE)
-        y = m.g_a(F.pad(x, pad, mode="constant", value=0))
+        y = m.g_a(pad_image(x))
         z = m.h_a(y)
         z_string = m.entropy_bottleneck.compress(z)[0]
         z_shape = (int(z.size(-2)), int(z.size(-1)))
@@ -94,9 +91,7 @@ class TailDropCodec:
     @torch.no_grad()
     def decode(self, bs: ProgressiveBitstream) -> Tensor:
         """Reconstruction ``(1,3,H,W)`` in [0,1] of a (possibly truncated) stream."""
-        x_hat = self.model.g_s(self.decode_latent(bs)).clamp_(0, 1)
-        _, unpad = compute_padding(*bs.image_size, min_div=PAD_MULTIPLE)
-        return F.pad(x_hat, unpad)
+        return crop_image(self.model.g_s(self.decode_latent(bs)).clamp_(0, 1), bs.image_size)
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path, half: bool = True, extra: dict | None = None) -> None:
