@@ -19,7 +19,7 @@ noise ``U(−a/2, a/2)`` of a documented width ``a`` (seeded) before the standar
 
 **Samples** (our choice; the paper does not say): a latent ``(1, C, h, w)`` gives one
 ``C``-dimensional sample per spatial position, restricted to the positions that cover the image
-(the zero padding to a multiple of 64 is cut away); at most ``max_samples`` positions are used,
+(the padding to a multiple of 64 is cut away); at most ``max_samples`` positions are used,
 drawn without replacement with a fixed seed. Entropies are estimated per image and averaged
 over images, in bits per latent vector.
 """
