@@ -97,11 +97,8 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"train ladder: {exc}") from None
     if args.init_from:
-        from hcf_ray.bundle import default_weights_dir
-
-        init = str(default_weights_dir()) if args.init_from == "default" else args.init_from
         try:
-            trainer.import_ladder(init)
+            trainer.import_ladder(_weights_dir(args.init_from))
         except (ValueError, FileNotFoundError) as e:
             raise UserError(f"--init-from: {e}") from None
     for other in args.merge_from or []:
@@ -131,6 +128,15 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
         trainer.export(args.export)
         print(f"exported ladder to {args.export}")
     return 0
+
+
+def _weights_dir(spec: str | None) -> str | None:
+    """A trainer's ``--init-*`` directory: ``default`` names the shipped weights."""
+    if spec != "default":
+        return spec
+    from hcf_ray.bundle import default_weights_dir
+
+    return str(default_weights_dir())
 
 
 def _load_ladder(spec: str, flag: str):
@@ -184,7 +190,6 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
 def _cmd_train_hcf(args: argparse.Namespace) -> int:
     import torch
 
-    from hcf_ray.bundle import default_weights_dir
     from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
 
     torch.set_num_threads(args.threads)
@@ -206,10 +211,7 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UserError(f"train hcf: {exc}") from None
-    init_phi, init_overlay = (
-        str(default_weights_dir()) if d == "default" else d
-        for d in (args.init_phi, args.init_overlay)
-    )
+    init_phi, init_overlay = _weights_dir(args.init_phi), _weights_dir(args.init_overlay)
     try:
         trainer = HCFTrainer(
             ladder,

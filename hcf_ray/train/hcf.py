@@ -153,7 +153,6 @@ class HCFTrainer:
             self.workdir,
             recipe,
             HCFRecipe,
-            lambda d: HCFRecipe(**d),
             {"phase1_done": [], "phase2_done": [], "seconds": 0.0},
             ("log_every",),
             log,

@@ -154,11 +154,9 @@ class LadderTrainer:
             self.workdir,
             recipe,
             LadderRecipe,
-            LadderRecipe.from_json,
             {"done": [], "trained": [], "hours": 0.0},
             RESUME_MAY_CHANGE,
             log,
-            encode=LadderRecipe.to_json,
         )
         self.sampler = CropSampler(train_dir, seed=self.recipe.seed)
         self.val_images = []

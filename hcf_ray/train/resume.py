@@ -59,19 +59,22 @@ def resumed_recipe(
 def open_state(
     workdir: Path,
     requested: R | None,
-    default: Callable[[], R],
-    decode: Callable[[dict], R],
+    recipe_cls: type[R],
     fresh: dict,
     may_change: Iterable[str] = (),
     log: Callable[[str], None] = print,
-    encode: Callable[[R], dict] = asdict,
 ) -> tuple[R, dict]:
     """A trainer's recipe and ``WORKDIR/state.json``: resumed (recipe checked by
     :func:`resumed_recipe`, taken-over fields saved and logged) or fresh
-    (``{"recipe": ..., **fresh}``, not written until the trainer saves it)."""
+    (``{"recipe": ..., **fresh}``, not written until the trainer saves it).
+
+    The recipe is stored with ``recipe_cls.to_json``/``from_json`` where the class has them
+    (nested stages), else as its dataclass fields."""
+    encode = getattr(recipe_cls, "to_json", asdict)
+    decode = getattr(recipe_cls, "from_json", lambda d: recipe_cls(**d))
     path = Path(workdir) / STATE
     if not path.exists():
-        recipe = requested if requested is not None else default()
+        recipe = requested if requested is not None else recipe_cls()
         return recipe, {"recipe": encode(recipe), **fresh}
     state = json.loads(path.read_text())
     recipe, changes = resumed_recipe(workdir, decode(state["recipe"]), requested, may_change)

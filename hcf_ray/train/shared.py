@@ -206,7 +206,6 @@ class SharedTrainer:
             self.workdir,
             recipe,
             SharedRecipe,
-            lambda d: SharedRecipe(**d),
             {"it": 0, "hours": 0.0},
             ("iters", "val_every", "log_every"),
             log,

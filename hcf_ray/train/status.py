@@ -104,7 +104,7 @@ def _log(path: Path) -> list[dict]:
 
 
 def _ckpt_iteration(ckpt: Path) -> dict | None:
-    """The bookkeeping of a checkpoint (``job``/``it``), without its tensors' meaning."""
+    """A checkpoint's position (``job``/``it``), or None when there is none yet."""
     if not ckpt.is_file():
         return None
     import torch
@@ -137,8 +137,9 @@ def _ladder(path: Path, state: dict) -> WorkdirStatus:
             f"next job {name}: level {level}, it {at} of {stage.iters} "
             f"(batch {stage.batch} x {stage.crop}^2, lr {stage.lr:g})"
         )
+    log = _log(path)
     validation = {}
-    for rec in _log(path):
+    for rec in log:
         if "val" in rec and "level" in rec:
             validation[str(rec["level"])] = {**rec["val"], "at": f"{rec['job']} it {rec['it']}"}
     return WorkdirStatus(
@@ -149,7 +150,7 @@ def _ladder(path: Path, state: dict) -> WorkdirStatus:
         len(jobs),
         "jobs",
         lines,
-        (_log(path) or [None])[-1],
+        log[-1] if log else None,
         validation,
     )
 
