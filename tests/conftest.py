@@ -32,6 +32,41 @@ def sample_image():
 
 
 @pytest.fixture(scope="session")
+def one_image_dir(tmp_path_factory):
+    """A training folder of one real photo, for trainers run for a handful of steps."""
+    from PIL import Image
+
+    from hcf_ray.images import sample_images
+
+    d = tmp_path_factory.mktemp("one_image")
+    Image.open(sample_images()[0]).save(d / "0.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_ladder_recipe():
+    """A factory of two-level ``LadderRecipe``s of a few 64² iterations per job; keyword
+    arguments override its fields."""
+    from hcf_ray.train.ladder import LadderRecipe, Stage
+
+    def make(**overrides):
+        fields = dict(
+            N=16,
+            M=24,
+            levels=2,
+            anchor=2,
+            val_every=50,
+            base=[Stage(2, 64, 2, 1e-3)],
+            spread=[Stage(1, 64, 2, 5e-4)],
+            refine=[Stage(1, 64, 2, 1e-4)],
+            refine_rounds=1,
+        )
+        return LadderRecipe(**{**fields, **overrides})
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One local Ray cluster (2 CPUs) shared by every simulator test of the session."""
     import logging

@@ -3,20 +3,11 @@
 import json
 
 import pytest
-from PIL import Image
 
 from hcf_ray.cli import main
-from hcf_ray.images import sample_images
 from hcf_ray.pcf.train import TailDropRecipe, TailDropTrainer
-from hcf_ray.train.ladder import LadderRecipe, LadderTrainer, Stage
+from hcf_ray.train.ladder import LadderTrainer, Stage
 from hcf_ray.train.resume import RecipeMismatch, describe_changes, resumed_recipe
-
-
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imgs")
-    Image.open(sample_images()[0]).save(d / "0.png")
-    return d
 
 
 def test_resumed_recipe_takes_over_only_the_fields_that_may_change(tmp_path):
@@ -44,54 +35,46 @@ def test_resumed_recipe_takes_over_only_the_fields_that_may_change(tmp_path):
     assert kept.lr == 1e-4 and changes == {}
 
 
-def _ladder_recipe(**kw):
-    base = dict(
-        N=16,
-        M=24,
-        levels=2,
-        anchor=2,
-        val_every=50,
-        base=[Stage(2, 64, 2, 1e-3)],
-        spread=[Stage(1, 64, 2, 5e-4)],
-        refine=[Stage(1, 64, 2, 1e-4)],
-        refine_rounds=1,
-    )
-    base.update(kw)
-    return LadderRecipe(**base)
-
-
-def test_ladder_work_dir_refuses_another_schedule_and_extends_rounds(tmp_path, image_dir):
+def test_ladder_work_dir_refuses_another_schedule_and_extends_rounds(
+    tmp_path, one_image_dir, tiny_ladder_recipe
+):
     work = tmp_path / "w"
-    LadderTrainer(work, image_dir, recipe=_ladder_recipe(), log=lambda m: None).run(max_jobs=1)
+    LadderTrainer(work, one_image_dir, recipe=tiny_ladder_recipe(), log=lambda m: None).run(
+        max_jobs=1
+    )
     with pytest.raises(RecipeMismatch, match="started with base="):
-        LadderTrainer(work, image_dir, recipe=_ladder_recipe(base=[Stage(2, 64, 2, 2e-3)]))
+        LadderTrainer(work, one_image_dir, recipe=tiny_ladder_recipe(base=[Stage(2, 64, 2, 2e-3)]))
     with pytest.raises(RecipeMismatch, match="quant=noise, not ste"):
-        LadderTrainer(work, image_dir, recipe=_ladder_recipe(quant="ste"))
+        LadderTrainer(work, one_image_dir, recipe=tiny_ladder_recipe(quant="ste"))
     lines = []
-    more = LadderTrainer(work, image_dir, recipe=_ladder_recipe(refine_rounds=2), log=lines.append)
+    more = LadderTrainer(
+        work, one_image_dir, recipe=tiny_ladder_recipe(refine_rounds=2), log=lines.append
+    )
     assert lines == [f"resuming {work} with refine_rounds 1 -> 2"]
     assert [j for j, _, _ in more.jobs()][-2:] == ["refine1/2/0", "refine1/1/0"]
     # the stored recipe now says 2 rounds: a bare resume keeps them
     assert json.loads((work / "state.json").read_text())["recipe"]["refine_rounds"] == 2
-    assert LadderTrainer(work, image_dir).recipe.refine_rounds == 2
+    assert LadderTrainer(work, one_image_dir).recipe.refine_rounds == 2
 
 
-def test_pcf_work_dir_takes_more_iterations_and_refuses_another_model(tmp_path, image_dir):
+def test_pcf_work_dir_takes_more_iterations_and_refuses_another_model(tmp_path, one_image_dir):
     small = dict(N=16, M=24, group_size=8, crop=64, batch=2, val_every=1000)
     work = tmp_path / "p"
-    TailDropTrainer(work, image_dir, recipe=TailDropRecipe(iters=2, **small), log=lambda m: None)
+    TailDropTrainer(
+        work, one_image_dir, recipe=TailDropRecipe(iters=2, **small), log=lambda m: None
+    )
     more = TailDropTrainer(
-        work, image_dir, recipe=TailDropRecipe(iters=5, **small), log=lambda m: None
+        work, one_image_dir, recipe=TailDropRecipe(iters=5, **small), log=lambda m: None
     )
     assert more.recipe.iters == 5
     assert json.loads((work / "recipe.json").read_text())["recipe"]["iters"] == 5
     with pytest.raises(RecipeMismatch, match="started with M=24, not 32"):
-        TailDropTrainer(work, image_dir, recipe=TailDropRecipe(iters=5, **{**small, "M": 32}))
+        TailDropTrainer(work, one_image_dir, recipe=TailDropRecipe(iters=5, **{**small, "M": 32}))
 
 
-def test_cli_names_the_changed_flag_in_one_line(tmp_path, image_dir, capsys):
+def test_cli_names_the_changed_flag_in_one_line(tmp_path, one_image_dir, capsys):
     args = [
-        "train", "ladder", "--data", str(image_dir), "--workdir", str(tmp_path / "w"),
+        "train", "ladder", "--data", str(one_image_dir), "--workdir", str(tmp_path / "w"),
         "--N", "16", "--M", "24", "--levels", "2", "--anchor", "2", "--base-iters", "2",
         "--spread-iters", "1", "--refine-iters", "1", "--refine-crop", "64",
         "--max-jobs", "1", "--threads", "1",
@@ -104,8 +87,8 @@ def test_cli_names_the_changed_flag_in_one_line(tmp_path, image_dir, capsys):
     assert err.startswith("hcf-sim: error: train ladder: ") and "started with base=" in err
 
 
-def test_ladder_init_from_takes_default_and_names_a_bad_dir(tmp_path, image_dir, capsys):
-    common = ["train", "ladder", "--data", str(image_dir), "--threads", "1"]
+def test_ladder_init_from_takes_default_and_names_a_bad_dir(tmp_path, one_image_dir, capsys):
+    common = ["train", "ladder", "--data", str(one_image_dir), "--threads", "1"]
     bad = [*common, "--workdir", str(tmp_path / "a"), "--init-from", str(tmp_path / "nope")]
     assert main(bad) == 2
     err = capsys.readouterr().err.strip()

@@ -2,41 +2,24 @@
 
 import json
 
-import pytest
-from PIL import Image
-
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cli import main
 from hcf_ray.codecs import QualityLadder
-from hcf_ray.images import sample_images
 from hcf_ray.pcf.train import TailDropRecipe, TailDropTrainer
 from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
-from hcf_ray.train.ladder import LadderRecipe, LadderTrainer, Stage
+from hcf_ray.train.ladder import LadderTrainer, Stage
 from hcf_ray.train.status import workdir_status
 
 
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("imgs")
-    Image.open(sample_images()[0]).save(d / "0.png")
-    return d
-
-
-def test_ladder_status_counts_jobs_names_the_next_one_and_keeps_validation(tmp_path, image_dir):
-    recipe = LadderRecipe(
-        N=16,
-        M=24,
-        levels=2,
-        anchor=2,
-        val_every=3,
-        base=[Stage(3, 64, 2, 1e-3)],
-        spread=[Stage(4, 64, 2, 5e-4)],
-        refine=[Stage(1, 64, 2, 1e-4)],
-        refine_rounds=1,
+def test_ladder_status_counts_jobs_names_the_next_one_and_keeps_validation(
+    tmp_path, one_image_dir, tiny_ladder_recipe
+):
+    recipe = tiny_ladder_recipe(
+        val_every=3, base=[Stage(3, 64, 2, 1e-3)], spread=[Stage(4, 64, 2, 5e-4)]
     )
     work = tmp_path / "w"
     trainer = LadderTrainer(
-        work, image_dir, image_dir, recipe, max_val_images=1, log=lambda m: None
+        work, one_image_dir, one_image_dir, recipe, max_val_images=1, log=lambda m: None
     )
     trainer.run(max_jobs=1)
     trainer.run(max_hours=1e-9)  # stops inside spread/1/0 with a checkpoint at it 1
@@ -45,24 +28,17 @@ def test_ladder_status_counts_jobs_names_the_next_one_and_keeps_validation(tmp_p
     assert "next job spread/1/0: level 1, it 1 of 4" in st.format()
     val = st.validation["2"]
     assert val["at"] == "base/2/0 it 3" and val["bpp"] > 0 and val["psnr"] > 0
-    LadderTrainer(work, image_dir, image_dir, max_val_images=1, log=lambda m: None).run()
+    LadderTrainer(work, one_image_dir, one_image_dir, max_val_images=1, log=lambda m: None).run()
     st = workdir_status(work)
     assert st.finished and st.done == 4 and set(st.validation) == {"1", "2"}
     assert "finished" in st.format().splitlines()[0]
 
 
-def test_ladder_status_of_an_only_levels_run_counts_its_own_jobs(tmp_path, image_dir):
-    recipe = LadderRecipe(
-        N=16,
-        M=24,
-        levels=2,
-        anchor=2,
-        base=[Stage(2, 64, 2, 1e-3)],
-        spread=[Stage(2, 64, 2, 5e-4)],
-        refine=[Stage(1, 64, 2, 1e-4)],
-        refine_rounds=1,
-    )
-    trainer = LadderTrainer(tmp_path / "w", image_dir, recipe=recipe, log=lambda m: None)
+def test_ladder_status_of_an_only_levels_run_counts_its_own_jobs(
+    tmp_path, one_image_dir, tiny_ladder_recipe
+):
+    recipe = tiny_ladder_recipe(spread=[Stage(2, 64, 2, 5e-4)])
+    trainer = LadderTrainer(tmp_path / "w", one_image_dir, recipe=recipe, log=lambda m: None)
     trainer.run(only_levels={2}, max_jobs=1)
     st = workdir_status(tmp_path / "w")
     assert (st.done, st.total) == (1, 2)  # base/2/0 done, refine0/2/0 next; level 1 elsewhere
@@ -70,14 +46,14 @@ def test_ladder_status_of_an_only_levels_run_counts_its_own_jobs(tmp_path, image
     assert "next job refine0/2/0" in st.format()
 
 
-def test_hcf_and_pcf_status(tmp_path, image_dir):
+def test_hcf_and_pcf_status(tmp_path, one_image_dir):
     QualityLadder.random("mbt2018-mean", 3, N=16, M=24, seed=3).save(tmp_path / "lad")
     ladder = load_bundle(str(tmp_path / "lad")).ladder
     recipe = HCFRecipe(
         phi_hidden=8, phi_res=2, cache_crops=4, crop=64, phase1_iters=2, phase1_batch=2,
         phase2_iters=2, phase2_batch=2, log_every=1,
     )  # fmt: skip
-    hcf = HCFTrainer(ladder, tmp_path / "h", image_dir, recipe, log=lambda m: None)
+    hcf = HCFTrainer(ladder, tmp_path / "h", one_image_dir, recipe, log=lambda m: None)
     assert hcf.run(phase2=False)
     st = workdir_status(tmp_path / "h")
     assert (st.kind, st.done, st.total) == ("hcf", 2, 4)  # transitions 3->2, 2->1; no level yet
@@ -86,7 +62,7 @@ def test_hcf_and_pcf_status(tmp_path, image_dir):
 
     pcf = TailDropTrainer(
         tmp_path / "p",
-        image_dir,
+        one_image_dir,
         recipe=TailDropRecipe(N=16, M=24, group_size=8, crop=64, batch=2, iters=3, val_every=99),
         log=lambda m: None,
     )
@@ -95,11 +71,11 @@ def test_hcf_and_pcf_status(tmp_path, image_dir):
     assert (st.kind, st.done, st.total, st.finished) == ("pcf-tail", 3, 3, True)
 
 
-def test_status_command_prints_text_or_json_and_refuses_other_dirs(tmp_path, image_dir, capsys):
+def test_status_command_prints_text_or_json_and_refuses_other_dirs(tmp_path, one_image_dir, capsys):
     work = tmp_path / "p"
     TailDropTrainer(
         work,
-        image_dir,
+        one_image_dir,
         recipe=TailDropRecipe(N=16, M=24, group_size=8, crop=64, batch=2, iters=2, val_every=99),
         log=lambda m: None,
     ).run(max_iters=1)
