@@ -231,6 +231,50 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
     return 0 if done else 3
 
 
+def _cmd_train_hyper(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from hcf_ray.bundle import load_bundle
+    from hcf_ray.train.hyper import HyperRecipe, HyperTrainer
+
+    torch.set_num_threads(args.threads)
+    source = _weights_dir(args.models)
+    if not Path(source).is_dir():
+        raise UserError(f"--models: {args.models!r} is not 'default' or a model directory")
+    try:
+        bundle = load_bundle(source)
+        recipe = HyperRecipe(
+            iters=args.iters,
+            maps_per_iter=args.maps_per_iter,
+            lr=args.lr,
+            flips=not args.no_flips,
+            overlay=not args.no_overlay,
+        )
+        trainer = HyperTrainer(
+            bundle,
+            args.workdir,
+            args.data,
+            args.val,
+            recipe,
+            max_val_images=args.max_val_images,
+            device=_device(args),
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"train hyper: {exc}") from None
+    done = trainer.run(max_hours=args.max_hours)
+    if args.export:
+        try:
+            trainer.export(args.export, source)
+        except ValueError as exc:
+            raise UserError(f"train hyper: {exc}") from None
+        print(
+            f"exported the models with {len(trainer.state['done'])} tuned entropy models to {args.export}"
+        )
+    return 0 if done else 3
+
+
 def _cmd_train_status(args: argparse.Namespace) -> int:
     import json
 
@@ -420,6 +464,27 @@ def build_parser() -> argparse.ArgumentParser:
         "into g_s, as the receiver decodes)",
     )
     th.set_defaults(func=_cmd_train_hcf)
+
+    thy = tsub.add_parser(
+        "hyper",
+        help="fine-tune every level's entropy model (h_a, h_s, z prior) on whole-image "
+        "latents, transforms frozen",
+    )
+    thy.add_argument("--models", default="default", help="'default' or a model directory")
+    thy.add_argument("--data", required=True, help="training image folder")
+    thy.add_argument("--val", default=None, help="validation image folder")
+    thy.add_argument("--workdir", required=True, help="latent cache, checkpoints, log (resumable)")
+    thy.add_argument("--export", default=None, help="write the complete tuned model dir here")
+    thy.add_argument("--iters", type=int, default=300, help="optimizer steps per level")
+    thy.add_argument("--maps-per-iter", type=int, default=4, help="whole-image latents per step")
+    thy.add_argument("--lr", type=float, default=1e-4, help="cosine-decayed to 0 per level")
+    thy.add_argument("--no-flips", action="store_true", help="do not add mirrored photos")
+    thy.add_argument("--no-overlay", action="store_true", help="base ladder only")
+    thy.add_argument("--max-val-images", type=int, default=8)
+    thy.add_argument("--max-hours", type=float, default=None)
+    thy.add_argument("--threads", type=int, default=2)
+    _add_device_arg(thy)
+    thy.set_defaults(func=_cmd_train_hyper)
 
     tst = tsub.add_parser(
         "status",

@@ -7,6 +7,7 @@ images are loaded, no model is built). Every trainer is recognised by its own fi
 * ladder: ``state.json`` with ``done``/``trained`` and ``level{k}.ckpt`` per level;
 * hcf: ``state.json`` with ``phase1_done``/``phase2_done``;
 * shared: ``state.json`` with ``it`` beside ``shared.ckpt``;
+* hyper: ``state.json`` with ``models`` and ``jobs`` (entropy-model fine-tuning);
 * pcf-tail: ``recipe.json`` beside ``pcf.ckpt``.
 """
 
@@ -24,7 +25,7 @@ LOG = "train.log.jsonl"
 @dataclass
 class WorkdirStatus:
     path: str
-    kind: str  # "ladder", "hcf", "shared" or "pcf-tail"
+    kind: str  # "ladder", "hcf", "shared", "hyper" or "pcf-tail"
     hours: float | None
     done: int  # finished units (jobs, transitions + levels, iterations)
     total: int
@@ -79,6 +80,8 @@ def workdir_status(path: str | Path) -> WorkdirStatus:
             state = json.loads(state_path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{state_path}: not valid JSON ({exc.msg})") from None
+        if "models" in state and "val" in state:
+            return _hyper(path, state)
         if "trained" in state:
             return _ladder(path, state)
         if "phase1_done" in state:
@@ -208,6 +211,39 @@ def _shared(path: Path, state: dict) -> WorkdirStatus:
         lines,
         log[-1] if log else None,
         validation,
+    )
+
+
+def _hyper(path: Path, state: dict) -> WorkdirStatus:
+    recipe, done = state["recipe"], state["done"]
+    jobs = state.get("jobs") or done  # the job list is stored since the first release
+    lines = [
+        f"models {state['models']}; {recipe['iters']} it/level of {recipe['maps_per_iter']} "
+        f"whole-image latents, lr {recipe['lr']:g} (cosine)",
+        f"done: {', '.join(done) or 'none'}",
+    ]
+    pending = [job for job in jobs if job not in done]
+    if pending:
+        ck = _ckpt_iteration(path / "job.ckpt")
+        at = ck["it"] if ck and ck.get("job") == pending[0] else 0
+        lines.append(f"next job {pending[0]}: it {at} of {recipe['iters']}")
+    for job, v in state.get("val", {}).items():
+        if "before" in v and "after" in v:
+            b, a = v["before"], v["after"]
+            lines.append(
+                f"{job}: {b['bpp']:.4f} bpp {b['psnr']:.2f} dB -> {a['bpp']:.4f} bpp "
+                f"{a['psnr']:.2f} dB ({100 * (a['bpp'] / b['bpp'] - 1):+.2f} % rate)"
+            )
+    log = _log(path)
+    return WorkdirStatus(
+        str(path),
+        "hyper",
+        state.get("hours"),
+        len(done),
+        len(jobs),
+        "jobs",
+        lines,
+        log[-1] if log else None,
     )
 
 
