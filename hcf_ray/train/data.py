@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hcf_ray.images import image_files
+from hcf_ray.images import image_files, load_image
 
 
 class CropSampler:
@@ -63,3 +63,10 @@ class CropSampler:
                 c = c.flip(-2)
             out[i] = c
         return out.float().div_(255.0)
+
+
+def validation_images(folder: str | Path | None, limit: int) -> list[torch.Tensor]:
+    """The first ``limit`` images of a validation folder (none without a folder)."""
+    if folder is None:
+        return []
+    return [load_image(p) for p in image_files(folder)[:limit]]

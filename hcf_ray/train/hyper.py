@@ -40,7 +40,7 @@ from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, ModelBundle, save_hcf_
 from hcf_ray.codecs.ladder import MANIFEST as LADDER_MANIFEST
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec, pad_image
-from hcf_ray.train.data import CropSampler
+from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.ladder import evaluate_level, on_cpu
 from hcf_ray.train.losses import check_hyperprior, is_mean_scale
 from hcf_ray.train.progress import progress_bar
@@ -209,11 +209,7 @@ class HyperTrainer:
         self.jobs = hyper_jobs(bundle, self.recipe)
         self.state["jobs"] = self.jobs
         self.train_dir = train_dir
-        self.val_images = []
-        if val_dir is not None:
-            from hcf_ray.images import image_files, load_image
-
-            self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
+        self.val_images = validation_images(val_dir, max_val_images)
 
     # -- models ------------------------------------------------------------------------
     def _source(self, job: str) -> LevelCodec:

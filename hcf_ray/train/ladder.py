@@ -28,7 +28,7 @@ from torch import nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
-from hcf_ray.train.data import CropSampler
+from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.losses import check_quant, rd_loss
 from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import open_state, save_state
@@ -159,11 +159,7 @@ class LadderTrainer:
             log,
         )
         self.sampler = CropSampler(train_dir, seed=self.recipe.seed)
-        self.val_images = []
-        if val_dir is not None:
-            from hcf_ray.images import image_files, load_image
-
-            self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
+        self.val_images = validation_images(val_dir, max_val_images)
 
     # -- schedule -----------------------------------------------------------------------
     def jobs(self) -> list[tuple[str, int, Stage]]:

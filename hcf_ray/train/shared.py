@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
-from hcf_ray.train.data import CropSampler
+from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.ladder import evaluate_level, on_cpu
 from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import open_state, save_state
@@ -230,11 +230,7 @@ class SharedTrainer:
             self.opt.load_state_dict(data["opt"])
             self.aux_opt.load_state_dict(data["aux_opt"])
             self.sampler.set_state(data["rng"])
-        self.val_images = []
-        if val_dir is not None:
-            from hcf_ray.images import image_files, load_image
-
-            self.val_images = [load_image(p) for p in image_files(val_dir)[:max_val_images]]
+        self.val_images = validation_images(val_dir, max_val_images)
 
     def validate(self) -> dict[int, dict]:
         model = on_cpu(self.model)
