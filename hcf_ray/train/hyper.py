@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
 from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, ModelBundle, save_hcf_overlay
@@ -93,7 +94,7 @@ def latent_rate(model: nn.Module, y: Tensor) -> tuple[Tensor, Tensor]:
     z = model.h_a(y if is_mean_scale(model) else y.abs())
     _, z_lik = model.entropy_bottleneck(z)
     medians = model.entropy_bottleneck._get_medians()
-    z_hat = z + ((torch.round(z - medians) + medians) - z).detach()
+    z_hat = quantize_ste(z - medians) + medians
     if is_mean_scale(model):
         scales, means = model.h_s(z_hat).chunk(2, 1)
     else:
@@ -219,9 +220,8 @@ class HyperTrainer:
     def tuned_model(self, job: str) -> nn.Module:
         """The job's model with its tuned parts when the job is done (else as shipped)."""
         model = copy.deepcopy(self._source(job).model).float()
-        path = self._tuned_path(job)
-        if job in self.state["done"] and path.is_file():
-            load_weights(model, torch.load(path, map_location="cpu"), partial=True)
+        if job in self.state["done"]:
+            load_weights(model, torch.load(self._tuned_path(job), map_location="cpu"), partial=True)
         return model
 
     def ladders(self) -> tuple[QualityLadder, QualityLadder | None]:
