@@ -7,16 +7,14 @@ actor, pulling it from whichever machine's object store holds it — never via t
 Ray stores as the ObjectRef the next node's call receives) plus a small stats dict for the
 driver.
 
-Measurements, per job:
+Wall-clock measurements, per job (they feed the ``wall`` block of the results and, with
+``timing: measured``, the simulated compute time; ``timing: profile`` prices ops, FLOPs and
+memory from the cost profile instead):
 
 * compute time: wall time of every op inside ``run_stage`` (``time.perf_counter``, or CUDA
   synchronised on GPU); Ray and (de)serialisation overheads are excluded;
-* FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products,
-  2 FLOPs per MAC; entropy-coder arithmetic is not counted), counted once per
-  (stage, step, image size) on a separate pass and cached;
-* memory: on CPU the actor process's peak resident set size (``getrusage`` ``ru_maxrss``: a
-  high-water mark that includes the Python runtime and the loaded models); on GPU
-  ``torch.cuda.max_memory_allocated`` (reset per job) as well.
+* memory: the actor process's peak resident set size (``getrusage`` ``ru_maxrss``, a
+  high-water mark of the whole process) and on GPU ``torch.cuda.max_memory_allocated``.
 
 Models: an actor loads the bundle once and keeps only the ladder levels and φ modules its
 node's stages use (:class:`~hcf_ray.sim.planner.ModelNeeds`); a node that only forwards
@@ -118,7 +116,6 @@ class NodeWorker:
             torch.backends.cudnn.allow_tf32 = False
         self.needs = ModelNeeds()
         self.engine = None
-        self._flops: dict[Any, int] = {}
         self.model_mb = 0.0
 
     # -- setup ------------------------------------------------------------------------------
@@ -192,8 +189,7 @@ class NodeWorker:
                 br.stage, inp, image_size, clock, transport, seg.start, seg.stop
             )
             seconds = sum(t.seconds for t in out.timings)
-            flops = self._count_flops(br.stage, inp, image_size, transport, seg.start, seg.stop)
-            segs.append({"ops": [t.op for t in out.timings], "s": seconds, "flops": flops})
+            segs.append({"ops": [t.op for t in out.timings], "s": seconds})
             values.append(out.value)
             if not seg.final:
                 continue
@@ -228,19 +224,6 @@ class NodeWorker:
             "ms_ssim_db": ms_ssim_db(x, x_hat),
             "recon_sha256": hashlib.sha256(x_hat.numpy().tobytes()).hexdigest(),
         }
-
-    def _count_flops(self, stage, inp, image_size, transport, start, stop) -> int:
-        """FLOPs of a stage slice, counted once per (slice, image size) on a separate pass."""
-        from torch.utils.flop_counter import FlopCounterMode
-
-        key = (stage, start, stop, tuple(image_size), transport)
-        if key not in self._flops:
-            with FlopCounterMode(display=False) as counter:
-                self.engine.run_stage(
-                    stage, inp, image_size, transport=transport, start=start, stop=stop
-                )
-            self._flops[key] = int(counter.get_total_flops())
-        return self._flops[key]
 
 
 def _payload_info(payload) -> dict:

@@ -64,6 +64,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DeviceConfig(_Model):
+    """The hardware a node simulates: who prices its ops, how fast, how much power.
+
+    An op on the node takes ``profile.seconds(op, size) / (throughput · speed)`` simulated
+    seconds. ``profile`` is a calibration file (``hcf-sim calibrate``; default: the run's
+    ``profile``); ``throughput`` scales it (2.0: twice as fast as the profiled machine).
+    ``busy_w`` / ``idle_w``: power draw with all cores busy / idle (W), for energy in joules.
+    """
+
+    profile: str | None = None
+    throughput: Weight = 1.0
+    busy_w: float = Field(0.0, ge=0)
+    idle_w: float = Field(0.0, ge=0)
+
+
+DeviceRef = str | DeviceConfig  # a name from the top-level ``devices`` table, or inline
+
+
 class NodeDefaults(_Model):
     """Defaults for every node (sized so a whole topology fits a 2-core laptop)."""
 
@@ -71,6 +89,8 @@ class NodeDefaults(_Model):
     num_gpus: GpuSpec = "auto"  # auto: share the cluster's GPUs among the nodes, 0 without
     resources: dict[str, float] = Field(default_factory=dict)
     speed: Weight = 1.0
+    cores: int = Field(1, ge=1)  # jobs a node runs at once in simulated time (others queue)
+    device: DeviceRef | None = None  # None: the run's profile, throughput 1, no power model
 
 
 class NodeConfig(_Model):
@@ -79,7 +99,9 @@ class NodeConfig(_Model):
     num_cpus: float | None = Field(None, ge=0)
     num_gpus: GpuSpec | None = None
     resources: dict[str, float] | None = None  # custom Ray resources: pin to machines
-    speed: Weight | None = None  # compute-speed factor: measured op time is divided by it
+    speed: Weight | None = None  # compute-speed factor: op time is divided by it
+    cores: int | None = Field(None, ge=1)
+    device: DeviceRef | None = None
 
 
 class LinkConfig(_Model):
@@ -137,7 +159,15 @@ class SimConfig(_Model):
     nodes: list[NodeConfig] = Field(default_factory=list)
     links: list[LinkConfig] = Field(default_factory=list)
     flows: list[FlowConfig] = Field(min_length=1)
-    seed: int = 0
+    seed: int = 0  # seeds link loss (one stream per directed link and method)
+    # profile: ops priced by a calibrated cost model (deterministic); measured: the wall
+    # clock of each op inside the actors (varies with host load; for studies of the real system)
+    timing: Literal["profile", "measured"] = "profile"
+    profile: str | None = None  # cost profile (hcf-sim calibrate); None: the shipped CPU one
+    devices: dict[str, DeviceConfig] = Field(default_factory=dict)  # named device models
+    # pool: codec work multiplexed onto one actor per CPU of the cluster; dedicated: one actor
+    # per topology node with that node's Ray resources (map the topology onto machines)
+    placement: Literal["pool", "dedicated"] = "pool"
 
     def flow_name(self, index: int) -> str:
         f = self.flows[index]

@@ -1,38 +1,41 @@
-"""The simulation driver: every flow × image × method through the node actors.
+"""The simulation driver: plan → codec work (cached) → event simulation → records.
 
-For one *unit* (flow, method, image) the driver submits one actor call per job of the plan,
-parents first, passing each parent's output ObjectRef straight into the child's call — the
-payloads go actor to actor through the object store, the driver only receives the small
-stats dicts. Up to ``max_in_flight`` units run at once; units complete and are written in
-submission order (sorted by release time), and that is also the order in which they are
-handed to the virtual clocks, so link and node FIFOs are resolved in submission order.
-Each method runs in its own virtual network (alternative systems, not competing traffic);
-flows of one method share it.
-
-Outputs in ``out_dir``: ``results.jsonl`` (one record per flow/destination/image/method,
-appended and flushed as each unit completes, so a crash loses nothing already done) and
-``summary.json`` (also written after a failure, with ``status: failed``).
+1. **Units.** Every flow × image × method is a unit, released at ``image index ·
+   interval``; units are ordered by release time, flow and image.
+2. **Codec work** (:mod:`hcf_ray.sim.work`). Each unit's jobs run on Ray actors — a pool
+   sized from the cluster, or one actor per node with ``placement: dedicated`` — except the
+   branches whose lineage is already cached: rate and distortion depend on the image, the
+   models and the cascade, never on the network.
+3. **Event simulation** (:mod:`hcf_ray.sim.world`). Each method is one world: a SimPy
+   network of FIFO links and multi-core nodes. With ``timing: profile`` (the default) every
+   op is priced by the node's device model, so the records are a function of the inputs
+   only; ``timing: measured`` replays the wall clock of each op in the actors instead.
+4. **Records.** ``results.jsonl`` (one line per flow × destination × image × method, in
+   unit order) and ``summary.json``. Everything that depends on how and where the run
+   executed (wall-clock times, placement, cache hits) is kept apart under the key ``wall``.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
-from hcf_ray.sim.network import VirtualNetwork
-from hcf_ray.sim.planner import FlowPlan, node_needs
-from hcf_ray.sim.pool import ActorSet, SimulationError, WorkerSpec, _cause, _reason
-from hcf_ray.sim.report import NodeTotals, summarize
+from hcf_ray.sim.planner import node_needs
+from hcf_ray.sim.pool import SimulationError, WorkerSpec
+from hcf_ray.sim.report import summarize
 from hcf_ray.sim.scenario import Scenario
-from hcf_ray.sim.timeline import schedule
+from hcf_ray.sim.work.backend import Backend, DedicatedBackend, PoolBackend
+from hcf_ray.sim.work.cache import CodecCache, file_sha256
+from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest, UnitResult
+from hcf_ray.sim.world import PricedUnit, WorldResult, price_unit, simulate_world, world_spec
 
 Log = Callable[[str], None]
 
@@ -42,9 +45,11 @@ class RunOptions:
     max_in_flight: int = 8
     timeout_s: float = 600.0  # any single wait on Ray
     check_transport: bool = True  # closing note: bitstream vs latent bpp on one image
-    warmup: bool = True  # run each flow × method once on its first image, untimed
+    warmup: bool = True  # timing: measured — one untimed pass per flow × method first
     progress: bool = False
     on_unit: Callable[[int, int], None] | None = None  # (done, total) after each unit
+    cache_dir: str | Path | None = None  # codec-work cache on disk (shared between runs)
+    pool_size: int | None = None  # placement: pool — actors (default: one per CPU)
 
 
 @dataclass
@@ -55,9 +60,6 @@ class Unit:
     image: Path
     image_index: int
     release_s: float
-    plan: FlowPlan
-    refs: dict[int, Any] = field(default_factory=dict)  # job → stats ref
-    keep: list[Any] = field(default_factory=list)  # payload refs (freed when done)
 
 
 def node_workers(scenario: Scenario) -> list[WorkerSpec]:
@@ -67,12 +69,67 @@ def node_workers(scenario: Scenario) -> list[WorkerSpec]:
     ]
 
 
+def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None) -> Backend:
+    codec = scenario.codec
+    if scenario.config.placement == "dedicated":
+        return DedicatedBackend(
+            node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
+        )
+    return PoolBackend(codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log)
+
+
+def units_of(scenario: Scenario) -> list[Unit]:
+    units = []
+    for f in scenario.flows:
+        for i, img in enumerate(f.images):
+            for m in f.methods:
+                units.append(Unit(0, f.spec.name, m, img, i, i * f.interval_s))
+    order = {f.spec.name: f.index for f in scenario.flows}
+    units.sort(key=lambda u: (u.release_s, order[u.flow], u.image_index))
+    for seq, u in enumerate(units):
+        u.seq = seq
+    return units
+
+
+class ImageStore:
+    """Image sizes from file headers; pixels loaded and ``ray.put`` once, only when needed."""
+
+    def __init__(self):
+        self._refs: dict[Path, Any] = {}
+        self._sizes: dict[Path, tuple[int, int]] = {}
+
+    def size(self, path: Path) -> tuple[int, int]:
+        if path not in self._sizes:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                w, h = im.size
+            self._sizes[path] = (int(h), int(w))
+        return self._sizes[path]
+
+    def ref(self, path: Path):
+        if path not in self._refs:
+            from hcf_ray.images import load_image
+
+            x = load_image(path)
+            self._sizes[path] = (int(x.shape[-2]), int(x.shape[-1]))
+            self._refs[path] = ray.put(x.numpy())
+        return self._refs[path]
+
+
+def bundle_hash(scenario: Scenario) -> str:
+    from hcf_ray.sim.net.costs import bundle_sha256
+
+    return bundle_sha256(scenario.codec.spec, scenario.codec.phi_dir)
+
+
 def run_simulation(
     scenario: Scenario,
     out_dir: str | Path,
-    actors: ActorSet | None = None,
+    backend: Backend | None = None,
     options: RunOptions | None = None,
     log: Log | None = None,
+    cache: CodecCache | None = None,
 ) -> dict:
     """Run a checked scenario on the current Ray session; returns the summary dict."""
     options = options or RunOptions()
@@ -80,261 +137,170 @@ def run_simulation(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    own = actors is None
+    own = backend is None
     if own:
-        actors = ActorSet(
-            node_workers(scenario),
-            scenario.codec.spec,
-            scenario.codec.phi_dir,
-            options.timeout_s,
-            log,
-        )
+        backend = make_backend(scenario, options, log)
+    cache = cache if cache is not None else CodecCache(options.cache_dir)
     try:
-        placement = actors.prepare(node_needs(list(scenario.plans.values())))
-        runner = _Runner(scenario, actors, options, out)
-        try:
-            runner.run()
-            status, error = "ok", None
-        except SimulationError as exc:
-            status, error = "failed", str(exc)
-        summary = summarize(
-            scenario,
-            runner.records,
-            {m: net.stats() for m, net in runner.worlds.items()},
-            runner.totals,
-            placement_of(scenario, actors, placement),
-            runner.unit_totals,
-            wall_s=time.perf_counter() - t0,
-            status=status,
-            error=error,
-        )
-        if status == "ok" and options.check_transport and runner.records:
+        prepared = backend.prepare(node_needs(list(scenario.plans.values())))
+        t_ready = time.perf_counter()
+        priced, error = compute_units(scenario, backend, cache, options)
+        t_codec = time.perf_counter()
+        results = simulate_worlds(scenario, priced)
+        records = merge_records(results)
+        write_records(out / "results.jsonl", records)
+        status = "ok" if error is None else "failed"
+        wall = {
+            "wall_s": time.perf_counter() - t0,
+            "setup_s": t_ready - t0,
+            "codec_work_s": t_codec - t_ready,
+            "event_simulation_s": time.perf_counter() - t_codec,
+            "cache": cache.describe(),
+            "placement": placement_of(scenario, backend, prepared),
+        }
+        summary = summarize(scenario, records, results, status, error, wall, bundle_hash(scenario))
+        if status == "ok" and options.check_transport and records:
             try:
-                summary["transport_check"] = transport_check(scenario, runner.records[0])
+                summary["transport_check"] = transport_check(scenario, records[0])
             except Exception as exc:  # a side note must not fail a finished run
                 log(f"transport check skipped: {type(exc).__name__}: {exc}")
+        summary["wall"]["wall_s"] = time.perf_counter() - t0
         (out / "summary.json").write_text(
             json.dumps(summary, indent=2, default=str, ensure_ascii=False) + "\n"
         )
         if error:
-            raise SimulationError(f"{error} ({len(runner.records)} results kept in {out})")
+            raise SimulationError(f"{error} ({len(records)} results kept in {out})")
         return summary
     finally:
         if own:
-            actors.close()
+            backend.close()
 
 
-def placement_of(scenario: Scenario, actors: ActorSet, prepared: dict) -> dict[str, dict]:
-    out = {}
-    for node in scenario.topology.nodes:
-        name = actors.mapping.get(node, node)
-        info = {**actors.info.get(name, {}), **prepared.get(name, {})}
-        out[node] = {
-            k: info.get(k)
-            for k in ("name", "ray_node_id", "host", "pid", "device", "levels", "model_mb")
+def compute_units(
+    scenario: Scenario, backend: Backend, cache: CodecCache, options: RunOptions
+) -> tuple[dict[str, list[PricedUnit]], str | None]:
+    """Codec work of every unit, priced as it completes; stops at the first failure."""
+    units = units_of(scenario)
+    images = ImageStore()
+    measured = scenario.timing == "measured"
+    work = CodecWork(backend, cache, bundle_hash(scenario), images, options.timeout_s, not measured)
+    shas = {u.image: file_sha256(u.image) for u in units}
+    if measured and options.warmup:
+        firsts = {}
+        for u in units:
+            firsts.setdefault((u.flow, u.method), u)
+        work.run([_request(scenario, u, shas) for u in firsts.values()], options.max_in_flight)
+    priced: dict[str, list[PricedUnit]] = defaultdict(list)
+    by_seq = {u.seq: u for u in units}
+    topo = scenario.topology
+    speeds = {n: s.speed for n, s in topo.nodes.items()}
+    cores = {n: s.cores for n, s in topo.nodes.items()}
+    done = 0
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(units), disable=not options.progress, unit="img", leave=False)
+
+    def on_result(res: UnitResult) -> None:
+        nonlocal done
+        u = by_seq[res.key]
+        plan = scenario.plan(u.flow, u.method)
+        base = {
+            "flow": u.flow,
+            "image": u.image.name,
+            "method": u.method,
+            "transport": scenario.transport,
+            "timing": scenario.timing,
         }
+        priced[u.method].append(
+            price_unit(
+                u.seq,
+                plan,
+                res.infos,
+                images.size(u.image),
+                scenario.devices,
+                speeds,
+                cores,
+                scenario.timing,
+                base,
+                u.release_s,
+                res.segment_s,
+            )
+        )
+        done += 1
+        bar.update(1)
+        if options.on_unit:
+            options.on_unit(done, len(units))
+
+    try:
+        work.run(
+            (_request(scenario, u, shas) for u in units), options.max_in_flight, on_result
+        )
+        error = None
+    except SimulationError as exc:
+        error = str(exc)
+    finally:
+        bar.close()
+    return priced, error
+
+
+def _request(scenario: Scenario, u: Unit, shas) -> UnitRequest:
+    return UnitRequest(
+        key=u.seq,
+        plan=scenario.plan(u.flow, u.method),
+        image=u.image,
+        image_sha256=shas[u.image],
+        transport=scenario.transport,
+        label=f"{u.image.name} ({u.flow}/{u.method})",
+    )
+
+
+def simulate_worlds(
+    scenario: Scenario, priced: dict[str, list[PricedUnit]]
+) -> dict[str, WorldResult]:
+    out = {}
+    for method in sorted(priced):
+        spec = world_spec(method, scenario.topology, scenario.devices, f"{scenario.config.seed}")
+        out[method] = simulate_world(spec, priced[method])
     return out
 
 
-class _Runner:
-    def __init__(self, scenario: Scenario, actors: ActorSet, options: RunOptions, out: Path):
-        self.sc = scenario
-        self.actors = actors
-        self.opt = options
-        self.results_path = out / "results.jsonl"
-        self.records: list[dict] = []
-        self.worlds: dict[str, VirtualNetwork] = {}
-        self.totals: dict[str, dict[str, NodeTotals]] = {}
-        self.unit_totals: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        self.images = _ImageStore()
+def merge_records(results: dict[str, WorldResult]) -> list[dict]:
+    """All worlds' records in unit order (each unit's destinations in plan order)."""
+    units = sorted(
+        ((seq, recs) for res in results.values() for seq, recs in res.units), key=lambda t: t[0]
+    )
+    return [r for _, recs in units for r in recs]
 
-    def units(self) -> list[Unit]:
-        units = []
-        for f in self.sc.flows:
-            for i, img in enumerate(f.images):
-                for m in f.methods:
-                    plan = self.sc.plan(f.spec.name, m)
-                    units.append(Unit(0, f.spec.name, m, img, i, i * f.interval_s, plan))
-        order = {f.spec.name: f.index for f in self.sc.flows}
-        units.sort(key=lambda u: (u.release_s, order[u.flow], u.image_index))
-        for seq, u in enumerate(units):
-            u.seq = seq
-        return units
 
-    def run(self) -> None:
-        from tqdm import tqdm
+def write_records(path: Path, records: list[dict]) -> None:
+    with path.open("w") as sink:
+        for rec in records:
+            sink.write(json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n")
 
-        units = self.units()
-        for u in units:
-            self.images.expect(u.image)
-        for m in {u.method for u in units}:
-            self.worlds[m] = VirtualNetwork.of(self.sc.topology, self.sc.config.seed)
-            self.totals[m] = {}
-        if self.opt.warmup:
-            self.warm_up(units)
-        pending = deque(units)
-        flight: deque[Unit] = deque()
-        with (
-            self.results_path.open("w") as sink,
-            tqdm(total=len(units), disable=not self.opt.progress, unit="img", leave=False) as bar,
-        ):
-            while pending or flight:
-                while pending and len(flight) < max(1, self.opt.max_in_flight):
-                    u = pending.popleft()
-                    self.submit(u)
-                    flight.append(u)
-                u = flight.popleft()
-                stats = self.collect(u)
-                self.finish(u, stats, sink)
-                bar.update(1)
-                if self.opt.on_unit:
-                    self.opt.on_unit(u.seq + 1, len(units))
 
-    def warm_up(self, units: list[Unit]) -> None:
-        """One untimed pass per (flow, method): first calls pay lazy initialisation."""
-        firsts: dict[tuple[str, str], Unit] = {}
-        for u in units:
-            firsts.setdefault((u.flow, u.method), u)
-        warm = [
-            Unit(-1, u.flow, u.method, u.image, u.image_index, 0.0, u.plan) for u in firsts.values()
-        ]
-        for u in warm:
-            self.images.expect(u.image)
-            self.submit(u)
-        for u in warm:
-            self.collect(u)
-            self.images.done(u.image)
+def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[str, dict]:
+    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "model_mb")
+    actors = {}
+    for name in {**backend.actors.info, **prepared}:
+        merged = {**backend.actors.info.get(name, {}), **prepared.get(name, {})}
+        actors[name] = {k: merged.get(k) for k in keys}
+    nodes = {n: backend.actor_name(n) for n in scenario.topology.nodes}
+    return {"placement": scenario.config.placement, "actors": actors, "nodes": nodes}
 
-    # -- one unit ----------------------------------------------------------------------------
-    def submit(self, u: Unit) -> None:
-        image_ref, size = self.images.get(u.image)
-        outputs: dict[tuple[int, int], Any] = {}
-        for job in u.plan.jobs:
-            inp = image_ref if job.input is None else outputs[job.input]
-            if not job.computes:
-                for b in range(len(job.branches)):
-                    outputs[job.index, b] = inp
-                continue
-            actor = self.actors.actor(job.node)
-            img = image_ref if job.has_destination else None
-            rets = actor.run_job.options(num_returns=len(job.branches) + 1).remote(
-                job, inp, img, size, self.sc.transport
-            )
-            for b, br in enumerate(job.branches):
-                outputs[job.index, b] = inp if br.forward else rets[b]
-            u.refs[job.index] = rets[-1]
-            u.keep.extend(rets[:-1])
 
-    def collect(self, u: Unit) -> dict[int, dict]:
-        try:
-            ready, _ = ray.wait(
-                list(u.refs.values()), num_returns=len(u.refs), timeout=self.opt.timeout_s
-            )
-            if len(ready) < len(u.refs):
-                raise GetTimeoutError
-            return dict(zip(u.refs, ray.get(list(u.refs.values()), timeout=self.opt.timeout_s)))
-        except (RayError, GetTimeoutError):
-            raise SimulationError(self._failure(u)) from None
-
-    def _failure(self, u: Unit) -> str:
-        where = f"{u.image.name} ({u.flow}/{u.method})"
-        for j, ref in u.refs.items():  # parents first: the first failure is the cause
-            node = u.plan.jobs[j].node
-            try:
-                ray.get(ref, timeout=self.opt.timeout_s)
-            except RayActorError as exc:
-                return f"node {node!r}: actor died ({_reason(exc)}) while processing {where}"
-            except RayTaskError as exc:
-                return f"node {node!r} failed on {where}: {_cause(exc)}"
-            except GetTimeoutError:
-                return f"node {node!r} timed out after {self.opt.timeout_s:.0f} s on {where}"
-            except RayError as exc:
-                return f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
-        return f"unit {where} failed"
-
-    def finish(self, u: Unit, stats: dict[int, dict], sink) -> None:
-        net = self.worlds[u.method]
-        size = self.images.size(u.image)
-        before = net.totals()
-        timings = schedule(u.plan, stats, net, u.release_s)
-        after = net.totals()
-        totals = self.totals[u.method]
-        for st in stats.values():
-            totals.setdefault(st["node"], NodeTotals()).add(st)
-        self.unit_totals[u.flow, u.method].append(
-            {
-                "link_bytes": after[0] - before[0],
-                "compute_s": after[1] - before[1],
-                "flops": sum(s["flops"] for st in stats.values() for s in st["segments"]),
-                "latency_s": max(t.latency_s for t in timings),
-            }
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
-        for d, tm in zip(u.plan.destinations, timings):
-            rec = record(u, d, tm, size, self.sc.transport)
-            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            self.records.append(rec)
-        sink.flush()
-        u.refs.clear()
-        u.keep.clear()
-        self.images.done(u.image)
-
-
-class _ImageStore:
-    """Each image is loaded and ``ray.put`` once, and dropped after its last unit."""
-
-    def __init__(self):
-        self._refs: dict[Path, Any] = {}
-        self._sizes: dict[Path, tuple[int, int]] = {}
-        self._uses: dict[Path, int] = defaultdict(int)
-
-    def expect(self, path: Path) -> None:
-        self._uses[path] += 1
-
-    def get(self, path: Path) -> tuple[Any, tuple[int, int]]:
-        if path not in self._refs:
-            from hcf_ray.images import load_image
-
-            x = load_image(path)
-            self._sizes[path] = (int(x.shape[-2]), int(x.shape[-1]))
-            self._refs[path] = ray.put(x.numpy())
-        return self._refs[path], self._sizes[path]
-
-    def size(self, path: Path) -> tuple[int, int]:
-        return self._sizes[path]
-
-    def done(self, path: Path) -> None:
-        self._uses[path] -= 1
-        if self._uses[path] <= 0:
-            self._refs.pop(path, None)
-
-
-def record(u: Unit, d, tm, size: tuple[int, int], transport: str) -> dict:
-    h, w = size
-    return {
-        "flow": u.flow,
-        "destination": d.node,
-        "image": u.image.name,
-        "method": u.method,
-        "policy": d.policy,
-        "source_level": u.plan.source_level,
-        "target_level": d.level,
-        "transport": transport,
-        "bpp": tm.payload["bytes"] * 8.0 / (h * w),
-        "psnr": tm.final["psnr"],
-        "ms_ssim_db": tm.final["ms_ssim_db"],
-        "latency_s": tm.latency_s,
-        "release_s": u.release_s,
-        "done_s": tm.done_s,
-        "path": list(d.path),
-        "levels": list(d.levels),
-        "total_bytes": sum(hop["bytes"] for hop in tm.hops),
-        "hops": tm.hops,
-        "nodes": tm.nodes,
-        "compute_s": sum(n["compute_s"] for n in tm.nodes.values()),
-        "flops": sum(n["flops"] for n in tm.nodes.values()),
-        "recon_sha256": tm.final["recon_sha256"],
-        "image_size": [h, w],
-    }
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def transport_check(scenario: Scenario, rec: dict) -> dict:

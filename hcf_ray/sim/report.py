@@ -6,28 +6,9 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import Any
 
 from hcf_ray.sim.scenario import Scenario
-
-
-@dataclass
-class NodeTotals:
-    """Measured totals of one node in one method's world."""
-
-    jobs: int = 0
-    flops: int = 0
-    measured_s: float = 0.0
-    rss_peak_mb: float = 0.0
-    gpu_peak_mb: float | None = None
-
-    def add(self, stats: Mapping) -> None:
-        self.jobs += 1
-        self.flops += sum(s["flops"] for s in stats["segments"])
-        self.measured_s += sum(s["s"] for s in stats["segments"])
-        self.rss_peak_mb = max(self.rss_peak_mb, stats.get("rss_peak_mb", 0.0))
-        if "gpu_peak_mb" in stats:
-            self.gpu_peak_mb = max(self.gpu_peak_mb or 0.0, stats["gpu_peak_mb"])
 
 
 def spread(values: Iterable[float]) -> dict:
@@ -59,14 +40,19 @@ def _mean(values: Iterable[float]) -> float | None:
 def summarize(
     scenario: Scenario,
     records: list[dict],
-    worlds: Mapping[str, dict],
-    totals: Mapping[str, Mapping[str, NodeTotals]],
-    placement: Mapping[str, dict],
-    units: Mapping[tuple[str, str], list[dict]],
-    wall_s: float,
-    status: str = "ok",
-    error: str | None = None,
+    worlds: Mapping[str, Any],
+    status: str,
+    error: str | None,
+    wall: dict,
+    bundle_sha256: str,
 ) -> dict:
+    """``summary.json``: per flow/method/destination means, links, nodes, provenance.
+
+    Everything outside the ``wall`` key is a function of the inputs (with ``timing:
+    profile``); ``wall`` holds what depends on the host: wall-clock times, placement, cache.
+    """
+    from hcf_ray.sim.driver import git_commit
+
     by: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         by[r["flow"], r["method"], r["destination"]].append(r)
@@ -88,13 +74,20 @@ def summarize(
                     "psnr": _mean(r["psnr"] for r in rs),
                     "ms_ssim_db": _mean(r["ms_ssim_db"] for r in rs),
                     "latency_s": spread(r["latency_s"] for r in rs),
+                    "latency_breakdown": {
+                        k: _mean(r["latency_breakdown"][k] for r in rs)
+                        for k in BREAKDOWN
+                    },
                     "compute_s": _mean(r["compute_s"] for r in rs),
                     "flops": _mean(r["flops"] for r in rs),
+                    "energy_j": _mean(r["energy_j"] for r in rs),
                     "total_bytes": _mean(r["total_bytes"] for r in rs),
                 }
+            world = worlds.get(m)
+            units = [u for u in (world.per_unit if world else []) if u["flow"] == f.spec.name]
             methods[m] = {
                 "destinations": dests,
-                "per_image": _per_image(list(units.get((f.spec.name, m), []))),
+                "per_image": _per_image(units),
                 "plan": plan.describe().splitlines(),
             }
         flows[f.spec.name] = {
@@ -103,42 +96,70 @@ def summarize(
             "images": [p.name for p in f.images],
             "methods": methods,
         }
-    nodes = {}
-    for m, world in worlds.items():
-        per = {}
-        for n, clock in world["nodes"].items():
-            t = totals.get(m, {}).get(n, NodeTotals())
-            per[n] = {
-                **clock,
-                "flops": t.flops,
-                "rss_peak_mb": t.rss_peak_mb,
-                **({"gpu_peak_mb": t.gpu_peak_mb} if t.gpu_peak_mb is not None else {}),
-            }
-        nodes[m] = per
+    cfg = scenario.config
+    profiles = {}
+    for dev in scenario.devices.values():
+        p = dev.profile
+        profiles.setdefault(
+            p.sha256,
+            {
+                "label": p.label,
+                "path": str(p.path),
+                "device": p.meta.get("device"),
+                "torch": p.meta.get("torch"),
+                "models": p.meta.get("models"),
+            },
+        )
     return {
-        "name": scenario.config.name,
+        "name": cfg.name,
         "config": scenario.source,
         "status": status,
         "error": error,
+        "timing": scenario.timing,
+        "timing_note": TIMING_NOTES[scenario.timing],
         "codec": {
             "requested": scenario.codec.requested,
             "used": scenario.codec.spec,
             "max_level": scenario.codec.max_level,
+            "bundle_sha256": bundle_sha256,
         },
+        "pricing": {
+            "profiles": profiles,
+            "devices": {n: d.describe() for n, d in scenario.devices.items()},
+        },
+        "seeds": {"links": cfg.seed},
+        "version": package_version(),
+        "git_commit": git_commit(),
+        "resolved_config": cfg.model_dump(mode="json"),
         "transport": scenario.transport,
         "warnings": scenario.warnings,
-        "wall_s": wall_s,
         "records": len(records),
         "flows": flows,
-        "links": {m: w["links"] for m, w in worlds.items()},
-        "nodes": nodes,
-        "horizon_s": {m: w["horizon_s"] for m, w in worlds.items()},
-        "placement": dict(placement),
+        "links": {m: w.stats["links"] for m, w in worlds.items()},
+        "nodes": {m: w.stats["nodes"] for m, w in worlds.items()},
+        "horizon_s": {m: w.stats["horizon_s"] for m, w in worlds.items()},
         "memory_method": (
-            "rss_peak_mb: getrusage ru_maxrss of the actor process (high-water mark incl. "
-            "runtime and models); gpu_peak_mb: torch.cuda.max_memory_allocated per job"
+            "peak_mem_mb per node: the largest allocator peak of its ops in the cost profile "
+            "(PyTorch allocator on CPU, torch.cuda.max_memory_allocated on GPU)"
         ),
+        "wall": wall,
     }
+
+
+BREAKDOWN = ("compute_s", "node_queue_s", "link_queue_s", "transmission_s", "propagation_s")
+TIMING_NOTES = {
+    "profile": "compute priced by the cost profile of each node's device (deterministic)",
+    "measured": "compute = wall clock of each op in the actors on this host (varies run to run)",
+}
+
+
+def package_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hcf-sim")
+    except PackageNotFoundError:
+        return None
 
 
 def _per_image(units: list[dict]) -> dict:
@@ -147,6 +168,7 @@ def _per_image(units: list[dict]) -> dict:
         "link_bytes": _mean(u["link_bytes"] for u in units),
         "compute_s": _mean(u["compute_s"] for u in units),
         "flops": _mean(u["flops"] for u in units),
+        "energy_j": _mean(u["energy_j"] for u in units),
         "latency_s_all_destinations": _mean(u["latency_s"] for u in units),
     }
 

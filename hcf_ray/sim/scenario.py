@@ -15,6 +15,7 @@ from hcf_ray.images import ImageError, image_files, sample_images
 from hcf_ray.policy import resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
+from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.methods import get_method, method_names
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
 from hcf_ray.sim.topology import Topology, build_topology
@@ -41,6 +42,11 @@ class Scenario:
     plans: dict[tuple[str, str], FlowPlan]  # (flow, method) → plan
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    devices: dict = field(default_factory=dict)  # node → pricing.Device
+
+    @property
+    def timing(self) -> str:
+        return self.config.timing
 
     def plan(self, flow: str, method: str) -> FlowPlan:
         return self.plans[flow, method]
@@ -51,10 +57,13 @@ def load_scenario(
     methods: Sequence[str] | None = None,
     max_images: int | None = None,
     transport: str | None = None,
+    timing: str | None = None,
 ) -> Scenario:
     """Load and check a topology YAML; ConfigErrors carry the file name."""
     try:
         cfg, base_dir = load_config(path)
+        if timing is not None:
+            cfg = cfg.model_copy(update={"timing": timing})
         return build_scenario(cfg, base_dir, methods, max_images, transport, source=str(path))
     except ConfigError as exc:
         raise exc.with_source(path) from None
@@ -97,6 +106,9 @@ def build_scenario(
             except PlanError as exc:
                 raise ConfigError(f"{m}: {exc.message}", exc.field or f"flows[{i}]") from None
         flows.append(run)
+    devices = resolve_devices(cfg, topology, base_dir)
+    check_priced(plans.values(), devices)
+    warns += _profile_warnings(codec, devices)
     return Scenario(
         config=cfg,
         base_dir=base_dir,
@@ -107,7 +119,28 @@ def build_scenario(
         plans=plans,
         warnings=list(dict.fromkeys(warns)),
         source=source,
+        devices=devices,
     )
+
+
+def _profile_warnings(codec, devices) -> list[str]:
+    """A profile calibrated for other models prices these ones only approximately."""
+    from hcf_ray.sim.net.costs import bundle_sha256
+
+    out = []
+    try:
+        mine = bundle_sha256(codec.spec, codec.phi_dir)
+    except (OSError, ValueError):
+        return out
+    for dev in {id(d.profile): d for d in devices.values()}.values():
+        theirs = dev.profile.meta.get("models", {}).get("bundle_sha256")
+        if theirs and theirs != mine:
+            out.append(
+                f"cost profile {dev.profile.label} was calibrated for other models "
+                f"({dev.profile.meta.get('models', {}).get('spec')}); times are approximate "
+                f"for {codec.requested!r} (hcf-sim calibrate makes a matching one)"
+            )
+    return out
 
 
 def _flow(cfg, i, topology, codec, base_dir, methods, max_images) -> FlowRun:

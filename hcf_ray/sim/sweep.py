@@ -88,8 +88,11 @@ class SweepConfig(_Model):
     flow: SweepFlow = SweepFlow()
     policies: list[PolicySpec] = Field(default_factory=lambda: ["edge"], min_length=1)
     methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
-    actors: int = Field(4, ge=1)  # the reusable pool
-    actor_cpus: float = Field(0.5, ge=0)
+    actors: int | None = Field(None, ge=1)  # codec-work pool size (None: one per CPU)
+    seed: int = 0  # link-loss streams of every world
+    timing: Literal["profile", "measured"] = "profile"
+    profile: str | None = None  # cost profile (None: the shipped CPU profile)
+    node_defaults: NodeDefaults = NodeDefaults(num_cpus=0.0, num_gpus=0.0)
 
 
 @dataclass
@@ -249,7 +252,10 @@ def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenari
         codec=cfg.codec,
         phi_dir=cfg.phi_dir,
         transport=cfg.transport,
-        node_defaults=NodeDefaults(num_cpus=0.0, num_gpus=0.0),
+        node_defaults=cfg.node_defaults,
+        seed=cfg.seed,
+        timing=cfg.timing,
+        profile=cfg.profile,
         nodes=nodes,
         links=links,
         flows=[
@@ -292,11 +298,16 @@ def run_sweep(
     timeout_s: float = 600.0,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    cache_dir: str | Path | None = None,
+    cache=None,
 ) -> dict:
-    """Run every world on one actor pool; returns the aggregated summary."""
-    from hcf_ray.sim.driver import RunOptions, run_simulation
+    """Codec work of every world through one actor pool and one cache, then every world's
+    event simulation as a Ray task; returns the aggregated summary."""
+    from hcf_ray.sim.driver import ImageStore, bundle_hash, units_of
     from hcf_ray.sim.planner import node_needs
-    from hcf_ray.sim.pool import ActorSet, WorkerSpec
+    from hcf_ray.sim.work.backend import PoolBackend
+    from hcf_ray.sim.work.cache import CodecCache, file_sha256
+    from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -305,60 +316,159 @@ def run_sweep(
     worlds = [w for w in sweep.worlds if w.network in keep]
     cfg = sweep.config
     first = worlds[0].scenario
-    workers = [WorkerSpec(f"worker{i}", cfg.actor_cpus, "auto", {}) for i in range(cfg.actors)]
-    pool = ActorSet(workers, first.codec.spec, first.codec.phi_dir, timeout_s, log)
-    records: list[dict] = []
+    cache = cache if cache is not None else CodecCache(cache_dir)
+    backend = PoolBackend(first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log)
+    images = ImageStore()
+    measured = cfg.timing == "measured"
     try:
         needs: dict[str, Any] = {}
-        for w in worlds:  # load every model any world needs once, up front
-            pool.assign(_mapping(w.scenario, cfg.actors))
+        for w in worlds:
             for node, need in node_needs(list(w.scenario.plans.values())).items():
-                name = pool.mapping[node]
-                needs[name] = needs[name] | need if name in needs else need
-        pool.assign({name: name for name in pool.handles})
-        pool.prepare(needs)
-        warmed: set[str] = set()
-        with (out / "sweep_results.jsonl").open("w") as sink:
-            for w in worlds:
-                pool.assign(_mapping(w.scenario, cfg.actors))
-                opts = RunOptions(
-                    max_in_flight=max_in_flight,
-                    timeout_s=timeout_s,
-                    check_transport=False,
-                    warmup=not set(w.scenario.flows[0].methods) <= warmed,
-                    progress=progress,
+                needs[node] = needs[node] | need if node in needs else need
+        placement = backend.prepare(needs)
+        t_ready = time.perf_counter()
+        work = CodecWork(backend, cache, bundle_hash(first), images, timeout_s, not measured)
+        units = {i: units_of(w.scenario) for i, w in enumerate(worlds)}
+        shas: dict[Path, str] = {}
+        requests = []
+        for i, w in enumerate(worlds):
+            for u in units[i]:
+                sha = shas.setdefault(u.image, file_sha256(u.image))
+                requests.append(
+                    UnitRequest(
+                        (i, u.seq),
+                        w.scenario.plan(u.flow, u.method),
+                        u.image,
+                        sha,
+                        w.scenario.transport,
+                        f"{u.image.name} ({w.network}/{w.policy}/{u.method})",
+                    )
                 )
-                run_dir = out / "runs" / f"{w.network}-{_safe(w.policy)}"
-                run_simulation(w.scenario, run_dir, actors=pool, options=opts, log=log)
-                warmed |= set(w.scenario.flows[0].methods)
-                for line in (run_dir / "results.jsonl").read_text().splitlines():
-                    rec = json.loads(line)
-                    rec.update(network=w.network, generator=w.generator, seed=w.seed)
-                    records.append(rec)
-                    sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                sink.flush()
+        from tqdm import tqdm
+
+        priced: dict[int, list] = defaultdict(list)
+        bar = tqdm(total=len(requests), disable=not progress, unit="img", leave=False)
+
+        def on_result(res) -> None:
+            i, seq = res.key
+            priced[i].append(_price(worlds[i].scenario, units[i][seq], res, images))
+            bar.update(1)
+
+        try:
+            work.run(requests, max_in_flight, on_result)
+        finally:
+            bar.close()
     finally:
-        pool.close()
+        backend.close()  # frees the CPUs for the event-simulation tasks
+    t_codec = time.perf_counter()
+    results = _simulate_worlds(worlds, priced)
+    t_sim = time.perf_counter()
+    records: list[dict] = []
+    with (out / "sweep_results.jsonl").open("w") as sink:
+        for i, w in enumerate(worlds):
+            for rec in results[i].records:
+                rec.update(network=w.network, generator=w.generator, seed=w.seed)
+                records.append(rec)
+                sink.write(json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n")
     summary = aggregate(records)
     summary.update(
         name=cfg.name,
         transport=cfg.transport,
+        timing=cfg.timing,
         codec=first.codec.spec,
+        bundle_sha256=bundle_hash(first),
+        seeds={"networks": list(cfg.seeds), "links": cfg.seed},
+        resolved_config=cfg.model_dump(mode="json"),
         networks=[n for n in sweep.networks if n["network"] in keep],
         worlds=len(worlds),
-        actors=cfg.actors,
-        wall_s=time.perf_counter() - t0,
     )
-    (out / "sweep_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    summary["wall"] = {
+        "wall_s": time.perf_counter() - t0,
+        "setup_s": t_ready - t0,
+        "codec_work_s": t_codec - t_ready,
+        "event_simulation_s": t_sim - t_codec,
+        "networks_per_minute": len(keep) / max(time.perf_counter() - t0, 1e-9) * 60.0,
+        "cache": cache.describe(),
+        "actors": {n: {k: v.get(k) for k in ("host", "pid", "device")} for n, v in placement.items()},
+    }
+    (out / "sweep_summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
+    )
     return summary
 
 
-def _mapping(sc: Scenario, actors: int) -> dict[str, str]:
-    return {n: f"worker{i % actors}" for i, n in enumerate(sc.topology.nodes)}
+def _price(sc: Scenario, u, res, images):
+    from hcf_ray.sim.world import price_unit
+
+    topo = sc.topology
+    base = {
+        "flow": u.flow,
+        "image": u.image.name,
+        "method": u.method,
+        "transport": sc.transport,
+        "timing": sc.timing,
+    }
+    return price_unit(
+        u.seq,
+        sc.plan(u.flow, u.method),
+        res.infos,
+        images.size(u.image),
+        sc.devices,
+        {n: s.speed for n, s in topo.nodes.items()},
+        {n: s.cores for n, s in topo.nodes.items()},
+        sc.timing,
+        base,
+        u.release_s,
+        res.segment_s,
+    )
 
 
-def _safe(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in s)[-40:]
+WORLDS_PER_TASK = 64
+
+
+def _simulate_worlds(worlds: list[World], priced: dict[int, list]) -> dict:
+    """Every world's event simulation, in Ray tasks of up to WORLDS_PER_TASK worlds."""
+    import ray
+
+    from hcf_ray.sim.world import world_spec
+
+    specs = [
+        (i, world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed))
+        for i, w in enumerate(worlds)
+    ]
+    batches = [specs[k : k + WORLDS_PER_TASK] for k in range(0, len(specs), WORLDS_PER_TASK)]
+    refs = [
+        _simulate_batch.remote([(i, spec, priced[i]) for i, spec in batch]) for batch in batches
+    ]
+    results: dict = {}
+    for part in ray.get(refs):
+        results.update(part)
+    return results
+
+
+def _simulate_batch_impl(batch) -> dict:
+    from hcf_ray.sim.world import simulate_world
+
+    return {i: simulate_world(spec, units) for i, spec, units in batch}
+
+
+def _remote():
+    import ray
+
+    return ray.remote(num_cpus=1, max_retries=1)(_simulate_batch_impl)
+
+
+class _LazyRemote:
+    def __init__(self):
+        self._fn = None
+
+    def remote(self, *args):
+        if self._fn is None:
+            self._fn = _remote()
+        return self._fn.remote(*args)
+
+
+_simulate_batch = _LazyRemote()
 
 
 def aggregate(records: list[dict]) -> dict:

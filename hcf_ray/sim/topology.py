@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -30,6 +31,8 @@ class NodeSpec:
     num_gpus: float | str = "auto"
     resources: Mapping[str, float] = field(default_factory=dict)
     speed: float = 1.0
+    cores: int = 1
+    device: Any = None  # DeviceConfig, a device name, or None (resolved by the scenario)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ def node_spec(cfg: NodeConfig, defaults: NodeDefaults) -> NodeSpec:
         num_gpus=defaults.num_gpus if cfg.num_gpus is None else cfg.num_gpus,
         resources=dict(defaults.resources if cfg.resources is None else cfg.resources),
         speed=defaults.speed if cfg.speed is None else cfg.speed,
+        cores=defaults.cores if cfg.cores is None else cfg.cores,
+        device=defaults.device if cfg.device is None else cfg.device,
     )
 
 

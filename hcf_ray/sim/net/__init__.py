@@ -1,0 +1,1 @@
+"""The simulated network: cost model, pricing and the discrete-event network."""

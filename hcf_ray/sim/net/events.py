@@ -1,0 +1,527 @@
+"""The discrete-event network model (SimPy): FIFO links, multi-core nodes, incremental runs.
+
+Pure Python + SimPy. It replaces the hand-written virtual clocks of
+:mod:`hcf_ray.sim.network` / :mod:`hcf_ray.sim.timeline` with one event queue shared by every
+unit of work (an image of one flow and one method), so the queues of different images and
+flows interact the way they would on a real network. Times are seconds of virtual time.
+
+Input
+-----
+A :class:`WorkUnit` mirrors a :class:`~hcf_ray.sim.planner.FlowPlan` for one image: its
+:class:`WorkJob` s (one per node and incoming stream, parents before children) and, per job,
+its :class:`WorkBranch` es (one output stream each, sent to one or more children).
+
+Semantics
+---------
+*Jobs.* A unit's source jobs (``input is None``) become ready at ``release_s``; any other job
+becomes ready when its input transmission (``input = (job, branch)``, the copy sent to this
+job's node) arrives. A job with segments requests ONE core of its node; a node with ``cores``
+cores is a ``simpy.Resource(capacity=cores)``, served FIFO in request order. It holds that
+core while its segments run back to back, segment ``i`` taking ``segments[i] / node.speed``
+seconds; the end of segment ``i`` makes ready every branch with ``final_segment == i``, and
+the core is released when the last segment ends. A job without segments needs no core
+(start = end = ready, compute 0); its branches must be forwards.
+
+*Branches.* A forward branch (``final_segment is None``) is ready when its job is ready. A
+ready branch is sent, in the order of ``targets``, on the link ``job.node -> target`` for
+every target (one transmission per link). At one instant, a job first sends its forward
+branches (in branch order) and then requests its core.
+
+*Links.* One FIFO server per direction (``simpy.Resource(capacity=1)``)::
+
+    start  = when the link is free, in request order     queue = start - ready
+    tx     = wire · 8 / (bandwidth_mbps · 1e6)            (the link is held during tx only)
+    arrive = start + tx + latency_ms / 1000               (propagation does not hold the link;
+                                                            several messages can be in flight)
+
+``wire`` is the branch's ``wire_bytes`` (``nbytes`` when None) plus retransmissions. Loss is
+link-layer ARQ (retransmission), not an expected-time correction: the message is cut into
+1500-byte packets (the last one possibly shorter; at least one packet), each packet is lost
+with probability ``loss`` and every lost copy is resent at once, adding its size to ``wire``
+(so the extra is a whole number of packets). The draws come from one seeded stream per
+directed link, ``random.Random(f"{seed}:{u}->{v}")``, consumed in the order transmissions
+start on that link (same model and streams as :mod:`hcf_ray.sim.network`). With ``loss == 0``
+no random number is drawn.
+
+*Ties.* Requests made at the same instant are served in the order they were made; all such
+orders follow from the event order, which is deterministic: at an instant, the units released
+then start first (in submission order), before any other event of that instant; SimPy then
+processes events in the order they were scheduled. No wall clock, no hash-dependent order: the
+same inputs and seed always give the same timings.
+
+*Completion.* A unit is complete when all its jobs have finished and all its transmissions
+have arrived; ``done_s`` is that instant.
+
+Incremental use
+---------------
+:class:`EventNetwork` lets a driver submit units in release order while it still computes
+later ones::
+
+    net = EventNetwork(links, nodes, seed)
+    done = []
+    for unit in units:                         # in release order, computed on the way
+        done += net.run(until=unit.release_s)  # every event strictly before this release
+        net.submit(unit)
+    done += net.run()                          # drain
+
+``run(until=t)`` processes every event strictly before ``t`` and leaves the clock at exactly
+``t`` (events at ``t`` wait for the next call); ``run()`` processes everything. Advancing like
+this gives exactly the timings of :func:`simulate` (all units at once). One caveat: ``run()``
+processes the events of its last instant; a unit submitted afterwards with ``release_s`` equal
+to that instant starts after them (in one batch it would have started before them).
+
+Stats
+-----
+:meth:`EventNetwork.stats` has the shape of ``VirtualNetwork.stats()``, over the activity that
+has finished so far (a message counts once its serialisation ends, a job once its last segment
+ends); ``horizon_s`` is the latest such end or arrival (the whole run once drained). Only links
+and nodes that were used are listed (a node is used once it has run a job with segments).
+Node energy: a node draws ``idle_w`` when idle and ``busy_w`` when all its cores are busy,
+linearly in between, so over the horizon ``energy_j = idle_w·horizon + (busy_w − idle_w)·
+busy_core_s/cores``, split into ``busy_j = busy_w·busy_core_s/cores`` and ``idle_j =
+idle_w·(horizon − busy_core_s/cores)``; ``utilisation = busy_core_s / (horizon·cores)``, with
+``busy_core_s = compute_s`` (on-node seconds).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import simpy
+
+MTU_BYTES = 1500
+
+
+# -- input ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinkModel:
+    bandwidth_mbps: float
+    latency_ms: float
+    loss: float = 0.0  # per-packet loss probability (1500-byte packets), resent at once
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    cores: int = 1
+    speed: float = 1.0  # compute seconds are divided by this
+    busy_w: float = 0.0  # power with every core busy
+    idle_w: float = 0.0  # power with every core idle
+
+
+@dataclass(frozen=True)
+class WorkBranch:
+    targets: tuple[str, ...]  # children this output is sent to (one transmission per link)
+    final_segment: int | None  # segment whose end makes it ready; None: forward (job's input)
+    nbytes: float = 0.0  # payload bytes (stats)
+    wire_bytes: float | None = None  # bytes serialised before loss (None: nbytes)
+
+
+@dataclass(frozen=True)
+class WorkJob:
+    index: int
+    node: str
+    input: tuple[int, int] | None  # (job, branch) sent to this node; None: the unit's release
+    segments: tuple[float, ...]  # speed-1.0 seconds, run back to back on one core
+    branches: tuple[WorkBranch, ...]
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    key: Hashable  # opaque id, e.g. (flow, method, image index)
+    release_s: float
+    jobs: tuple[WorkJob, ...]  # parents before children
+
+
+# -- output -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TransferTiming:
+    src: str
+    dst: str
+    ready_s: float
+    start_s: float
+    tx_s: float
+    queue_s: float
+    arrive_s: float
+    nbytes: float
+    wire_bytes: float  # serialised, retransmissions included
+
+
+@dataclass(frozen=True)
+class JobTiming:
+    node: str
+    ready_s: float
+    start_s: float
+    end_s: float
+    queue_s: float
+    segment_end_s: tuple[float, ...]
+    compute_s: float  # on-node seconds (after speed)
+
+
+@dataclass(frozen=True)
+class UnitTiming:
+    key: Hashable
+    release_s: float
+    done_s: float
+    jobs: Mapping[int, JobTiming]
+    branch_ready_s: Mapping[tuple[int, int], float]
+    transfers: Mapping[tuple[int, int, str], TransferTiming]  # (job, branch, target)
+
+
+# -- internals --------------------------------------------------------------------------------
+class _Clock(simpy.Environment):
+    def advance_to(self, t: float) -> None:
+        """Process every event strictly before ``t``, then set the clock to exactly ``t``.
+
+        (``Environment.run(until=t)`` would stop at ``now + (t - now)``, which can miss ``t``
+        by one ulp; an exact clock keeps releases, and so incremental and batch runs, equal.)
+        """
+        while self.peek() < t:
+            self.step()
+        self._now = t
+
+
+@dataclass
+class _Link:
+    model: LinkModel
+    server: simpy.Resource
+    rng: random.Random
+    bytes: float = 0.0
+    wire_bytes: float = 0.0
+    messages: int = 0
+    busy_s: float = 0.0
+    queue_s: float = 0.0
+    max_queue_s: float = 0.0
+
+    def retransmitted(self, wire: float) -> float:
+        if self.model.loss <= 0:
+            return 0.0
+        extra = 0.0
+        packets = max(1, math.ceil(wire / MTU_BYTES))
+        for i in range(packets):
+            size = min(MTU_BYTES, wire - i * MTU_BYTES)
+            while self.rng.random() < self.model.loss:
+                extra += size
+        return extra
+
+    def stats(self, horizon_s: float) -> dict:
+        return {
+            "bytes": self.bytes,
+            "wire_bytes": self.wire_bytes,
+            "messages": self.messages,
+            "busy_s": self.busy_s,
+            "utilisation": self.busy_s / horizon_s if horizon_s > 0 else 0.0,
+            "mean_queue_s": self.queue_s / self.messages if self.messages else 0.0,
+            "max_queue_s": self.max_queue_s,
+        }
+
+
+@dataclass
+class _Node:
+    model: NodeModel
+    cores: simpy.Resource
+    compute_s: float = 0.0  # on-node (speed-scaled) busy core-seconds
+    measured_s: float = 0.0  # speed-1.0 seconds
+    jobs: int = 0
+    wait_s: float = 0.0
+
+    def stats(self, horizon_s: float) -> dict:
+        m = self.model
+        busy = self.compute_s / m.cores  # seconds of the whole node busy
+        busy_j = m.busy_w * busy
+        idle_j = m.idle_w * (horizon_s - busy)
+        return {
+            "compute_s": self.compute_s,
+            "measured_s": self.measured_s,
+            "jobs": self.jobs,
+            "mean_wait_s": self.wait_s / self.jobs if self.jobs else 0.0,
+            "utilisation": busy / horizon_s if horizon_s > 0 else 0.0,
+            "cores": m.cores,
+            "busy_j": busy_j,
+            "idle_j": idle_j,
+            "energy_j": busy_j + idle_j,
+        }
+
+
+@dataclass
+class _UnitRun:
+    unit: WorkUnit
+    seq: int
+    remaining: int  # jobs + transmissions not finished yet
+    children: dict[tuple[int, int, str], list[WorkJob]]
+    jobs: dict[int, JobTiming] = field(default_factory=dict)
+    branch_ready: dict[tuple[int, int], float] = field(default_factory=dict)
+    transfers: dict[tuple[int, int, str], TransferTiming] = field(default_factory=dict)
+    done_s: float | None = None
+
+    def timing(self) -> UnitTiming:
+        u = self.unit
+        return UnitTiming(
+            key=u.key,
+            release_s=u.release_s,
+            done_s=self.done_s,
+            jobs={j.index: self.jobs[j.index] for j in u.jobs},
+            branch_ready_s={
+                (j.index, b): self.branch_ready[j.index, b]
+                for j in u.jobs
+                for b in range(len(j.branches))
+            },
+            transfers={
+                (j.index, b, t): self.transfers[j.index, b, t]
+                for j in u.jobs
+                for b, br in enumerate(j.branches)
+                for t in br.targets
+            },
+        )
+
+
+def _finite(x: float, what: str, low: float = 0.0, strict: bool = False) -> None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and (v > low if strict else v >= low)):
+        raise ValueError(f"{what} must be a finite number {'>' if strict else '>='} {low}: {x!r}")
+
+
+# -- the network ------------------------------------------------------------------------------
+class EventNetwork:
+    """Links and nodes of one simulated world on one SimPy clock (see the module docstring)."""
+
+    def __init__(
+        self,
+        links: Mapping[tuple[str, str], LinkModel],
+        nodes: Mapping[str, NodeModel],
+        seed: int | str = 0,
+    ):
+        self._env = _Clock()
+        self._links: dict[tuple[str, str], _Link] = {}
+        for (u, v), ln in links.items():
+            name = f"{u}->{v}"
+            _finite(ln.bandwidth_mbps, f"link {name}: bandwidth_mbps", strict=True)
+            _finite(ln.latency_ms, f"link {name}: latency_ms")
+            if not 0.0 <= ln.loss < 1.0:
+                raise ValueError(f"link {name}: loss must be in [0, 1): {ln.loss!r}")
+            rng = random.Random(f"{seed}:{u}->{v}")
+            self._links[u, v] = _Link(ln, simpy.Resource(self._env, capacity=1), rng)
+        self._nodes: dict[str, _Node] = {}
+        for n, nm in nodes.items():
+            if isinstance(nm.cores, bool) or int(nm.cores) != nm.cores or nm.cores < 1:
+                raise ValueError(f"node {n}: cores must be an integer >= 1: {nm.cores!r}")
+            _finite(nm.speed, f"node {n}: speed", strict=True)
+            _finite(nm.busy_w, f"node {n}: busy_w")
+            _finite(nm.idle_w, f"node {n}: idle_w")
+            self._nodes[n] = _Node(nm, simpy.Resource(self._env, capacity=int(nm.cores)))
+        self._pending: list[tuple[float, int, _UnitRun]] = []  # heap: (release, seq, unit)
+        self._completed: list[_UnitRun] = []
+        self._seq = 0
+        self._horizon = 0.0
+
+    @property
+    def now(self) -> float:
+        return self._env.now
+
+    # -- submission -----------------------------------------------------------------------
+    def submit(self, unit: WorkUnit) -> None:
+        """Queue ``unit`` for release at ``unit.release_s`` (>= now); checks it first."""
+        _finite(unit.release_s, f"unit {unit.key!r}: release_s")
+        if unit.release_s < self.now:
+            raise ValueError(
+                f"unit {unit.key!r}: release_s {unit.release_s} is before now ({self.now})"
+            )
+        children = self._check(unit)
+        remaining = sum(1 + sum(len(b.targets) for b in j.branches) for j in unit.jobs)
+        run = _UnitRun(unit, self._seq, remaining, children)
+        self._seq += 1
+        if remaining == 0:  # nothing to do: complete at release
+            run.done_s = unit.release_s
+        heapq.heappush(self._pending, (unit.release_s, run.seq, run))
+
+    def _check(self, unit: WorkUnit) -> dict[tuple[int, int, str], list[WorkJob]]:
+        where = f"unit {unit.key!r}"
+        seen: dict[int, WorkJob] = {}
+        children: dict[tuple[int, int, str], list[WorkJob]] = {}
+        for job in unit.jobs:
+            at = f"{where} job {job.index}"
+            if job.index in seen:
+                raise ValueError(f"{at}: duplicate job index")
+            if job.node not in self._nodes:
+                raise ValueError(f"{at}: unknown node {job.node!r}")
+            for s in job.segments:
+                _finite(s, f"{at}: segment seconds")
+            if job.input is not None:
+                j, b = job.input
+                parent = seen.get(j)
+                if parent is None:
+                    raise ValueError(f"{at}: input job {j} is not an earlier job of the unit")
+                if not 0 <= b < len(parent.branches):
+                    raise ValueError(f"{at}: input job {j} has no branch {b}")
+                if job.node not in parent.branches[b].targets:
+                    raise ValueError(f"{at}: input ({j}, {b}) is not sent to {job.node!r}")
+                children.setdefault((j, b, job.node), []).append(job)
+            for b, br in enumerate(job.branches):
+                if br.final_segment is not None and not 0 <= br.final_segment < len(job.segments):
+                    raise ValueError(
+                        f"{at} branch {b}: final_segment {br.final_segment} out of range "
+                        f"({len(job.segments)} segments)"
+                    )
+                _finite(br.nbytes, f"{at} branch {b}: nbytes")
+                if br.wire_bytes is not None:
+                    _finite(br.wire_bytes, f"{at} branch {b}: wire_bytes")
+                if len(set(br.targets)) != len(br.targets):
+                    raise ValueError(f"{at} branch {b}: repeated target in {br.targets}")
+                for t in br.targets:
+                    if (job.node, t) not in self._links:
+                        raise ValueError(f"{at} branch {b}: unknown link {job.node}->{t}")
+            seen[job.index] = job
+        return children
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, until: float | None = None) -> list[UnitTiming]:
+        """Advance; the units completed during this call, in completion order (ties:
+        submission order). ``until``: process events strictly before it (clock ends at
+        ``until``); None: until no event remains."""
+        return [r.timing() for r in self._run(until)]
+
+    def _run(self, until: float | None) -> list[_UnitRun]:
+        if until is not None:
+            until = float(until)
+            if math.isnan(until) or until < self.now:
+                raise ValueError(f"run(until={until}): must be >= now ({self.now})")
+        while self._pending and (until is None or self._pending[0][0] < until):
+            release, _, run = heapq.heappop(self._pending)
+            self._env.advance_to(release)
+            self._start(run)
+        if until is None:
+            self._env.run()
+        else:
+            self._env.advance_to(until)
+        done, self._completed = self._completed, []
+        done.sort(key=lambda r: (r.done_s, r.seq))
+        return done
+
+    def _start(self, run: _UnitRun) -> None:
+        if run.remaining == 0:
+            self._horizon = max(self._horizon, self.now)
+            self._completed.append(run)
+            return
+        for job in run.unit.jobs:
+            if job.input is None:
+                self._env.process(self._job(run, job))
+
+    def _finish_one(self, run: _UnitRun) -> None:
+        now = self.now
+        self._horizon = max(self._horizon, now)
+        run.remaining -= 1
+        if run.remaining == 0:
+            run.done_s = now
+            self._completed.append(run)
+
+    def _job(self, run: _UnitRun, job: WorkJob):
+        env = self._env
+        ready = env.now
+        for b, br in enumerate(job.branches):
+            if br.final_segment is None:
+                self._send(run, job, b)
+        ends: list[float] = []
+        if job.segments:
+            node = self._nodes[job.node]
+            speed = node.model.speed
+            with node.cores.request() as req:
+                yield req
+                start = env.now
+                for i, s in enumerate(job.segments):
+                    yield env.timeout(s / speed)
+                    ends.append(env.now)
+                    for b, br in enumerate(job.branches):
+                        if br.final_segment == i:
+                            self._send(run, job, b)
+            end = env.now
+            compute = sum(s / speed for s in job.segments)
+            node.compute_s += compute
+            node.measured_s += sum(job.segments)
+            node.jobs += 1
+            node.wait_s += start - ready
+        else:
+            start = end = ready
+            compute = 0.0
+        run.jobs[job.index] = JobTiming(
+            node=job.node,
+            ready_s=ready,
+            start_s=start,
+            end_s=end,
+            queue_s=start - ready,
+            segment_end_s=tuple(ends),
+            compute_s=compute,
+        )
+        self._finish_one(run)
+
+    def _send(self, run: _UnitRun, job: WorkJob, b: int) -> None:
+        """Branch ``b`` of ``job`` is ready now: queue it on the link to every target."""
+        run.branch_ready[job.index, b] = self.now
+        for target in job.branches[b].targets:
+            link = self._links[job.node, target]
+            req = link.server.request()  # joins the link's FIFO now, in target order
+            self._env.process(self._transmit(run, job, b, target, link, req))
+
+    def _transmit(self, run: _UnitRun, job: WorkJob, b: int, target: str, link: _Link, req):
+        env = self._env
+        br = job.branches[b]
+        ready = env.now
+        yield req
+        start = env.now
+        base = float(br.nbytes if br.wire_bytes is None else br.wire_bytes)
+        wire = base + link.retransmitted(base)
+        tx = wire * 8.0 / (link.model.bandwidth_mbps * 1e6)
+        yield env.timeout(tx)
+        link.server.release(req)
+        queue = start - ready
+        link.bytes += br.nbytes
+        link.wire_bytes += wire
+        link.messages += 1
+        link.busy_s += tx
+        link.queue_s += queue
+        link.max_queue_s = max(link.max_queue_s, queue)
+        self._horizon = max(self._horizon, env.now)
+        yield env.timeout(link.model.latency_ms / 1000.0)
+        run.transfers[job.index, b, target] = TransferTiming(
+            src=job.node,
+            dst=target,
+            ready_s=ready,
+            start_s=start,
+            tx_s=tx,
+            queue_s=queue,
+            arrive_s=env.now,
+            nbytes=br.nbytes,
+            wire_bytes=wire,
+        )
+        for child in run.children.get((job.index, b, target), ()):
+            env.process(self._job(run, child))
+        self._finish_one(run)
+
+    # -- stats ----------------------------------------------------------------------------
+    def stats(self) -> dict:
+        h = self._horizon
+        return {
+            "horizon_s": h,
+            "links": {f"{u}->{v}": c.stats(h) for (u, v), c in self._links.items() if c.messages},
+            "nodes": {n: c.stats(h) for n, c in self._nodes.items() if c.jobs},
+        }
+
+
+def simulate(
+    units: Iterable[WorkUnit],
+    links: Mapping[tuple[str, str], LinkModel],
+    nodes: Mapping[str, NodeModel],
+    seed: int | str = 0,
+) -> list[UnitTiming]:
+    """Submit every unit, run to the end; timings in the order of ``units``."""
+    net = EventNetwork(links, nodes, seed)
+    units = list(units)
+    for unit in units:
+        net.submit(unit)
+    by_seq = {r.seq: r.timing() for r in net._run(None)}
+    return [by_seq[i] for i in range(len(units))]

@@ -1,0 +1,1 @@
+"""Codec work: content-addressed cache, lineage keys and the actor pool that computes misses."""

@@ -1,0 +1,259 @@
+"""Codec work for many units (flow × method × image), computed once per lineage.
+
+For every unit the driver derives the lineage key of each (job, branch) of its plan
+(:mod:`hcf_ray.sim.work.cache`). A branch whose key is cached, or already being computed for
+an earlier unit, is not computed again; a job runs remotely only for its missing branches
+(the planner's segments are re-planned for that subset, so a fork still shares its common
+prefix). Payloads move actor to actor as ObjectRefs; the driver receives small stats dicts.
+
+Units are collected in submission order, so callers see results in a deterministic order
+whatever ``max_in_flight`` is. With ``timing: measured`` nothing is taken from the cache:
+every job of every unit runs, and its wall-clock segment times are kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+
+from hcf_ray.sim.planner import FlowPlan, Job, plan_segments
+from hcf_ray.sim.pool import SimulationError, _cause, _reason
+from hcf_ray.sim.work.backend import Backend
+from hcf_ray.sim.work.cache import CodecCache, lineage_keys, source_key
+
+
+@dataclass
+class UnitRequest:
+    key: Any  # caller's id of the unit
+    plan: FlowPlan
+    image: Path
+    image_sha256: str
+    transport: str
+    label: str = ""  # for error messages, e.g. "photo.png (cam1/hcf)"
+
+
+@dataclass
+class UnitResult:
+    key: Any
+    infos: dict[tuple[int, int], dict]  # every computing branch: its result
+    cached: dict[tuple[int, int], bool]  # taken from the cache (or shared with another unit)
+    segment_s: dict[int, list[float]] = field(default_factory=dict)  # measured mode only
+
+
+@dataclass
+class _Pending:
+    stats_ref: Any
+    payload_ref: Any
+    branch: int  # index in the reduced job
+    job: Job  # the reduced job that computes it
+    node: str
+
+
+class CodecWork:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: CodecCache,
+        bundle_sha256: str,
+        images,
+        timeout_s: float = 600.0,
+        reuse: bool = True,
+    ):
+        self.backend = backend
+        self.cache = cache
+        self.bundle = bundle_sha256
+        self.images = images
+        self.timeout_s = timeout_s
+        self.reuse = reuse
+        self._pending: dict[str, _Pending] = {}
+
+    def run(
+        self,
+        requests: Iterable[UnitRequest],
+        max_in_flight: int = 8,
+        on_result: Callable[[UnitResult], None] | None = None,
+    ) -> list[UnitResult]:
+        out: list[UnitResult] = []
+        flight: deque = deque()
+        it = iter(requests)
+        exhausted = False
+        while True:
+            while not exhausted and len(flight) < max(1, max_in_flight):
+                req = next(it, None)
+                if req is None:
+                    exhausted = True
+                    break
+                flight.append(self._submit(req))
+            if not flight:
+                break
+            res = self._collect(*flight.popleft())
+            if on_result:
+                on_result(res)
+            else:
+                out.append(res)
+        return out
+
+    # -- one unit ----------------------------------------------------------------------------
+    def _submit(self, req: UnitRequest):
+        plan = req.plan
+        src = source_key(self.bundle, req.image_sha256, req.transport)
+        keys = lineage_keys(plan, src)
+        compute = self._to_compute(plan, keys)
+        own: dict[tuple[int, int], _Pending] = {}
+        outputs: dict[tuple[int, int], Any] = {}
+        image_ref = None
+        size = self.images.size(req.image)
+        for job in plan.jobs:
+            need = [b for b, br in enumerate(job.branches) if (job.index, b) in compute]
+            if not need:
+                continue
+            if job.input is None or any(job.branches[b].destination for b in need):
+                image_ref = image_ref or self.images.ref(req.image)
+            inp = image_ref if job.input is None else self._payload(plan, keys, job.input, outputs)
+            branches = tuple(job.branches[b] for b in need)
+            reduced = Job(job.index, job.node, job.input, branches, plan_segments(branches))
+            img = image_ref if any(br.destination for br in branches) else None
+            refs = self.backend.submit(reduced, inp, img, size, req.transport)
+            for i, b in enumerate(need):
+                p = _Pending(refs[-1], refs[i], i, reduced, job.node)
+                own[job.index, b] = p
+                outputs[job.index, b] = refs[i]
+                if self.reuse:
+                    self._pending[keys[job.index, b]] = p
+                self.cache.stats.misses += 1
+                self.cache.stats.computed_keys.append(keys[job.index, b])
+        return req, keys, own
+
+    def _to_compute(self, plan: FlowPlan, keys) -> set[tuple[int, int]]:
+        """Branches to compute: not cached (or measured timing), plus cached parents whose
+        payload a computed child needs but which is no longer held."""
+        compute: set[tuple[int, int]] = set()
+        for job in plan.jobs:
+            for b, br in enumerate(job.branches):
+                if br.forward:
+                    continue
+                k = keys[job.index, b]
+                if not self.reuse:
+                    compute.add((job.index, b))
+                elif k in self._pending:
+                    self.cache.stats.shared += 1
+                elif self.cache.info(k) is not None:
+                    self.cache.stats.hits += 1
+                else:
+                    compute.add((job.index, b))
+        if not self.reuse:
+            return compute
+        for job in reversed(plan.jobs):  # children before parents
+            if job.input is None or not any((job.index, b) in compute for b in range(len(job.branches))):
+                continue
+            parent = _computing_parent(plan, job.input)
+            if parent is None or parent in compute:
+                continue
+            k = keys[parent]
+            if k not in self._pending and self.cache.payload_ref(k) is None:
+                compute.add(parent)
+                self.cache.stats.hits -= 1
+        return compute
+
+    def _payload(self, plan: FlowPlan, keys, branch: tuple[int, int], outputs) -> Any:
+        """The payload ref arriving over ``branch`` (forward branches pass their input)."""
+        branch = _computing_parent(plan, branch)
+        if branch in outputs:
+            return outputs[branch]
+        k = keys[branch]
+        if k in self._pending:
+            return self._pending[k].payload_ref
+        ref = self.cache.payload_ref(k)
+        if ref is None:
+            raise SimulationError(f"internal: payload of {k[:12]} is neither cached nor computed")
+        return ref
+
+    def _collect(self, req: UnitRequest, keys, own: dict[tuple[int, int], _Pending]):
+        plan = req.plan
+        waiting: dict[int, tuple[Any, str]] = {}  # id(stats ref) → (ref, node)
+        for job in plan.jobs:
+            for b, br in enumerate(job.branches):
+                if br.forward:
+                    continue
+                p = own.get((job.index, b)) or self._pending.get(keys[job.index, b])
+                if p is not None:
+                    waiting[id(p.stats_ref)] = (p.stats_ref, p.node)
+        stats_by_ref = self._get([r for r, _ in waiting.values()], [n for _, n in waiting.values()], req)
+        infos: dict[tuple[int, int], dict] = {}
+        cached: dict[tuple[int, int], bool] = {}
+        segment_s: dict[int, list[float]] = {}
+        for job in plan.jobs:
+            for b, br in enumerate(job.branches):
+                if br.forward:
+                    continue
+                k = keys[job.index, b]
+                p = own.get((job.index, b))
+                cached[job.index, b] = p is None
+                if p is None and k in self._pending:
+                    p = self._pending[k]  # computed for an earlier unit, just finished
+                if p is not None:
+                    st = stats_by_ref[id(p.stats_ref)]
+                    info = _branch_info(p, st)
+                    if self.reuse:
+                        payload = None
+                        if self.cache.wants_payloads_on_disk() and br.targets:
+                            payload = ray.get(p.payload_ref, timeout=self.timeout_s)
+                        self.cache.put(k, info, p.payload_ref if br.targets else None, payload)
+                        self._pending.pop(k, None)
+                    infos[job.index, b] = info
+                    if not self.reuse and (job.index, b) in own:
+                        segment_s[job.index] = [s["s"] for s in st["segments"]]
+                else:
+                    infos[job.index, b] = self.cache.info(k)
+        return UnitResult(req.key, infos, cached, segment_s)
+
+    def _get(self, refs: list, nodes: list[str], req: UnitRequest) -> dict[int, dict]:
+        if not refs:
+            return {}
+        try:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.timeout_s)
+            if len(ready) < len(refs):
+                raise GetTimeoutError
+            values = ray.get(refs, timeout=self.timeout_s)
+        except (RayError, GetTimeoutError):
+            raise SimulationError(self._failure(refs, nodes, req)) from None
+        return {id(r): v for r, v in zip(refs, values)}
+
+    def _failure(self, refs: list, nodes: list[str], req: UnitRequest) -> str:
+        where = req.label or str(req.key)
+        for ref, node in zip(refs, nodes):  # parents first: the first failure is the cause
+            try:
+                ray.get(ref, timeout=self.timeout_s)
+            except RayActorError as exc:
+                return f"node {node!r}: actor died ({_reason(exc)}) while processing {where}"
+            except RayTaskError as exc:
+                return f"node {node!r} failed on {where}: {_cause(exc)}"
+            except GetTimeoutError:
+                return f"node {node!r} timed out after {self.timeout_s:.0f} s on {where}"
+            except RayError as exc:
+                return f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
+        return f"unit {where} failed"
+
+
+def _computing_parent(plan: FlowPlan, branch: tuple[int, int]) -> tuple[int, int] | None:
+    """Follow forward branches up to the branch that produced the payload (None: the image)."""
+    while branch is not None:
+        job = plan.jobs[branch[0]]
+        if not job.branches[branch[1]].forward:
+            return branch
+        branch = job.input
+    return None
+
+
+def _branch_info(p: _Pending, stats: dict) -> dict:
+    info = dict(stats["outputs"][p.branch])
+    segs = stats["segments"]
+    info["measured_s"] = sum(segs[i]["s"] for i in p.job.branch_path(p.branch))
+    info["worker"] = stats.get("worker")
+    return info
