@@ -14,15 +14,19 @@ Method, per calibration size ``h × w`` and per op:
   CUDA-synchronised on a GPU), all under ``torch.no_grad()`` with
   ``torch.set_num_threads(threads)``.
 * **flops**: ``torch.utils.flop_counter.FlopCounterMode`` on a real call (convolutions and
-  matrix products, 1 MAC = 2 FLOPs). Entropy coding, GDN's element-wise work, rounding and the
-  classical codecs (JPEG, WebP, JPEG 2000 in Pillow) count 0 FLOPs.
+  matrix products, 1 MAC = 2 FLOPs; ``encode``/``decode`` count their hyper-transforms).
+  The entropy coding itself, GDN's element-wise work, rounding and the classical codecs
+  (JPEG, WebP, JPEG 2000 in Pillow) count 0 FLOPs.
 * **peak_mb**: :func:`hcf_ray.analysis.efficiency.peak_activation_bytes` — on CPU the peak of
   PyTorch's allocator events under the profiler, on CUDA ``max_memory_allocated`` — above what
   was allocated before the call, in MB (10^6 bytes). Memory allocated outside PyTorch's
   allocator (oneDNN scratch, Pillow/OpenJPEG buffers, the rANS coder) is not seen.
 
 Then per op and quantity, a least-squares line ``value = a + b·pixels`` over the sizes
-(``pixels`` padded to multiples of 64; :func:`hcf_ray.sim.net.costs.fit_linear`).
+(``pixels`` padded to multiples of 64), fitted on relative residuals
+(:func:`hcf_ray.sim.net.costs.fit_linear`): per-pixel costs of the transforms grow with the
+size on a CPU (1024×768 costs ~1.5–2× more per pixel than 256×256 once activations outgrow
+the caches), and an ordinary fit would price small images at almost nothing.
 
 Ops: the base ladder's ``analysis/encode/decode/synthesis[k]``, the φ bank's
 ``phi_inter/phi_intra[k]`` and ``pixels8``; the HCF overlay ladder has the same architecture
@@ -32,7 +36,8 @@ the default level→rate table (:data:`hcf_ray.pcf.levels.DEFAULT_LEVEL_BPP`) ov
 levels; one that cannot be built or run is listed under ``"skipped"`` with the reason.
 
 Duration (shipped models, 1 thread, default sizes and runs=5, baselines included): about
-10 minutes on a 2-core x86 VM shared with other jobs; see the profile's ``"elapsed_s"``.
+6 minutes on a 2-core x86 VM shared with other jobs (the learned ops ~2 min, ``pcf-tail``
+~2 min, ``drf-webp`` ~1.5 min); the profile records it as ``"elapsed_s"``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from hcf_ray.sim.net.costs import (
     baseline_op_keys,
     bundle_sha256,
     fit_linear,
+    learned_op_keys,
     padded_pixels,
 )
 
@@ -105,8 +111,8 @@ def _mosaic() -> torch.Tensor:
         photos = [load_image(p) for p in sample_images()[:4]]
         if not photos:
             raise ValueError("no bundled sample images to calibrate on")
-        while len(photos) < 4:
-            photos.append(photos[len(photos) % len(photos)].flip(-1))
+        while len(photos) < 4:  # fewer photos: mirrored copies fill the mosaic
+            photos.append(photos[0].flip(-1))
         h = min(p.shape[-2] for p in photos)
         w = min(p.shape[-1] for p in photos)
         p = [q[..., :h, :w] for q in photos]
@@ -146,11 +152,14 @@ def measure_op(fn: Callable[[], object], runs: int, warmup: int, device: str):
 class _Recorder:
     """Collects the points of every op; drops a group (a baseline) that fails midway."""
 
-    def __init__(self, runs: int, warmup: int, device: str, log: Log):
-        self.runs, self.warmup, self.device, self.log = runs, warmup, device, log
+    def __init__(self, runs: int, warmup: int, device: str, select: Callable[[str], bool]):
+        self.runs, self.warmup, self.device, self.select = runs, warmup, device, select
         self.points: dict[str, dict[str, list]] = {}
 
     def __call__(self, op: str, pixels: int, fn: Callable[[], object]):
+        if not self.select(op):  # only its output is needed, as the next op's input
+            with torch.no_grad():
+                return fn()
         out, s, f, peak = measure_op(fn, self.runs, self.warmup, self.device)
         pts = self.points.setdefault(op, {"seconds": [], "flops": [], "peak_mb": []})
         pts["seconds"].append([pixels, s])
@@ -161,9 +170,6 @@ class _Recorder:
     def drop(self, prefix: str) -> None:
         for op in [o for o in self.points if o.startswith(prefix)]:
             del self.points[op]
-
-    def fits(self) -> dict:
-        return {op: {q: fit_linear(p) for q, p in qs.items()} for op, qs in self.points.items()}
 
 
 def _learned_ops(rec: _Recorder, ladder, phis, x: torch.Tensor, size, skipped: dict) -> None:
@@ -244,6 +250,92 @@ def device_info(device: str, threads: int) -> dict:
     return {"kind": "cpu", "name": cpu_name(), "threads": threads}
 
 
+def op_selector(ops: Sequence[str] | None) -> Callable[[str], bool]:
+    """``None``: every op; else an op is selected if it equals or starts with an item
+    (``analysis`` selects ``analysis[1..6]``, ``drf-jpeg:`` a whole baseline)."""
+    if ops is None:
+        return lambda _op: True
+    items = tuple(o.strip() for o in ops if o.strip())
+    return lambda op: any(op == it or op.startswith(it) for it in items)
+
+
+def _check_run_args(runs: int, warmup: int, threads: int, device: str) -> None:
+    if runs < 1 or warmup < 1 or threads < 1:
+        raise ValueError("runs, warmup and threads must be at least 1")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device}: torch sees no CUDA device")
+
+
+def measure_points(
+    spec: str = "default",
+    phi_dir: str | Path | None = None,
+    sizes: Sequence[Sequence[int]] = DEFAULT_SIZES,
+    runs: int = 5,
+    warmup: int = 1,
+    threads: int = 1,
+    device: str = "cpu",
+    baselines: bool = True,
+    ops: Sequence[str] | None = None,
+    log: Log = None,
+) -> tuple[dict, dict, object]:
+    """Measure the ops (all, or those :func:`op_selector` picks from ``ops``) at every size.
+
+    Returns ``(points, skipped, bundle)``: ``points[op][quantity] = [[pixels, value], ...]``
+    (quantities ``seconds``, ``flops``, ``peak_mb``) and the skipped ops / baselines with the
+    reason. Raises ValueError on bad arguments or an unknown model spec.
+    """
+    from hcf_ray.bundle import load_bundle
+
+    sizes = [(int(h), int(w)) for h, w in sizes]
+    if not sizes or min(min(sz) for sz in sizes) < MIN_SIDE:
+        raise ValueError(f"sizes must be at least {MIN_SIDE}x{MIN_SIDE}")
+    _check_run_args(runs, warmup, threads, device)
+    say = log or (lambda _msg: None)
+    select = op_selector(ops)
+    bundle = load_bundle(spec, phi_dir)
+    levels = list(bundle.ladder.levels)
+    skipped: dict[str, str] = {}
+    if bundle.phis is None:
+        skipped["phi"] = "the model bundle has no φ modules"
+    ladder = bundle.ladder.to(device) if device != "cpu" else bundle.ladder
+    phis = bundle.phis.to(device) if bundle.phis is not None and device != "cpu" else bundle.phis
+    learned = any(select(op) for op in learned_op_keys(levels))
+    bases = []
+    if baselines:
+        wanted = [n for n in BASELINE_NAMES if any(map(select, baseline_op_keys(n, levels)))]
+        bases = [b for b in _build_baselines(levels, skipped) if b.name in wanted]
+    else:
+        skipped["baselines"] = "excluded (--no-baselines)"
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rec = _Recorder(runs, warmup, device, select)
+    try:
+        for h, w in sizes:
+            x = sample_input(h, w)
+            if learned:
+                t0 = time.perf_counter()
+                _learned_ops(rec, ladder, phis, x.to(device), (h, w), skipped)
+                say(f"  {h}x{w}: learned ops, levels {levels} ({time.perf_counter() - t0:.1f} s)")
+            for base in list(bases):
+                t0 = time.perf_counter()
+                try:
+                    _baseline_ops(rec, base, levels, x, (h, w))
+                except Exception as exc:  # report the baseline as skipped, never hide it
+                    bases.remove(base)
+                    rec.drop(f"{base.name}:")
+                    skipped[base.name] = (
+                        f"failed at {h}x{w}: {type(exc).__name__}: {exc}".splitlines()[0]
+                    )
+                    say(f"  {h}x{w}: {base.name} skipped ({skipped[base.name]})")
+                    continue
+                say(f"  {h}x{w}: {base.name} ({time.perf_counter() - t0:.1f} s)")
+    finally:
+        torch.set_num_threads(prev_threads)
+    return rec.points, skipped, bundle
+
+
 def calibrate(
     spec: str = "default",
     phi_dir: str | Path | None = None,
@@ -259,56 +351,15 @@ def calibrate(
 
     Raises ValueError on bad arguments or an unknown model spec.
     """
-    from hcf_ray.bundle import load_bundle
-
     sizes = check_sizes(sizes)
-    if runs < 1 or warmup < 1 or threads < 1:
-        raise ValueError("runs, warmup and threads must be at least 1")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device}: torch sees no CUDA device")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
-    say = log or (lambda _msg: None)
+    _check_run_args(runs, warmup, threads, device)
     t_start = time.perf_counter()
-    bundle = load_bundle(spec, phi_dir)
-    digest = bundle_sha256(spec, phi_dir)
+    digest = bundle_sha256(spec, phi_dir)  # also rejects an unknown spec before loading
+    points, skipped, bundle = measure_points(
+        spec, phi_dir, sizes, runs, warmup, threads, device, baselines, log=log
+    )
+    ops = {op: {q: fit_linear(p) for q, p in qs.items()} for op, qs in points.items()}
     levels = list(bundle.ladder.levels)
-    skipped: dict[str, str] = {}
-    if bundle.phis is None:
-        skipped["phi"] = "the model bundle has no φ modules"
-    ladder = bundle.ladder.to(device) if device != "cpu" else bundle.ladder
-    phis = bundle.phis.to(device) if bundle.phis is not None and device != "cpu" else bundle.phis
-    bases = _build_baselines(levels, skipped) if baselines else []
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    rec = _Recorder(runs, warmup, device, log)
-    try:
-        for h, w in sizes:
-            x = sample_input(h, w)
-            t0 = time.perf_counter()
-            _learned_ops(rec, ladder, phis, x.to(device), (h, w), skipped)
-            say(f"  {h}x{w}: learned ops of levels {levels} ({time.perf_counter() - t0:.1f} s)")
-            for base in list(bases):
-                t0 = time.perf_counter()
-                try:
-                    _baseline_ops(rec, base, levels, x, (h, w))
-                except Exception as exc:
-                    bases.remove(base)
-                    rec.drop(f"{base.name}:")
-                    skipped[base.name] = (
-                        f"failed at {h}x{w}: {type(exc).__name__}: {exc}".splitlines()[0]
-                    )
-                    say(f"  {h}x{w}: {base.name} skipped ({skipped[base.name]})")
-                    continue
-                say(f"  {h}x{w}: {base.name} ({time.perf_counter() - t0:.1f} s)")
-    finally:
-        torch.set_num_threads(prev_threads)
-    ops = rec.fits()
-    if not baselines:
-        skipped["baselines"] = "excluded (--no-baselines)"
-    for base in bases:
-        expected = baseline_op_keys(base.name, levels)
-        assert all(op in ops for op in expected), f"{base.name}: missing ops"
     import compressai
 
     return {
@@ -336,10 +387,11 @@ def calibrate(
             "statistic": "median",
             "sizes": [[h, w] for h, w in sizes],
             "pixels": "padded to multiples of 64",
-            "fit": "least squares value = a + b*pixels, clamped at >= 0",
+            "fit": "least squares value = a + b*pixels on relative residuals (weights "
+            "1/value^2; uniform if a value is 0), predictions clamped at >= 0",
             "input": "bundled sample photos, 2x2 mosaic, mirror-tiled, centre-cropped",
-            "flops": "torch.utils.flop_counter.FlopCounterMode (entropy coding and classical "
-            "codecs count 0)",
+            "flops": "torch.utils.flop_counter.FlopCounterMode (convolutions incl. the "
+            "hyper-transforms; entropy coding itself and classical codecs count 0)",
             "peak_mb": "peak_activation_bytes / 1e6 ("
             + (
                 "torch.cuda.max_memory_allocated"
@@ -362,6 +414,15 @@ def calibrate(
     }
 
 
+def _pretty(value, pad: str = "") -> str:
+    """JSON with dicts indented and lists kept on one line."""
+    if isinstance(value, dict) and value:
+        inner = pad + "  "
+        items = [f"{inner}{json.dumps(k)}: {_pretty(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    return json.dumps(value)
+
+
 def dumps_profile(profile: dict) -> str:
     """The profile as JSON text: metadata indented, one line per op."""
     lines = ["{"]
@@ -376,8 +437,7 @@ def dumps_profile(profile: dict) -> str:
                 lines.append(f"    {json.dumps(op)}: {json.dumps(fits)}{sep}")
             lines.append("  }" + comma)
         else:
-            text = json.dumps(value, indent=2).replace("\n", "\n  ")
-            lines.append(f"  {json.dumps(key)}: {text}{comma}")
+            lines.append(f"  {json.dumps(key)}: {_pretty(value, '  ')}{comma}")
     lines.append("}")
     text = "\n".join(lines) + "\n"
     assert json.loads(text) == json.loads(json.dumps(profile))

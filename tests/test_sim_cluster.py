@@ -7,8 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import yaml
+
+from hcf_ray.sim.driver import RunOptions, run_simulation
+from hcf_ray.sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
@@ -16,7 +22,7 @@ SCRIPT = textwrap.dedent(
     from ray.cluster_utils import Cluster
     from hcf_ray.cli import main
 
-    cfg, out = sys.argv[1], sys.argv[2]
+    cfg, out, pooled, pooled_out = sys.argv[1:5]
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "resources": {"site_a": 4}, "include_dashboard": False},
@@ -25,19 +31,26 @@ SCRIPT = textwrap.dedent(
     cluster.wait_for_nodes()
     try:
         rc = main(["run", cfg, "--out", out, "--address", cluster.address, "--timeout", "180"])
+        rc2 = main(["run", pooled, "--out", pooled_out, "--address", cluster.address,
+                    "--max-images", "1"])
     finally:
         cluster.shutdown()
     summary = json.load(open(out + "/summary.json"))
-    print("RESULT " + json.dumps({"rc": rc, "placement": summary["placement"],
+    where = summary["wall"]["placement"]
+    placement = {n: where["actors"][a] for n, a in where["nodes"].items()}
+    print("RESULT " + json.dumps({"rc": rc, "rc2": rc2, "placement": placement,
                                   "records": summary["records"]}))
     """
 )
 
 
-def test_actors_of_one_run_are_placed_on_both_raylets(tmp_path):
+def test_actors_of_one_run_are_placed_on_both_raylets(ray_session, tmp_path):
+    """Dedicated placement pins node actors to raylets; a pooled run through ``--address``
+    gives exactly the records of the same run on the local test cluster."""
     topo = {
         "name": "two-sites",
         "codec": "random:mbt2018-mean",
+        "placement": "dedicated",
         "nodes": [
             {"id": "camera", "resources": {"site_a": 1}},
             {"id": "relay", "resources": {"site_a": 1}},
@@ -58,10 +71,22 @@ def test_actors_of_one_run_are_placed_on_both_raylets(tmp_path):
     }
     cfg = tmp_path / "two_sites.yaml"
     cfg.write_text(yaml.safe_dump(topo))
+    mesh = yaml.safe_load((ROOT / "topologies" / "mesh.yaml").read_text())
+    mesh["codec"] = "random:mbt2018-mean"
+    pooled = tmp_path / "mesh.yaml"
+    pooled.write_text(yaml.safe_dump(mesh))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(cfg), str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            str(cfg),
+            str(tmp_path / "out"),
+            str(pooled),
+            str(tmp_path / "cluster_mesh"),
+        ],
         capture_output=True,
         text=True,
         timeout=540,
@@ -75,3 +100,14 @@ def test_actors_of_one_run_are_placed_on_both_raylets(tmp_path):
     assert len(set(where.values())) == 2  # both raylets host node actors of this run
     assert where["camera"] == where["relay"] != where["screen"]  # pinned by resources
     assert len({p["pid"] for p in result["placement"].values()}) == 3  # one actor per node
+    # the same pooled run locally: identical records apart from their wall-clock blocks
+    assert result["rc2"] == 0
+    sc = load_scenario(pooled, max_images=1)
+    run_simulation(sc, tmp_path / "local_mesh", options=RunOptions(check_transport=False))
+
+    def records(out):
+        lines = (tmp_path / out / "results.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k != "wall"} for x in lines]
+
+    assert records("cluster_mesh") == records("local_mesh")
+    assert len(records("local_mesh")) == 2 * 3 + 1 * 3  # (tv, phone) + tv, 3 methods

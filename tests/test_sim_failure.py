@@ -9,8 +9,9 @@ import yaml
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, node_workers, run_simulation
-from hcf_ray.sim.pool import ActorSet, SimulationError
+from hcf_ray.sim.pool import SimulationError
 from hcf_ray.sim.scenario import build_scenario
+from hcf_ray.sim.work.backend import DedicatedBackend
 
 CODEC = "random:mbt2018-mean"
 
@@ -36,19 +37,19 @@ def test_dead_actor_is_named_and_results_are_kept(ray_session, tmp_path):
     path = tmp_path / "pair.yaml"
     path.write_text(yaml.safe_dump(cfg))
     sc = build_scenario(*load_config(path), max_images=3)
-    actors = ActorSet(node_workers(sc), sc.codec.spec, timeout_s=300)
+    backend = DedicatedBackend(node_workers(sc), sc.codec.spec, None, timeout_s=300)
 
     def kill_after_first(done, total):
         if done == 1:
-            ray.kill(actors.handles["screen"])
+            ray.kill(backend.actors.handles["screen"])
 
     opts = RunOptions(warmup=False, check_transport=False, max_in_flight=1, timeout_s=120)
     opts.on_unit = kill_after_first
     try:
         with pytest.raises(SimulationError) as err:
-            run_simulation(sc, tmp_path / "out", actors=actors, options=opts)
+            run_simulation(sc, tmp_path / "out", backend=backend, options=opts)
     finally:
-        actors.close()
+        backend.close()
     msg = str(err.value)
     assert "node 'screen'" in msg and "actor died" in msg and "\n" not in msg
     assert len(read_records(tmp_path / "out")) == 1  # what finished before the crash

@@ -12,9 +12,9 @@ from hcf_ray.bundle import load_bundle
 from hcf_ray.cascade import CascadeEngine
 from hcf_ray.images import load_image
 from hcf_ray.sim.config import load_config
-from hcf_ray.sim.driver import RunOptions, node_workers, run_simulation
-from hcf_ray.sim.pool import ActorSet
+from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.scenario import build_scenario
+from hcf_ray.sim.work.backend import PoolBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"
@@ -40,16 +40,16 @@ def engine():
 @pytest.fixture(scope="module")
 def line_actors(ray_session):
     sc = scenario("line")
-    actors = ActorSet(node_workers(sc), sc.codec.spec, timeout_s=300)
-    yield actors
-    actors.close()
+    backend = PoolBackend(sc.codec.spec, None, timeout_s=300)
+    yield backend
+    backend.close()
 
 
 @pytest.fixture(scope="module")
 def line_run(line_actors, tmp_path_factory):
     sc = scenario("line")
     out = tmp_path_factory.mktemp("line")
-    summary = run_simulation(sc, out, actors=line_actors, options=FAST)
+    summary = run_simulation(sc, out, backend=line_actors, options=FAST)
     return sc, summary, read_records(out)
 
 
@@ -84,7 +84,7 @@ def test_ray_transport_is_bit_identical_to_in_process(line_run, engine):
         assert set(rec["nodes"]) == {"camera", "r1", "r2", "screen"}
         assert all({"compute_s", "flops"} <= set(n) for n in rec["nodes"].values())
     hcf = [r for r in records if r["method"] == "hcf"]
-    assert hcf[0]["nodes"]["r1"]["ops"][:2] == ["D[6]", "φinter[6→5]"]
+    assert hcf[0]["nodes"]["r1"]["ops"][:2] == ["decode[6]", "phi_inter[6]"]
     assert hcf[0]["nodes"]["camera"]["flops"] > 0
     # link accounting: every image crosses every link once per method
     assert summary["links"]["hcf"]["r1->r2"]["messages"] == 2
@@ -98,7 +98,7 @@ def test_relays_forward_when_n_q_is_below_the_hop_count(line_actors, tmp_path, e
     flows = [cfg.flows[0].model_copy(update={"n_q": 2, "methods": ["hcf", "drf"]})]
     cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows})
     sc = build_scenario(cfg, base, max_images=1)
-    summary = run_simulation(sc, tmp_path, actors=line_actors, options=FAST)
+    summary = run_simulation(sc, tmp_path, backend=line_actors, options=FAST)
     assert summary["status"] == "ok"
     records = read_records(tmp_path)
     assert {r["method"] for r in records} == {"hcf", "drf"}
@@ -119,7 +119,7 @@ def test_relays_forward_when_n_q_is_below_the_hop_count(line_actors, tmp_path, e
 def test_latent_transport_gives_the_same_reconstruction(line_run, line_actors, tmp_path, engine):
     sc, _, records = line_run
     latent = scenario("line", transport="latent")
-    summary = run_simulation(latent, tmp_path, actors=line_actors, options=FAST)
+    summary = run_simulation(latent, tmp_path, backend=line_actors, options=FAST)
     assert summary["transport"] == "latent"
     by_key = {(r["image"], r["method"]): r for r in records}
     for rec in read_records(tmp_path):

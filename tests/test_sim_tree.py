@@ -68,7 +68,7 @@ def test_tree_relay_serves_two_levels_from_one_transmission(ray_session, tmp_pat
     # SSF has no in-network recompression: the shared link carries both levels (simulcast)
     assert summary["links"]["ssf"]["camera->relay"]["messages"] == 4
     # Ray placed every node actor; the forked cascade still decodes bit-exactly
-    assert set(summary["placement"]) == {"camera", "relay", "hq", "edge", "phone"}
+    assert set(summary["wall"]["placement"]["nodes"]) == {"camera", "relay", "hq", "edge", "phone"}
     sc = build_scenario(*load_config(cfg), max_images=2)
     bundle = load_bundle(CODEC)
     eng = CascadeEngine(bundle.ladder, bundle.phis)

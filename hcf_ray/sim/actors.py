@@ -127,6 +127,7 @@ class NodeWorker:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "device": self.device,
+            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         }
 
     def prepare(self, needs: ModelNeeds) -> dict:

@@ -32,7 +32,7 @@ from hcf_ray.sim.planner import node_needs
 from hcf_ray.sim.pool import SimulationError, WorkerSpec
 from hcf_ray.sim.report import summarize
 from hcf_ray.sim.scenario import Scenario
-from hcf_ray.sim.work.backend import Backend, DedicatedBackend, PoolBackend
+from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend, PoolBackend
 from hcf_ray.sim.work.cache import CodecCache, file_sha256
 from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest, UnitResult
 from hcf_ray.sim.world import PricedUnit, WorldResult, price_unit, simulate_world, world_spec
@@ -70,12 +70,17 @@ def node_workers(scenario: Scenario) -> list[WorkerSpec]:
 
 
 def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None) -> Backend:
+    """The scenario's backend, started on its first job (a fully cached run starts none)."""
     codec = scenario.codec
     if scenario.config.placement == "dedicated":
-        return DedicatedBackend(
-            node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
+        return LazyBackend(
+            lambda: DedicatedBackend(
+                node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
+            )
         )
-    return PoolBackend(codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log)
+    return LazyBackend(
+        lambda: PoolBackend(codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log)
+    )
 
 
 def units_of(scenario: Scenario) -> list[Unit]:
@@ -233,9 +238,7 @@ def compute_units(
             options.on_unit(done, len(units))
 
     try:
-        work.run(
-            (_request(scenario, u, shas) for u in units), options.max_in_flight, on_result
-        )
+        work.run((_request(scenario, u, shas) for u in units), options.max_in_flight, on_result)
         error = None
     except SimulationError as exc:
         error = str(exc)
@@ -280,10 +283,15 @@ def write_records(path: Path, records: list[dict]) -> None:
 
 
 def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[str, dict]:
-    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "model_mb")
+    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "model_mb", "rss_peak_mb")
+    started = not isinstance(backend, LazyBackend) or backend.started
+    if started:
+        backend.actors.refresh()
+    known = backend.actors.info if started else {}
+    prepared = backend.info if isinstance(backend, LazyBackend) else prepared
     actors = {}
-    for name in {**backend.actors.info, **prepared}:
-        merged = {**backend.actors.info.get(name, {}), **prepared.get(name, {})}
+    for name in {**known, **prepared}:
+        merged = {**prepared.get(name, {}), **known.get(name, {})}
         actors[name] = {k: merged.get(k) for k in keys}
     nodes = {n: backend.actor_name(n) for n in scenario.topology.nodes}
     return {"placement": scenario.config.placement, "actors": actors, "nodes": nodes}

@@ -111,6 +111,13 @@ class ActorSet:
         for w in workers:
             self.info[w.name] = self.get(refs[w.name], node=w.name)
 
+    def refresh(self) -> None:
+        """Ask every actor for its info again (peak memory grows during a run)."""
+        refs = {name: h.info.remote() for name, h in self.handles.items()}
+        for name, ref in refs.items():
+            with contextlib.suppress(SimulationError):
+                self.info[name] = {**self.info.get(name, {}), **self.get(ref, node=name)}
+
     def assign(self, mapping: Mapping[str, str]) -> None:
         """Run topology node ``n`` on actor ``mapping[n]`` (sweeps reuse one pool)."""
         self.mapping = dict(mapping)

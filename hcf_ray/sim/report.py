@@ -75,8 +75,7 @@ def summarize(
                     "ms_ssim_db": _mean(r["ms_ssim_db"] for r in rs),
                     "latency_s": spread(r["latency_s"] for r in rs),
                     "latency_breakdown": {
-                        k: _mean(r["latency_breakdown"][k] for r in rs)
-                        for k in BREAKDOWN
+                        k: _mean(r["latency_breakdown"][k] for r in rs) for k in BREAKDOWN
                     },
                     "compute_s": _mean(r["compute_s"] for r in rs),
                     "flops": _mean(r["flops"] for r in rs),

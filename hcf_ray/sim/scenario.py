@@ -123,8 +123,18 @@ def build_scenario(
     )
 
 
+_WARNED: dict[tuple, list[str]] = {}
+
+
 def _profile_warnings(codec, devices) -> list[str]:
     """A profile calibrated for other models prices these ones only approximately."""
+    key = (codec.spec, codec.phi_dir, *sorted({d.profile.sha256 for d in devices.values()}))
+    if key not in _WARNED:
+        _WARNED[key] = _check_profiles(codec, devices)
+    return list(_WARNED[key])
+
+
+def _check_profiles(codec, devices) -> list[str]:
     from hcf_ray.sim.net.costs import bundle_sha256
 
     out = []

@@ -305,7 +305,7 @@ def run_sweep(
     event simulation as a Ray task; returns the aggregated summary."""
     from hcf_ray.sim.driver import ImageStore, bundle_hash, units_of
     from hcf_ray.sim.planner import node_needs
-    from hcf_ray.sim.work.backend import PoolBackend
+    from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
     from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
 
@@ -317,7 +317,9 @@ def run_sweep(
     cfg = sweep.config
     first = worlds[0].scenario
     cache = cache if cache is not None else CodecCache(cache_dir)
-    backend = PoolBackend(first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log)
+    backend = LazyBackend(
+        lambda: PoolBackend(first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log)
+    )
     images = ImageStore()
     measured = cfg.timing == "measured"
     try:
@@ -325,7 +327,7 @@ def run_sweep(
         for w in worlds:
             for node, need in node_needs(list(w.scenario.plans.values())).items():
                 needs[node] = needs[node] | need if node in needs else need
-        placement = backend.prepare(needs)
+        backend.prepare(needs)
         t_ready = time.perf_counter()
         work = CodecWork(backend, cache, bundle_hash(first), images, timeout_s, not measured)
         units = {i: units_of(w.scenario) for i, w in enumerate(worlds)}
@@ -389,7 +391,9 @@ def run_sweep(
         "event_simulation_s": t_sim - t_codec,
         "networks_per_minute": len(keep) / max(time.perf_counter() - t0, 1e-9) * 60.0,
         "cache": cache.describe(),
-        "actors": {n: {k: v.get(k) for k in ("host", "pid", "device")} for n, v in placement.items()},
+        "actors": {
+            n: {k: v.get(k) for k in ("host", "pid", "device")} for n, v in backend.info.items()
+        },
     }
     (out / "sweep_summary.json").write_text(
         json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
@@ -430,45 +434,19 @@ def _simulate_worlds(worlds: list[World], priced: dict[int, list]) -> dict:
     """Every world's event simulation, in Ray tasks of up to WORLDS_PER_TASK worlds."""
     import ray
 
-    from hcf_ray.sim.world import world_spec
+    from hcf_ray.sim.world import simulate_batch, world_spec
 
     specs = [
         (i, world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed))
         for i, w in enumerate(worlds)
     ]
     batches = [specs[k : k + WORLDS_PER_TASK] for k in range(0, len(specs), WORLDS_PER_TASK)]
-    refs = [
-        _simulate_batch.remote([(i, spec, priced[i]) for i, spec in batch]) for batch in batches
-    ]
+    task = ray.remote(num_cpus=1, max_retries=1)(simulate_batch)
+    refs = [task.remote([(i, spec, priced[i]) for i, spec in batch]) for batch in batches]
     results: dict = {}
     for part in ray.get(refs):
         results.update(part)
     return results
-
-
-def _simulate_batch_impl(batch) -> dict:
-    from hcf_ray.sim.world import simulate_world
-
-    return {i: simulate_world(spec, units) for i, spec, units in batch}
-
-
-def _remote():
-    import ray
-
-    return ray.remote(num_cpus=1, max_retries=1)(_simulate_batch_impl)
-
-
-class _LazyRemote:
-    def __init__(self):
-        self._fn = None
-
-    def remote(self, *args):
-        if self._fn is None:
-            self._fn = _remote()
-        return self._fn.remote(*args)
-
-
-_simulate_batch = _LazyRemote()
 
 
 def aggregate(records: list[dict]) -> dict:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hcf_ray.sim.net.events import EventNetwork, LinkModel, NodeModel, WorkBranch, WorkJob, WorkUnit
 from hcf_ray.sim.net.pricing import Device, slice_ops
-from hcf_ray.sim.planner import FlowPlan
+
+if TYPE_CHECKING:  # this module stays torch-free: sweeps import it in Ray tasks
+    from hcf_ray.sim.planner import FlowPlan
 
 
 @dataclass
@@ -107,9 +109,7 @@ def price_unit(
                 final = None
             else:
                 info = infos[job.index, b]
-                final = next(
-                    i for i, s in enumerate(job.segments) if s.branch == b and s.final
-                )
+                final = next(i for i, s in enumerate(job.segments) if s.branch == b and s.final)
             payload[job.index, b] = info
             nbytes = float(info.get("bytes", 0.0)) if br.targets else 0.0
             wire = float(info.get("wire_bytes", nbytes)) if br.targets else 0.0
@@ -262,3 +262,8 @@ def simulate_world(spec: WorldSpec, units: Sequence[PricedUnit]) -> WorldResult:
 def _num(x: float) -> int | float:
     """Whole byte counts as ints (real bitstreams), estimates stay floats."""
     return int(x) if float(x).is_integer() else x
+
+
+def simulate_batch(batch: Sequence[tuple[Any, WorldSpec, Sequence[PricedUnit]]]) -> dict:
+    """Several worlds' event simulations (a sweep's Ray task): ``{key: WorldResult}``."""
+    return {key: simulate_world(spec, units) for key, spec, units in batch}

@@ -2,7 +2,7 @@
 
 A profile (``hcf-sim calibrate``, :mod:`hcf_ray.calibrate`) holds, per op and per quantity
 (``seconds``, ``flops``, ``peak_mb``), a least-squares line ``value = a + b·pixels`` fitted
-over a few calibration sizes, where ``pixels`` is the image padded to multiples of 64
+over a few calibration sizes (on relative residuals, :func:`fit_linear`), where ``pixels`` is the image padded to multiples of 64
 (:func:`padded_pixels`, the area the level codecs really process). Predictions are clamped
 at 0. Op keys (the contract with the simulator, :mod:`hcf_ray.sim.net.pricing`):
 
@@ -75,19 +75,27 @@ def baseline_op_keys(name: str, levels) -> list[str]:
 
 
 # -- the linear fit ------------------------------------------------------------------------
-def fit_linear(points) -> dict:
+def fit_linear(points, relative: bool = True) -> dict:
     """Least squares ``value = a + b·pixels`` over ``[[pixels, value], ...]`` (≥ 2 distinct
-    pixel counts), with the largest relative error of the fit on its own points."""
+    pixel counts), with the largest relative error of the fit on its own points.
+
+    ``relative`` (default) minimises the squared *relative* residuals (weights 1/value²) when
+    every value is positive, so a small image is priced as well as a large one (per-pixel
+    costs rise with size as activations outgrow the caches, and an ordinary fit then trades
+    the small sizes away, down to a negative intercept); otherwise ordinary least squares.
+    """
     raw = [(p, v) for p, v in points]
     pts = [(float(p), float(v)) for p, v in raw]
     xs = {p for p, _ in pts}
     if len(xs) < 2:
         raise ValueError("a linear fit needs at least two distinct sizes")
-    n = len(pts)
-    mx = sum(p for p, _ in pts) / n
-    my = sum(v for _, v in pts) / n
-    sxx = sum((p - mx) ** 2 for p, _ in pts)
-    sxy = sum((p - mx) * (v - my) for p, v in pts)
+    weighted = relative and all(v > 0 for _, v in pts)
+    ws = [1.0 / (v * v) if weighted else 1.0 for _, v in pts]
+    wsum = sum(ws)
+    mx = sum(w * p for w, (p, _) in zip(ws, pts)) / wsum
+    my = sum(w * v for w, (_, v) in zip(ws, pts)) / wsum
+    sxx = sum(w * (p - mx) ** 2 for w, (p, _) in zip(ws, pts))
+    sxy = sum(w * (p - mx) * (v - my) for w, (p, v) in zip(ws, pts))
     b = sxy / sxx
     a = my - b * mx
     errs = []
@@ -102,6 +110,7 @@ def fit_linear(points) -> dict:
         "a": a,
         "b": b,
         "max_rel_err": max_err if math.isfinite(max_err) else None,
+        "weights": "1/value^2" if weighted else "uniform",
         "points": [[int(p), v] for p, v in raw],
     }
 

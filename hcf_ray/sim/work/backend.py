@@ -103,3 +103,45 @@ class PoolBackend(Backend):
 
     def actor_name(self, node: str) -> str:
         return "pool"
+
+
+class LazyBackend(Backend):
+    """Creates its backend on the first job: a run whose codec work is all cached starts no
+    actor and loads no model."""
+
+    def __init__(self, factory: Callable[[], Backend]):
+        self._factory = factory
+        self._backend: Backend | None = None
+        self._needs: Mapping[str, ModelNeeds] = {}
+        self.info: dict[str, dict] = {}
+
+    @property
+    def started(self) -> bool:
+        return self._backend is not None
+
+    def _get(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._factory()
+            self.info = self._backend.prepare(self._needs)
+        return self._backend
+
+    @property
+    def actors(self):  # type: ignore[override]
+        return self._get().actors
+
+    def actor_for(self, job: Job):
+        return self._get().actor_for(job)
+
+    def submit(self, job: Job, payload, image, size, transport: str) -> list:
+        return self._get().submit(job, payload, image, size, transport)
+
+    def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
+        self._needs = dict(needs)
+        return self.info
+
+    def actor_name(self, node: str) -> str:
+        return self._backend.actor_name(node) if self._backend else "-"
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()

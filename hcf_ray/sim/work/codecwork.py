@@ -150,7 +150,9 @@ class CodecWork:
         if not self.reuse:
             return compute
         for job in reversed(plan.jobs):  # children before parents
-            if job.input is None or not any((job.index, b) in compute for b in range(len(job.branches))):
+            if job.input is None or not any(
+                (job.index, b) in compute for b in range(len(job.branches))
+            ):
                 continue
             parent = _computing_parent(plan, job.input)
             if parent is None or parent in compute:
@@ -184,7 +186,9 @@ class CodecWork:
                 p = own.get((job.index, b)) or self._pending.get(keys[job.index, b])
                 if p is not None:
                     waiting[id(p.stats_ref)] = (p.stats_ref, p.node)
-        stats_by_ref = self._get([r for r, _ in waiting.values()], [n for _, n in waiting.values()], req)
+        stats_by_ref = self._get(
+            [r for r, _ in waiting.values()], [n for _, n in waiting.values()], req
+        )
         infos: dict[tuple[int, int], dict] = {}
         cached: dict[tuple[int, int], bool] = {}
         segment_s: dict[int, list[float]] = {}
