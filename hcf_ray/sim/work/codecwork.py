@@ -134,6 +134,7 @@ class CodecWork:
         """Branches to compute: not cached (or measured timing), plus cached parents whose
         payload a computed child needs but which is no longer held."""
         compute: set[tuple[int, int]] = set()
+        chosen: set[str] = set()  # two children of one stream may run the same stage
         for job in plan.jobs:
             for b, br in enumerate(job.branches):
                 if br.forward:
@@ -141,12 +142,13 @@ class CodecWork:
                 k = keys[job.index, b]
                 if not self.reuse:
                     compute.add((job.index, b))
-                elif k in self._pending:
+                elif k in self._pending or k in chosen:
                     self.cache.stats.shared += 1
                 elif self.cache.info(k) is not None:
                     self.cache.stats.hits += 1
                 else:
                     compute.add((job.index, b))
+                    chosen.add(k)
         if not self.reuse:
             return compute
         for job in reversed(plan.jobs):  # children before parents
