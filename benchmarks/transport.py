@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from hcf_ray.sim.config import load_config
-    from hcf_ray.sim.driver import RunOptions, node_workers, run_simulation
+    from hcf_ray.sim.driver import RunOptions, run_simulation
     from hcf_ray.sim.planner import node_needs
-    from hcf_ray.sim.pool import ActorSet, connect
+    from hcf_ray.sim.pool import connect
     from hcf_ray.sim.scenario import build_scenario
+    from hcf_ray.sim.work.backend import PoolBackend
 
     cfg, base = load_config(args.config)
     if args.codec:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     records: dict[str, list[dict]] = {}
     try:
         first = build_scenario(cfg, base, max_images=args.max_images)
-        actors = ActorSet(node_workers(first), first.codec.spec, first.codec.phi_dir)
+        actors = PoolBackend(first.codec.spec, first.codec.phi_dir, 600.0)
         try:
             actors.prepare(node_needs(list(first.plans.values())))  # load models untimed
             for transport in ("bitstream", "latent"):
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     opts = RunOptions(check_transport=False, warmup=True)
                     t0 = time.perf_counter()
-                    run_simulation(sc, tmp, actors=actors, options=opts)
+                    run_simulation(sc, tmp, backend=actors, options=opts)
                     wall = time.perf_counter() - t0
                     recs = [
                         json.loads(line)

@@ -181,7 +181,7 @@ def format_tables(summary: dict) -> str:
         dests = ", ".join(f"{d}@{v['level']}" for d, v in first["destinations"].items())
         out.append(
             f"flow {name}: {f['source']}@{f['source_level']} → {dests}  "
-            f"({n_img} images, transport {summary['transport']})"
+            f"({n_img} images, transport {summary['transport']}, timing {summary['timing']})"
         )
         w = max([10, *(len(d) + 2 for mv in f["methods"].values() for d in mv["destinations"])])
         head = (
@@ -201,13 +201,14 @@ def format_tables(summary: dict) -> str:
                 )
         out.append(
             f"  {'method':<7}{'link bytes/img':>16}{'compute ms/img':>16}{'GFLOP/img':>11}"
-            f"{'all-dest latency ms':>21}   (shared transmissions and ops counted once)"
+            f"{'all-dest latency ms':>21}{'energy J/img':>14}   (shared work counted once)"
         )
         for m, mv in f["methods"].items():
             p = mv["per_image"]
             out.append(
                 f"  {m:<7}{_f(p['link_bytes'], 0):>16}{_f(_ms(p['compute_s']), 1):>16}"
                 f"{_f(_g(p['flops']), 2):>11}{_f(_ms(p['latency_s_all_destinations']), 1):>21}"
+                f"{_f(p.get('energy_j'), 3):>14}"
             )
         out.append("")
     return "\n".join(out).rstrip() + "\n"
