@@ -197,9 +197,6 @@ def compute_units(
         work.run([_request(scenario, u, shas) for u in firsts.values()], options.max_in_flight)
     priced: dict[str, list[PricedUnit]] = defaultdict(list)
     by_seq = {u.seq: u for u in units}
-    topo = scenario.topology
-    speeds = {n: s.speed for n, s in topo.nodes.items()}
-    cores = {n: s.cores for n, s in topo.nodes.items()}
     done = 0
 
     from tqdm import tqdm
@@ -209,29 +206,7 @@ def compute_units(
     def on_result(res: UnitResult) -> None:
         nonlocal done
         u = by_seq[res.key]
-        plan = scenario.plan(u.flow, u.method)
-        base = {
-            "flow": u.flow,
-            "image": u.image.name,
-            "method": u.method,
-            "transport": scenario.transport,
-            "timing": scenario.timing,
-        }
-        priced[u.method].append(
-            price_unit(
-                u.seq,
-                plan,
-                res.infos,
-                images.size(u.image),
-                scenario.devices,
-                speeds,
-                cores,
-                scenario.timing,
-                base,
-                u.release_s,
-                res.segment_s,
-            )
-        )
+        priced[u.method].append(price_result(scenario, u, res, images))
         done += 1
         bar.update(1)
         if options.on_unit:
@@ -245,6 +220,31 @@ def compute_units(
     finally:
         bar.close()
     return priced, error
+
+
+def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
+    """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
+    nodes = scenario.topology.nodes
+    base = {
+        "flow": u.flow,
+        "image": u.image.name,
+        "method": u.method,
+        "transport": scenario.transport,
+        "timing": scenario.timing,
+    }
+    return price_unit(
+        u.seq,
+        scenario.plan(u.flow, u.method),
+        res.infos,
+        images.size(u.image),
+        scenario.devices,
+        {n: spec.speed for n, spec in nodes.items()},
+        {n: spec.cores for n, spec in nodes.items()},
+        scenario.timing,
+        base,
+        u.release_s,
+        res.segment_s,
+    )
 
 
 def _request(scenario: Scenario, u: Unit, shas) -> UnitRequest:
@@ -263,7 +263,7 @@ def simulate_worlds(
 ) -> dict[str, WorldResult]:
     out = {}
     for method in sorted(priced):
-        spec = world_spec(method, scenario.topology, scenario.devices, f"{scenario.config.seed}")
+        spec = world_spec(method, scenario.topology, scenario.devices, scenario.config.seed)
         out[method] = simulate_world(spec, priced[method])
     return out
 

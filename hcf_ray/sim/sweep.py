@@ -303,7 +303,7 @@ def run_sweep(
 ) -> dict:
     """Codec work of every world through one actor pool and one cache, then every world's
     event simulation as a Ray task; returns the aggregated summary."""
-    from hcf_ray.sim.driver import ImageStore, bundle_hash, units_of
+    from hcf_ray.sim.driver import ImageStore, bundle_hash, price_result, units_of
     from hcf_ray.sim.planner import node_needs
     from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
@@ -353,7 +353,7 @@ def run_sweep(
 
         def on_result(res) -> None:
             i, seq = res.key
-            priced[i].append(_price(worlds[i].scenario, units[i][seq], res, images))
+            priced[i].append(price_result(worlds[i].scenario, units[i][seq], res, images))
             bar.update(1)
 
         try:
@@ -399,32 +399,6 @@ def run_sweep(
         json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
     )
     return summary
-
-
-def _price(sc: Scenario, u, res, images):
-    from hcf_ray.sim.world import price_unit
-
-    topo = sc.topology
-    base = {
-        "flow": u.flow,
-        "image": u.image.name,
-        "method": u.method,
-        "transport": sc.transport,
-        "timing": sc.timing,
-    }
-    return price_unit(
-        u.seq,
-        sc.plan(u.flow, u.method),
-        res.infos,
-        images.size(u.image),
-        sc.devices,
-        {n: s.speed for n, s in topo.nodes.items()},
-        {n: s.cores for n, s in topo.nodes.items()},
-        sc.timing,
-        base,
-        u.release_s,
-        res.segment_s,
-    )
 
 
 WORLDS_PER_TASK = 64
