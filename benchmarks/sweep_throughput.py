@@ -1,20 +1,25 @@
 """Sweep throughput: networks per minute, cold cache against warm cache, side by side.
 
-    python benchmarks/sweep_throughput.py [--networks 1000] [--codec default] [--images 2]
+    python benchmarks/sweep_throughput.py [--networks 1000] [--images 2] [--raylets 1,2]
 
 Builds ``topologies/sweep.yaml``'s generators with enough seeds for ``--networks`` networks
-(3 policies × 3 methods × ``--images`` images each), runs the sweep once with an empty cache
-directory (cold) and once more over the same directory (warm), on the local Ray instance,
-and prints one JSON object: build time, wall time, networks per minute and cache counters
-of both, and whether their records are identical. (1 vs 2 raylets: not measured yet.)
+(3 policies × 3 methods × ``--images`` images each). For each raylet count it starts a fresh
+local Ray cluster in a child process, with the machine's CPUs split evenly between that many
+raylets, runs the sweep once with an empty cache directory (cold) and once more over the same
+directory (warm), and reports build time, wall time, networks per minute and cache counters
+of both, and whether their records are identical. One JSON object is printed at the end, with
+the throughput ratios of every raylet count against the first, and whether the records of
+all cluster shapes are identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,14 +37,34 @@ def records(path: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(x).items() if k != "wall"} for x in lines]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--networks", type=int, default=1000)
-    p.add_argument("--images", type=int, default=2)
-    p.add_argument("--codec", default=None, help="override sweep.yaml's codec")
-    args = p.parse_args(argv)
+def digest(rows: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
 
+
+def start_ray(raylets: int):
+    """A fresh local cluster of ``raylets`` raylets sharing this machine's CPUs."""
     from hcf_ray.sim.pool import connect
+
+    cpus = os.cpu_count() or 1
+    if raylets == 1:
+        connect(num_cpus=cpus)
+        return None
+    from ray.cluster_utils import Cluster
+
+    share = max(1, cpus // raylets)
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": share, "include_dashboard": False}
+    )
+    for _ in range(raylets - 1):
+        cluster.add_node(num_cpus=share)
+    cluster.wait_for_nodes()
+    connect(cluster.address)
+    return cluster
+
+
+def child(args) -> dict:
+    import ray
+
     from hcf_ray.sim.sweep import load_sweep, run_sweep
 
     data = yaml.safe_load(Path("topologies/sweep.yaml").read_text())
@@ -47,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     data["flow"]["max_images"] = args.images
     if args.codec:
         data["codec"] = args.codec
-    out: dict = {"benchmark": "sweep_throughput", "images": args.images}
-    connect()
+    out: dict = {
+        "raylets": args.raylets,
+        "cpus_per_raylet": max(1, (os.cpu_count() or 1) // args.raylets),
+    }
+    cluster = start_ray(args.raylets)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "sweep.yaml"
         cfg.write_text(yaml.safe_dump(data))
@@ -70,9 +98,61 @@ def main(argv: list[str] | None = None) -> int:
                 "records": s["records"],
                 "cache": s["wall"]["cache"],
             }
-        out["identical_records"] = records(Path(tmp) / "cold" / "sweep_results.jsonl") == records(
-            Path(tmp) / "warm" / "sweep_results.jsonl"
-        )
+        cold = records(Path(tmp) / "cold" / "sweep_results.jsonl")
+        out["identical_records"] = cold == records(Path(tmp) / "warm" / "sweep_results.jsonl")
+        out["records_sha256"] = digest(cold)
+    ray.shutdown()
+    if cluster is not None:
+        cluster.shutdown()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--networks", type=int, default=1000)
+    p.add_argument("--images", type=int, default=2)
+    p.add_argument("--codec", default=None, help="override sweep.yaml's codec")
+    p.add_argument("--raylets", default="1,2", help="comma-separated raylet counts to compare")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        args.raylets = int(args.raylets)
+        print("CHILD " + json.dumps(child(args)))
+        return 0
+    shapes = [int(x) for x in args.raylets.split(",")]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    runs = []
+    for n in shapes:
+        cmd = [sys.executable, __file__, "--child", "--raylets", str(n)]
+        cmd += ["--networks", str(args.networks), "--images", str(args.images)]
+        cmd += ["--codec", args.codec] if args.codec else []
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("CHILD ")]
+        if proc.returncode or not line:
+            sys.stderr.write(proc.stderr[-3000:])
+            raise SystemExit(f"sweep on {n} raylet(s) failed (rc {proc.returncode})")
+        runs.append(json.loads(line[-1][6:]))
+    base = runs[0]
+    out = {
+        "benchmark": "sweep_throughput",
+        "images": args.images,
+        "networks": base["networks"],
+        "worlds": base["worlds"],
+        "runs": runs,
+        "ratio_vs_first": {
+            f"{r['raylets']}_raylets": {
+                k: round(
+                    r[k]["networks_per_minute_incl_build"]
+                    / base[k]["networks_per_minute_incl_build"],
+                    3,
+                )
+                for k in ("cold", "warm")
+            }
+            for r in runs
+        },
+        "identical_records_across_cluster_shapes": len({r["records_sha256"] for r in runs}) == 1,
+    }
     print(json.dumps(out, indent=2))
     return 0
 
