@@ -19,7 +19,14 @@ from pathlib import Path
 
 import torch
 
-from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
+from hcf_ray.codecs.ladder import (
+    MANIFEST,
+    QualityLadder,
+    build_model,
+    load_weights,
+    weights_state,
+    zoo_level,
+)
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
@@ -57,40 +64,112 @@ def default_weights_dir() -> Path:
 
 def load_bundle(spec: str = DEFAULT_SPEC, phi_dir: str | Path | None = None) -> ModelBundle:
     """Resolve a spec (see module doc) into a ladder and φ bank. Raises ValueError on bad specs."""
-    if spec == DEFAULT_SPEC:
-        path = default_weights_dir()
-        if not (path / "ladder.json").is_file():
-            raise ValueError(f"no shipped default models found in {path}")
-        return _from_dir(path, spec, phi_dir)
-    if spec.startswith("random:"):
-        parts = spec.split(":")[1:]
-        arch = parts[0] or "mbt2018-mean"
-        nums = [int(p) for p in parts[1:]]
-        N = nums[0] if len(nums) > 0 else 16
-        M = nums[1] if len(nums) > 1 else 24
-        levels = nums[2] if len(nums) > 2 else 6
-        ladder = QualityLadder.random(arch, num_levels=levels, N=N, M=M)
-        return ModelBundle(ladder, PhiBank.for_ladder(ladder, TINY_PHI), spec)
-    if spec.startswith("zoo:"):
-        arch = spec.split(":", 1)[1]
-        ladder = QualityLadder.from_zoo(arch, range(1, 7), pretrained=True)
-        phis = PhiBank.from_dir(phi_dir) if phi_dir else PhiBank.for_ladder(ladder)
-        return ModelBundle(ladder, phis, spec)
-    path = Path(spec)
-    if not path.is_dir():
-        raise ValueError(
-            f"codec {spec!r}: not 'default', 'zoo:ARCH', 'random:ARCH' or an existing directory"
-        )
-    return _from_dir(path, spec, phi_dir)
+    return BundleSource(spec, phi_dir).bundle()
 
 
-def _from_dir(path: Path, spec: str, phi_dir: str | Path | None) -> ModelBundle:
-    ladder = QualityLadder.from_dir(path)
-    phi_path = Path(phi_dir) if phi_dir else path
-    phis = PhiBank.from_dir(phi_path) if PhiBank.exists_in(phi_path) else None
-    overlay = phi_path / OVERLAY_DIR
-    hcf = load_hcf_overlay(ladder, overlay) if (overlay / OVERLAY_MANIFEST).is_file() else None
-    return ModelBundle(ladder, phis, spec, hcf)
+class BundleSource:
+    """Where a bundle's models come from; loads any one level (base or HCF-tuned) or the φ
+    bank on its own, so a worker can hold only the models its jobs use and load the others
+    when they are first needed. :meth:`bundle` loads everything (what :func:`load_bundle`
+    returns)."""
+
+    def __init__(self, spec: str = DEFAULT_SPEC, phi_dir: str | Path | None = None):
+        self.spec = spec
+        self.phi_dir = Path(phi_dir) if phi_dir else None
+        self.path: Path | None = None
+        self._random: tuple[str, int, int] | None = None
+        self._zoo: str | None = None
+        if spec == DEFAULT_SPEC:
+            self.path = default_weights_dir()
+            if not (self.path / MANIFEST).is_file():
+                raise ValueError(f"no shipped default models found in {self.path}")
+        elif spec.startswith("random:"):
+            parts = spec.split(":")[1:]
+            nums = [int(p) for p in parts[1:]]
+            arch = parts[0] or "mbt2018-mean"
+            self._random = (arch, nums[0] if nums else 16, nums[1] if len(nums) > 1 else 24)
+            self.levels = list(range(1, (nums[2] if len(nums) > 2 else 6) + 1))
+        elif spec.startswith("zoo:"):
+            self._zoo = spec.split(":", 1)[1]
+            self.levels = list(range(1, 7))
+        else:
+            self.path = Path(spec)
+            if not self.path.is_dir():
+                raise ValueError(
+                    f"codec {spec!r}: not 'default', 'zoo:ARCH', 'random:ARCH' or an existing "
+                    "directory"
+                )
+        if self.path is not None:
+            manifest = self.path / MANIFEST
+            if not manifest.is_file():
+                raise FileNotFoundError(f"{manifest}: no ladder manifest")
+            self._manifest = json.loads(manifest.read_text())
+            self.levels = sorted(int(k) for k in self._manifest["levels"])
+        phi_path = (self.phi_dir or self.path) if self.path is not None else None
+        overlay = phi_path / OVERLAY_DIR if phi_path is not None else None
+        self._overlay = overlay if overlay and (overlay / OVERLAY_MANIFEST).is_file() else None
+
+    @property
+    def max_level(self) -> int:
+        return max(self.levels)
+
+    @property
+    def has_tuned(self) -> bool:
+        """Whether HCF has its own fine-tuned levels (else it uses the base ladder)."""
+        return self._overlay is not None
+
+    def level(self, k: int, tuned: bool = False) -> LevelCodec:
+        """Level ``k`` of the base ladder, or of the HCF-tuned ladder with ``tuned``."""
+        if k not in self.levels:
+            raise ValueError(f"level {k} is outside the ladder's levels 1..{self.max_level}")
+        if tuned and self._overlay is not None:
+            return _tuned_level(self.level(k), self._overlay)
+        if self._random is not None:
+            arch, n, m = self._random
+            return QualityLadder.random(arch, num_levels=k, N=n, M=m, only=(k,))[k]
+        if self._zoo is not None:
+            return zoo_level(self._zoo, k)
+        assert self.path is not None
+        return _dir_level(self.path, self._manifest, k)
+
+    def phis(self, ladder: QualityLadder | None = None) -> PhiBank | None:
+        """The φ bank, or None when the bundle has none (HCF cannot run)."""
+        if self.phi_dir is not None and self._zoo is not None:
+            return PhiBank.from_dir(self.phi_dir)
+        if self._random is not None or self._zoo is not None:
+            ladder = ladder or QualityLadder([self.level(k) for k in self.levels])
+            return PhiBank.for_ladder(ladder, TINY_PHI if self._random else None)
+        phi_path = self.phi_dir or self.path
+        return PhiBank.from_dir(phi_path) if PhiBank.exists_in(phi_path) else None
+
+    def bundle(self) -> ModelBundle:
+        ladder = QualityLadder([self.level(k) for k in self.levels])
+        hcf = None
+        if self._overlay is not None:
+            hcf = load_hcf_overlay(ladder, self._overlay)
+        return ModelBundle(ladder, self.phis(ladder), self.spec, hcf)
+
+
+def _dir_level(path: Path, manifest: dict, level: int) -> LevelCodec:
+    entry = manifest["levels"][str(level)]
+    model = build_model(manifest["arch"], entry["N"], entry.get("M"))
+    state = torch.load(path / entry["file"], map_location="cpu", weights_only=True)
+    load_weights(model, state)
+    return LevelCodec(model, level, manifest["arch"], entry.get("lambda"))
+
+
+def _tuned_level(base: LevelCodec, overlay: Path) -> LevelCodec:
+    manifest = json.loads((overlay / OVERLAY_MANIFEST).read_text())
+    fname = manifest["levels"].get(str(base.level))
+    if fname is None:
+        return base
+    model = copy.deepcopy(base.model)
+    state = torch.load(overlay / fname, map_location="cpu", weights_only=True)
+    try:
+        load_weights(model, state, partial=True)
+    except ValueError as exc:
+        raise ValueError(f"{overlay / fname}: {exc}") from None
+    return LevelCodec(model, base.level, base.arch, base.lmbda)
 
 
 def save_hcf_overlay(hcf_ladder: QualityLadder, path: str | Path, levels) -> None:
@@ -107,19 +186,4 @@ def save_hcf_overlay(hcf_ladder: QualityLadder, path: str | Path, levels) -> Non
 
 def load_hcf_overlay(base: QualityLadder, path: str | Path) -> QualityLadder:
     """The base ladder with the overlay's tuned parts loaded into copies of its levels."""
-    path = Path(path)
-    manifest = json.loads((path / OVERLAY_MANIFEST).read_text())
-    codecs = []
-    for c in base:
-        fname = manifest["levels"].get(str(c.level))
-        if fname is None:
-            codecs.append(c)
-            continue
-        model = copy.deepcopy(c.model)
-        state = torch.load(path / fname, map_location="cpu", weights_only=True)
-        try:
-            load_weights(model, state, partial=True)
-        except ValueError as exc:
-            raise ValueError(f"{path / fname}: {exc}") from None
-        codecs.append(LevelCodec(model, c.level, c.arch, c.lmbda))
-    return QualityLadder(codecs)
+    return QualityLadder([_tuned_level(c, Path(path)) for c in base])

@@ -135,14 +135,8 @@ class QualityLadder:
         metric: str = "mse",
     ) -> QualityLadder:
         """CompressAI zoo models; level k = zoo quality k. ``pretrained`` needs internet."""
-        from compressai.zoo import image_models
 
-        _arch_class(arch)
-        codecs = []
-        for q in levels:
-            model = image_models[arch](quality=q, metric=metric, pretrained=pretrained)
-            codecs.append(LevelCodec(model, q, arch, MSE_LAMBDAS.get(q)))
-        return cls(codecs)
+        return cls([zoo_level(arch, q, pretrained, metric) for q in levels])
 
     @classmethod
     def random(
@@ -152,18 +146,25 @@ class QualityLadder:
         N: int = 16,
         M: int | None = 24,
         seed: int = 0,
-    ) -> QualityLadder:
-        """Random-init ladder (tiny by default) for tests and structural measurements."""
+        only: Iterable[int] | None = None,
+    ) -> QualityLadder | dict[int, LevelCodec]:
+        """Random-init ladder (tiny by default) for tests and structural measurements.
+
+        Each level is seeded on its own; ``only`` builds just those levels and returns them as
+        a ``{level: LevelCodec}`` dict (the same weights the full ladder would have)."""
         gen_state = torch.random.get_rng_state()
+        keep = set(only) if only is not None else None
         try:
             codecs = []
             for k in range(1, num_levels + 1):
+                if keep is not None and k not in keep:
+                    continue
                 torch.manual_seed(seed * 1000 + k)
                 model = build_model(arch, N, M)
                 codecs.append(LevelCodec(model, k, arch, MSE_LAMBDAS.get(k)))
         finally:
             torch.random.set_rng_state(gen_state)
-        return cls(codecs)
+        return {c.level: c for c in codecs} if keep is not None else cls(codecs)
 
     @classmethod
     def from_dir(cls, path: str | Path, map_location: str = "cpu") -> QualityLadder:
@@ -197,6 +198,15 @@ class QualityLadder:
                 **model_widths(codec.model),
             }
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def zoo_level(arch: str, quality: int, pretrained: bool = True, metric: str = "mse") -> LevelCodec:
+    """One CompressAI zoo model as ladder level ``quality``."""
+    from compressai.zoo import image_models
+
+    _arch_class(arch)
+    model = image_models[arch](quality=quality, metric=metric, pretrained=pretrained)
+    return LevelCodec(model, quality, arch, MSE_LAMBDAS.get(quality))
 
 
 # Entropy-coder tables are derived data: ``LevelCodec`` rebuilds them with ``update(force=True)``

@@ -16,9 +16,11 @@ memory from the cost profile instead):
 * memory: the actor process's peak resident set size (``getrusage`` ``ru_maxrss``, a
   high-water mark of the whole process) and on GPU ``torch.cuda.max_memory_allocated``.
 
-Models: an actor loads the bundle once and keeps only the ladder levels and φ modules its
-node's stages use (:class:`~hcf_ray.sim.planner.ModelNeeds`); a node that only forwards
-loads nothing. Actors pin torch to one thread.
+Models: an actor holds only the ladder levels and φ modules its jobs use
+(:class:`~hcf_ray.sim.planner.ModelNeeds`), in a :class:`~hcf_ray.sim.work.models.ModelCache`:
+a dedicated node actor loads its node's models up front, a pool actor loads each on the first
+job that needs it and, past its memory budget, drops the ones used longest ago. A node that
+only forwards loads nothing. Actors pin torch to one thread.
 """
 
 from __future__ import annotations
@@ -38,72 +40,21 @@ warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=Futur
 import ray  # noqa: E402
 import torch  # noqa: E402
 
-from hcf_ray.sim.planner import Job, ModelNeeds  # noqa: E402
-
-
-class _LevelSubset:
-    """The levels of a ladder a node needs; asking for another one is a clear error."""
-
-    def __init__(self, ladder, keep: set[int], node: str):
-        self.levels = list(ladder.levels)
-        self.max_level = ladder.max_level
-        self._codecs = {k: ladder[k] for k in keep if k in ladder.levels}
-        self._node = node
-
-    def __getitem__(self, level: int):
-        if level not in self._codecs:
-            raise ValueError(f"node {self._node!r} has no level-{level} model loaded")
-        return self._codecs[level]
-
-    def check_level(self, level: int, what: str = "level") -> None:
-        if level not in self.levels:
-            raise ValueError(f"{what} {level} is outside the ladder's levels 1..{self.max_level}")
-
-    def latent_channels(self, level: int) -> int:
-        return self[level].latent_channels
-
-    def loaded(self) -> list[int]:
-        return sorted(self._codecs)
-
-    def to(self, device: str) -> _LevelSubset:
-        for c in self._codecs.values():
-            c.model.to(device)
-        return self
-
-    def nbytes(self) -> int:
-        return sum(_param_bytes(c.model) for c in self._codecs.values())
-
-
-class _PhiSubset:
-    def __init__(self, bank, keep: set[tuple[int, str]], node: str):
-        self._mods = {} if bank is None else {(k, v): bank.get(k, v) for k, v in keep}
-        self._node = node
-
-    def has(self, level: int) -> bool:
-        return any(k == level for k, _ in self._mods)
-
-    def get(self, level: int, variant: str):
-        if (level, variant) not in self._mods:
-            raise ValueError(f"node {self._node!r} has no φ{variant}[{level}] module loaded")
-        return self._mods[level, variant]
-
-    def to(self, device: str) -> _PhiSubset:
-        for m in self._mods.values():
-            m.to(device)
-        return self
-
-    def nbytes(self) -> int:
-        return sum(_param_bytes(m) for m in self._mods.values())
-
-
-def _param_bytes(module) -> int:
-    return sum(p.numel() * p.element_size() for p in module.parameters())
+from hcf_ray.sim.planner import Job, ModelNeeds, job_needs  # noqa: E402
+from hcf_ray.sim.work.models import ModelCache  # noqa: E402
 
 
 class NodeWorker:
     """Runs the jobs of one topology node (or of several virtual nodes in a sweep)."""
 
-    def __init__(self, name: str, codec: str, phi_dir: str | None = None, threads: int = 1):
+    def __init__(
+        self,
+        name: str,
+        codec: str,
+        phi_dir: str | None = None,
+        threads: int = 1,
+        model_budget_mb: float | None = None,
+    ):
         torch.set_num_threads(threads)
         self.name = name
         self.codec = codec
@@ -114,9 +65,7 @@ class NodeWorker:
             torch.backends.cudnn.benchmark = False
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
-        self.needs = ModelNeeds()
-        self.engine = None
-        self.model_mb = 0.0
+        self.models = ModelCache(codec, phi_dir, name, self.device, model_budget_mb)
 
     # -- setup ------------------------------------------------------------------------------
     def info(self) -> dict:
@@ -128,41 +77,25 @@ class NodeWorker:
             "pid": os.getpid(),
             "device": self.device,
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "models": self.models.stats.as_dict(),
         }
 
-    def prepare(self, needs: ModelNeeds) -> dict:
-        """Hold the models ``needs`` lists (loading the bundle once more only if it grows)."""
-        merged = self.needs | needs
-        if merged != self.needs or (merged and self.engine is None):
-            self._load(merged)
+    def prepare(self, needs: ModelNeeds, eager: bool = True) -> dict:
+        """Check the bundle; with ``eager``, load what ``needs`` lists now (a dedicated node
+        actor), else on each job's first use (a pool actor)."""
+        self.models.source  # noqa: B018 - a bad codec spec fails here, before any job
+        if eager and needs:
+            self._engine(needs)
+        held = self.models.held()
         return {
             **self.info(),
-            "levels": sorted(self.needs.base | self.needs.hcf),
-            "phis": len(self.needs.phis),
-            "model_mb": self.model_mb,
+            "levels": sorted({u[1] for u in held if u[0] != "phi"}),
+            "phis": sum(u[0] == "phi" for u in held),
+            "model_mb": self.models.stats.resident_mb,
         }
 
-    def _load(self, needs: ModelNeeds) -> None:
-        from hcf_ray.bundle import load_bundle
-        from hcf_ray.cascade import CascadeEngine
-
-        self.needs = needs
-        if not needs:
-            return
-        bundle = load_bundle(self.codec, self.phi_dir)
-        hcf_ladder = getattr(bundle, "hcf_ladder", None)
-        base_keep = set(needs.base) | (set() if hcf_ladder is not None else set(needs.hcf))
-        base = _LevelSubset(bundle.ladder, base_keep, self.name).to(self.device)
-        hcf = (
-            _LevelSubset(hcf_ladder, set(needs.hcf), self.name).to(self.device)
-            if hcf_ladder is not None
-            else None
-        )
-        if needs.phis and bundle.phis is None:
-            raise ValueError(f"node {self.name!r}: codec {self.codec!r} has no φ modules (HCF)")
-        phis = _PhiSubset(bundle.phis, set(needs.phis), self.name).to(self.device)
-        self.engine = CascadeEngine(base, phis, hcf)
-        self.model_mb = (base.nbytes() + (hcf.nbytes() if hcf else 0) + phis.nbytes()) / 2**20
+    def _engine(self, needs: ModelNeeds):
+        return self.models.engine(needs)
 
     # -- one job ---------------------------------------------------------------------------
     def run_job(
@@ -174,6 +107,7 @@ class NodeWorker:
         transport: str = "bitstream",
     ) -> tuple:
         """Run a job's segments; returns ``(*branch_outputs, stats)``."""
+        engine = self._engine(job_needs(job))
         if job.input is None:
             payload = self._tensor(payload)
         if self.device == "cuda":
@@ -186,9 +120,7 @@ class NodeWorker:
         for seg in job.segments:
             br = job.branches[seg.branch]
             inp = payload if seg.source is None else values[seg.source]
-            out = self.engine.run_stage(
-                br.stage, inp, image_size, clock, transport, seg.start, seg.stop
-            )
+            out = engine.run_stage(br.stage, inp, image_size, clock, transport, seg.start, seg.stop)
             seconds = sum(t.seconds for t in out.timings)
             segs.append({"ops": [t.op for t in out.timings], "s": seconds})
             values.append(out.value)
@@ -205,7 +137,7 @@ class NodeWorker:
             "segments": segs,
             "outputs": info,
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "model_mb": self.model_mb,
+            "model_mb": self.models.stats.resident_mb,
             "worker": self.name,
         }
         if self.device == "cuda":

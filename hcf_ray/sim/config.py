@@ -168,6 +168,9 @@ class SimConfig(_Model):
     # pool: codec work multiplexed onto one actor per CPU of the cluster; dedicated: one actor
     # per topology node with that node's Ray resources (map the topology onto machines)
     placement: Literal["pool", "dedicated"] = "pool"
+    # pool: models one actor holds at most (MB of weights); the ones used longest ago are
+    # dropped past it and loaded again when needed. None: no bound
+    model_budget_mb: float | None = Field(2048.0, gt=0)
 
     def flow_name(self, index: int) -> str:
         f = self.flows[index]

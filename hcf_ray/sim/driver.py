@@ -78,8 +78,11 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
                 node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
             )
         )
+    budget = scenario.config.model_budget_mb
     return LazyBackend(
-        lambda: PoolBackend(codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log)
+        lambda: PoolBackend(
+            codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log, budget
+        )
     )
 
 
@@ -283,7 +286,7 @@ def write_records(path: Path, records: list[dict]) -> None:
 
 
 def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[str, dict]:
-    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "model_mb", "rss_peak_mb")
+    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "models", "rss_peak_mb")
     started = not isinstance(backend, LazyBackend) or backend.started
     if started:
         backend.actors.refresh()

@@ -172,6 +172,14 @@ class ModelNeeds:
         return cls(frozenset(base | coded), frozenset(), frozenset(phis))
 
 
+def job_needs(job: Job) -> ModelNeeds:
+    """The models one job's stages use."""
+    need = ModelNeeds()
+    for br in job.branches:
+        need = need | ModelNeeds.of_stage(br.stage)
+    return need
+
+
 def node_needs(plans: Sequence[FlowPlan]) -> dict[str, ModelNeeds]:
     needs: dict[str, ModelNeeds] = {}
     for plan in plans:

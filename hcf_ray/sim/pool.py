@@ -65,6 +65,7 @@ class ActorSet:
         phi_dir: str | None = None,
         timeout_s: float = 300.0,
         log: Callable[[str], None] | None = None,
+        model_budget_mb: float | None = None,
     ):
         self.timeout_s = timeout_s
         self.handles: dict[str, object] = {}
@@ -91,7 +92,9 @@ class ActorSet:
                     )
             ngpu = share if w.num_gpus == "auto" else (float(w.num_gpus) if gpus else 0.0)
             opts = actor_options(w.num_cpus, round(ngpu, 4), dict(w.resources))
-            self.handles[w.name] = NodeActor.options(**opts).remote(w.name, codec, phi_dir)
+            self.handles[w.name] = NodeActor.options(**opts).remote(
+                w.name, codec, phi_dir, 1, model_budget_mb
+            )
         self._wait_ready(workers)
 
     def _wait_ready(self, workers: list[WorkerSpec]) -> None:
@@ -125,12 +128,13 @@ class ActorSet:
     def actor(self, node: str):
         return self.handles[self.mapping[node]]
 
-    def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
+    def prepare(self, needs: Mapping[str, ModelNeeds], eager: bool = True) -> dict[str, dict]:
+        """Check each actor's bundle; with ``eager`` load the models its nodes need now."""
         per_actor: dict[str, ModelNeeds] = {}
         for node, need in needs.items():
             name = self.mapping[node]
             per_actor[name] = per_actor.get(name, ModelNeeds()) | need
-        refs = {name: self.handles[name].prepare.remote(n) for name, n in per_actor.items()}
+        refs = {name: self.handles[name].prepare.remote(n, eager) for name, n in per_actor.items()}
         return {name: self.get(ref, node=name) for name, ref in refs.items()}
 
     def get(self, ref, node: str | None = None):

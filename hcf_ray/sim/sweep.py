@@ -89,6 +89,7 @@ class SweepConfig(_Model):
     policies: list[PolicySpec] = Field(default_factory=lambda: ["edge"], min_length=1)
     methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
     actors: int | None = Field(None, ge=1)  # codec-work pool size (None: one per CPU)
+    model_budget_mb: float | None = Field(2048.0, gt=0)  # models one pool actor holds at most
     seed: int = 0  # link-loss streams of every world
     timing: Literal["profile", "measured"] = "profile"
     profile: str | None = None  # cost profile (None: the shipped CPU profile)
@@ -318,7 +319,9 @@ def run_sweep(
     first = worlds[0].scenario
     cache = cache if cache is not None else CodecCache(cache_dir)
     backend = LazyBackend(
-        lambda: PoolBackend(first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log)
+        lambda: PoolBackend(
+            first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log, cfg.model_budget_mb
+        )
     )
     images = ImageStore()
     measured = cfg.timing == "measured"
@@ -360,6 +363,7 @@ def run_sweep(
             work.run(requests, max_in_flight, on_result)
         finally:
             bar.close()
+        actors = _actor_info(backend)
     finally:
         backend.close()  # frees the CPUs for the event-simulation tasks
     t_codec = time.perf_counter()
@@ -391,9 +395,7 @@ def run_sweep(
         "event_simulation_s": t_sim - t_codec,
         "networks_per_minute": len(keep) / max(time.perf_counter() - t0, 1e-9) * 60.0,
         "cache": cache.describe(),
-        "actors": {
-            n: {k: v.get(k) for k in ("host", "pid", "device")} for n, v in backend.info.items()
-        },
+        "actors": actors,
     }
     (out / "sweep_summary.json").write_text(
         json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
@@ -402,6 +404,15 @@ def run_sweep(
 
 
 WORLDS_PER_TASK = 64
+
+
+def _actor_info(backend) -> dict:
+    """Where the codec work ran and what each actor held (empty when all was cached)."""
+    if not backend.started:
+        return {}
+    backend.actors.refresh()
+    keys = ("host", "pid", "device", "models", "rss_peak_mb")
+    return {n: {k: v.get(k) for k in keys} for n, v in backend.actors.info.items()}
 
 
 def _simulate_worlds(worlds: list[World], priced: dict[int, list]) -> dict:

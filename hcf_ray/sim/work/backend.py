@@ -5,8 +5,9 @@ Like Flower's Ray transport, a :class:`Backend` hides how jobs reach actors:
 * :class:`PoolBackend` (``placement: pool``, the default): one actor per CPU of the Ray
   cluster (and a fraction of a GPU each where the cluster has GPUs); every virtual node's
   jobs are multiplexed onto it round-robin. A 150-node topology costs as many actors as the
-  machine has cores. Each actor loads the models on its first job, and keeps only those the
-  run needs.
+  machine has cores. Each actor loads a model on the first job that needs it and, past
+  ``model_budget_mb``, drops the models used longest ago
+  (:class:`~hcf_ray.sim.work.models.ModelCache`).
 * :class:`DedicatedBackend` (``placement: dedicated``): one actor per topology node with that
   node's ``num_cpus`` / ``num_gpus`` / custom ``resources``, so a topology can be pinned onto
   real machines of a cluster.
@@ -74,6 +75,7 @@ class PoolBackend(Backend):
         timeout_s: float,
         size: int | None = None,
         log: Callable[[str], None] | None = None,
+        model_budget_mb: float | None = None,
     ):
         import ray
 
@@ -84,7 +86,7 @@ class PoolBackend(Backend):
         gpus = float(res.get("GPU", 0))
         gpu = round(min(1.0, gpus / n), 4) if gpus else 0.0
         workers = [WorkerSpec(f"pool{i}", per_cpu, gpu, {}) for i in range(n)]
-        self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log)
+        self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log, model_budget_mb)
         self._names = [w.name for w in workers]
         self._next = itertools.cycle(self._names)
 
@@ -96,7 +98,7 @@ class PoolBackend(Backend):
         for need in needs.values():
             union = union | need
         self.actors.assign({name: name for name in self._names})
-        info = self.actors.prepare({name: union for name in self._names})
+        info = self.actors.prepare({name: union for name in self._names}, eager=False)
         # every virtual node runs on any pool actor: name the pool in the placement
         self.actors.mapping = {node: "pool" for node in needs}
         return info
