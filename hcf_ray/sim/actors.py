@@ -107,6 +107,8 @@ class NodeWorker:
         transport: str = "bitstream",
     ) -> tuple:
         """Run a job's segments; returns ``(*branch_outputs, stats)``."""
+        if job.crash:  # faults: crash — this process dies with the job in hand
+            os._exit(1)
         engine = self._engine(job_needs(job))
         if job.input is None:
             payload = self._tensor(payload)
@@ -179,7 +181,9 @@ def _cuda_clock() -> float:
     return time.perf_counter()
 
 
-NodeActor = ray.remote(max_restarts=0, max_task_retries=0)(NodeWorker)
+MAX_RESTARTS = 5
+# Ray restarts a crashed actor; the driver resubmits the units it held (deterministic work)
+NodeActor = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=0)(NodeWorker)
 
 
 def actor_options(

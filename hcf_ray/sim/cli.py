@@ -62,6 +62,23 @@ def _ray_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--actors", type=int, default=None, help="codec-work pool size (default: one per CPU)"
     )
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete the records already in --out (same config); only missing ones are added",
+    )
+    keep.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in --out (the old ones stay until the new run has finished)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="times a unit whose work was lost to a crash is computed again (default 2)",
+    )
 
 
 def _methods(values: Sequence[str] | None) -> list[str] | None:
@@ -83,6 +100,7 @@ def _user_error(exc: Exception):
 def cmd_run(args: argparse.Namespace) -> int:
     from hcf_ray.images import ImageError
     from hcf_ray.sim.config import ConfigError
+    from hcf_ray.sim.outdir import OutputError
     from hcf_ray.sim.scenario import load_scenario
 
     try:
@@ -91,15 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         raise _user_error(exc) from None
-    for w in sc.warnings:
-        _warn(w)
-    out = Path(args.out) if args.out else Path("out") / sc.config.name
+    out_path = Path(args.out) if args.out else Path("out") / sc.config.name
 
-    import ray
-
-    from hcf_ray.sim.driver import RunOptions, run_simulation
-    from hcf_ray.sim.pool import SimulationError, connect
-    from hcf_ray.sim.report import closing_note, format_tables
+    from hcf_ray.sim.driver import RunOptions, open_output
 
     options = RunOptions(
         max_in_flight=args.max_in_flight,
@@ -107,13 +119,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         cache_dir=args.cache,
         pool_size=args.actors,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        retries=max(0, args.retries),
     )
+    try:
+        out = open_output(sc, out_path, options)  # checked before Ray starts
+    except OutputError as exc:
+        raise _user_error(exc) from None
+    for w in sc.warnings:
+        _warn(w)
+
+    import ray
+
+    from hcf_ray.sim.driver import run_simulation
+    from hcf_ray.sim.pool import SimulationError, connect
+    from hcf_ray.sim.report import closing_note, format_tables
+
     started = False
     try:
-        started = connect(args.address, args.num_cpus)
+        started = connect(args.address, args.num_cpus, log_dir=out.path)
         summary = run_simulation(sc, out, options=options, log=_warn)
     except SimulationError as exc:
-        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
         return EXIT_RUNTIME
     except ImageError as exc:
         raise _user_error(exc) from None
@@ -124,12 +152,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     note = closing_note(summary)
     if note:
         print(note)
+    kept = summary["wall"]["records_kept"]
     print(
-        f"wrote {out / 'results.jsonl'} ({summary['records']} records) and "
-        f"{out / 'summary.json'}; timing {summary['timing']}; wall time "
+        f"wrote {out.final} ({summary['records']} records"
+        + (f", {kept} kept from before" if kept else "")
+        + f") and {out.path / 'summary.json'}; timing {summary['timing']}; wall time "
         f"{summary['wall']['wall_s']:.1f} s"
     )
+    fails = summary["failures"]
+    if fails["error_records"]:
+        print(
+            f"hcf-sim: error: {fails['units']} unit(s) failed, {fails['error_records']} error "
+            f"record(s) written; first: {_short(summary['error'], 120)}",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
     return 0
+
+
+def _short(text: str | None, n: int = 180) -> str:
+    text = (text or "").splitlines()[0] if text else ""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -148,13 +191,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sc = load_scenario(args.config)
     except ConfigError as exc:
         raise _user_error(exc) from None
+    from hcf_ray.sim.scenario import image_warning
+
+    skipped = [image_warning(msg) for msg in sc.image_errors.values()]
     for w in sc.warnings:
-        _warn(w)
+        if w not in skipped:  # printed below, one line per image
+            _warn(w)
     topo = sc.topology
     print(
         f"ok: {args.config}: {len(topo.nodes)} nodes, {topo.graph.number_of_edges()} directed "
         f"links, {len(sc.flows)} flow(s), codec {sc.codec.spec}, transport {sc.transport}"
     )
+    for line in skipped:
+        print(f"  {line}")
     for (flow, method), plan in sc.plans.items():
         routes = "; ".join(
             f"{d.node}@{d.level}"
@@ -176,17 +225,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hcf_ray.sim.config import ConfigError
-    from hcf_ray.sim.sweep import load_sweep
+    from hcf_ray.sim.outdir import OutputError
+    from hcf_ray.sim.sweep import load_sweep, open_sweep_output
 
     try:
         sweep = load_sweep(args.config)
     except ConfigError as exc:
         raise _user_error(exc) from None
-    for w in sweep.warnings:
-        _warn(w)
     if args.actors:
         sweep.config = sweep.config.model_copy(update={"actors": args.actors})
-    out = Path(args.out) if args.out else Path("out") / sweep.config.name
+    out_path = Path(args.out) if args.out else Path("out") / sweep.config.name
+    try:
+        out = open_sweep_output(sweep, out_path, args.max_networks, args.resume, args.overwrite)
+    except OutputError as exc:
+        raise _user_error(exc) from None
+    for w in sweep.warnings:
+        _warn(w)
 
     import ray
 
@@ -195,7 +249,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     started = False
     try:
-        started = connect(args.address, args.num_cpus)
+        started = connect(args.address, args.num_cpus, log_dir=out.path)
         summary = run_sweep(
             sweep,
             out,
@@ -205,16 +259,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
             log=_warn,
             cache_dir=args.cache,
+            retries=max(0, args.retries),
         )
     except SimulationError as exc:
-        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
         return EXIT_RUNTIME
     finally:
         if started:
             ray.shutdown()
     print(format_sweep(summary), end="")
+    kept = summary["wall"]["records_kept"]
     print(
-        f"wrote {out / 'sweep_results.jsonl'} and {out / 'sweep_summary.json'}; "
-        f"wall time {summary['wall']['wall_s']:.1f} s"
+        f"wrote {out.final} ({summary['records']} records"
+        + (f", {kept} kept from before" if kept else "")
+        + f") and {out.path / 'sweep_summary.json'}; wall time {summary['wall']['wall_s']:.1f} s"
     )
+    fails = summary["failures"]
+    if fails["error_records"]:
+        print(
+            f"hcf-sim: error: {fails['error_records']} error record(s) written; first: "
+            f"{_short(fails['first'], 120)}",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
     return 0

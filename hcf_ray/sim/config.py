@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from hcf_ray.sim.faults import Fault
+
 ROLES = ("source", "relay", "destination", "router")
 SAMPLES = "samples"
 
@@ -171,6 +173,7 @@ class SimConfig(_Model):
     # pool: models one actor holds at most (MB of weights); the ones used longest ago are
     # dropped past it and loaded again when needed. None: no bound
     model_budget_mb: float | None = Field(2048.0, gt=0)
+    faults: list[Fault] = Field(default_factory=list)  # injected faults (hcf_ray.sim.faults)
 
     def flow_name(self, index: int) -> str:
         f = self.flows[index]

@@ -13,11 +13,17 @@
 4. **Records.** ``results.jsonl`` (one line per flow × destination × image × method, in
    unit order) and ``summary.json``. Everything that depends on how and where the run
    executed (wall-clock times, placement, cache hits) is kept apart under the key ``wall``.
+
+Faults and restarts. A unit whose work is lost to a crash is computed again (``retries``);
+one that still fails becomes an error record (``status: error`` and its ``cause``) for each
+of its destinations, and the other units go on. The output folder follows
+:mod:`hcf_ray.sim.outdir` (never truncated; ``resume`` appends the missing records). Codec
+work goes to a disk cache (``--cache``, by default ``cache/`` inside the output folder), so a
+resumed run does not compute again what the interrupted one finished.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections import defaultdict
@@ -28,8 +34,9 @@ from typing import Any
 
 import ray
 
+from hcf_ray.sim.outdir import OutputDir
 from hcf_ray.sim.planner import node_needs
-from hcf_ray.sim.pool import SimulationError, WorkerSpec
+from hcf_ray.sim.pool import WorkerSpec
 from hcf_ray.sim.report import summarize
 from hcf_ray.sim.scenario import Scenario
 from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend, PoolBackend
@@ -48,8 +55,12 @@ class RunOptions:
     warmup: bool = True  # timing: measured — one untimed pass per flow × method first
     progress: bool = False
     on_unit: Callable[[int, int], None] | None = None  # (done, total) after each unit
-    cache_dir: str | Path | None = None  # codec-work cache on disk (shared between runs)
+    cache_dir: str | Path | None = None  # codec-work cache on disk (default: OUT/cache)
     pool_size: int | None = None  # placement: pool — actors (default: one per CPU)
+    resume: bool = False  # complete the records already in the output folder
+    overwrite: bool = False  # replace them (once the new ones exist)
+    retries: int = 2  # resubmissions of a unit whose work was lost to a crash
+    health_every_s: float = 10.0  # ping every actor this often (and at the end)
 
 
 @dataclass
@@ -133,31 +144,37 @@ def bundle_hash(scenario: Scenario) -> str:
 
 def run_simulation(
     scenario: Scenario,
-    out_dir: str | Path,
+    out_dir: str | Path | OutputDir,
     backend: Backend | None = None,
     options: RunOptions | None = None,
     log: Log | None = None,
     cache: CodecCache | None = None,
 ) -> dict:
-    """Run a checked scenario on the current Ray session; returns the summary dict."""
+    """Run a checked scenario on the current Ray session; returns the summary dict.
+
+    ``out_dir`` is a folder or an :class:`~hcf_ray.sim.outdir.OutputDir` already checked
+    (the CLI checks it before Ray starts)."""
     options = options or RunOptions()
     log = log or (lambda _msg: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir if isinstance(out_dir, OutputDir) else open_output(scenario, out_dir, options)
+    out.open()
     t0 = time.perf_counter()
     own = backend is None
     if own:
         backend = make_backend(scenario, options, log)
-    cache = cache if cache is not None else CodecCache(options.cache_dir)
+    if cache is None:
+        cache = CodecCache(options.cache_dir or out.path / "cache")
     try:
         prepared = backend.prepare(node_needs(list(scenario.plans.values())))
         t_ready = time.perf_counter()
-        priced, error = compute_units(scenario, backend, cache, options)
+        run = compute_units(scenario, backend, cache, options, log)
         t_codec = time.perf_counter()
-        results = simulate_worlds(scenario, priced)
-        records = merge_records(results)
-        write_records(out / "results.jsonl", records)
-        status = "ok" if error is None else "failed"
+        health = backend.health() if own else []
+        results = simulate_worlds(scenario, run.priced)
+        records = merge_records(results, run.errors)
+        appended = out.append(records)
+        failed = [r for r in records if r.get("status") == "error"]
+        status = "ok" if not failed else "partial"
         wall = {
             "wall_s": time.perf_counter() - t0,
             "setup_s": t_ready - t0,
@@ -165,64 +182,188 @@ def run_simulation(
             "event_simulation_s": time.perf_counter() - t_codec,
             "cache": cache.describe(),
             "placement": placement_of(scenario, backend, prepared),
+            "records_appended": appended,
+            "records_kept": len(out.existing),
         }
+        error = failed[0]["cause"] if failed else None
         summary = summarize(scenario, records, results, status, error, wall, bundle_hash(scenario))
+        summary["failures"] = {
+            "units": len({(r["flow"], r["image"], r["method"]) for r in failed}),
+            "error_records": len(failed),
+            "skipped_records": sum(r.get("status") == "skipped" for r in records),
+        }
+        summary["wall"]["faults"] = {
+            "retries": sum(f["retried"] for f in run.failures),
+            "tries": run.failures,
+            "actors": run.health + health,
+            "injected": run.injected,
+        }
         if status == "ok" and options.check_transport and records:
             try:
                 summary["transport_check"] = transport_check(scenario, records[0])
             except Exception as exc:  # a side note must not fail a finished run
                 log(f"transport check skipped: {type(exc).__name__}: {exc}")
         summary["wall"]["wall_s"] = time.perf_counter() - t0
-        (out / "summary.json").write_text(
-            json.dumps(summary, indent=2, default=str, ensure_ascii=False) + "\n"
-        )
-        if error:
-            raise SimulationError(f"{error} ({len(records)} results kept in {out})")
+        out.write_json("summary.json", summary)
+        out.finish()
         return summary
     finally:
         if own:
             backend.close()
 
 
+def open_output(scenario: Scenario, out_dir: str | Path, options: RunOptions) -> OutputDir:
+    """The run's output folder, checked (refuses to reuse one unless resuming/overwriting)."""
+    return OutputDir(
+        out_dir, "results.jsonl", run_identity(scenario), options.resume, options.overwrite
+    )
+
+
+def run_identity(scenario: Scenario) -> dict:
+    """What a run's records are a function of (resuming with anything else is refused)."""
+    return {
+        "config": scenario.config.model_dump(mode="json"),
+        "transport": scenario.transport,
+        "flows": [
+            [f.spec.name, list(f.methods), [p.name for p in f.images]] for f in scenario.flows
+        ],
+    }
+
+
+@dataclass
+class CodecRun:
+    """What :func:`compute_units` produced."""
+
+    priced: dict[str, list[PricedUnit]]
+    errors: dict[int, list[dict]]  # unit seq -> its error records
+    failures: list[dict]  # every failed try
+    health: list[dict]  # actor deaths/restarts seen during the run
+    injected: list[dict]  # faults injected on the host
+
+
 def compute_units(
-    scenario: Scenario, backend: Backend, cache: CodecCache, options: RunOptions
-) -> tuple[dict[str, list[PricedUnit]], str | None]:
-    """Codec work of every unit, priced as it completes; stops at the first failure."""
+    scenario: Scenario,
+    backend: Backend,
+    cache: CodecCache,
+    options: RunOptions,
+    log: Log | None = None,
+) -> CodecRun:
+    """Codec work of every unit, priced as it completes. A unit that fails (after retries)
+    gives error records; the others go on."""
+    from hcf_ray.sim.faults import Corrupt, Crash, ImageFault
+
+    log = log or (lambda _msg: None)
     units = units_of(scenario)
     images = ImageStore()
     measured = scenario.timing == "measured"
-    work = CodecWork(backend, cache, bundle_hash(scenario), images, options.timeout_s, not measured)
+    faults = scenario.config.faults
+    work = CodecWork(
+        backend,
+        cache,
+        bundle_hash(scenario),
+        images,
+        options.timeout_s,
+        not measured,
+        max_tries=1 + max(0, options.retries),
+    )
     shas = {u.image: file_sha256(u.image) for u in units}
+    bad_images = {f.image for f in faults if isinstance(f, ImageFault)}
+    bad_images |= {p.name for p in getattr(scenario, "image_errors", {})}
+    corrupt = [f for f in faults if isinstance(f, Corrupt)]
+    crash_at = _crash_units(scenario, units, [f for f in faults if isinstance(f, Crash)])
+    run = CodecRun(defaultdict(list), {}, work.failures, [], [])
+
+    def request(u: Unit) -> UnitRequest:
+        req = _request(scenario, u, shas)
+        damage = {(f.src, f.dst): f.mode for f in corrupt if f.image in (None, u.image.name)}
+        req.corrupt = damage or None
+        if u.seq in crash_at:
+            req.crash_at = crash_at[u.seq]
+            run.injected.append({"kind": "crash", "node": req.crash_at, "unit": req.label})
+        return req
+
     if measured and options.warmup:
         firsts = {}
         for u in units:
-            firsts.setdefault((u.flow, u.method), u)
-        work.run([_request(scenario, u, shas) for u in firsts.values()], options.max_in_flight)
-    priced: dict[str, list[PricedUnit]] = defaultdict(list)
+            if u.image.name not in bad_images:
+                firsts.setdefault((u.flow, u.method), u)
+        work.run([request(u) for u in firsts.values()], options.max_in_flight)
     by_seq = {u.seq: u for u in units}
     done = 0
+    last_health = time.monotonic()
 
     from tqdm import tqdm
 
     bar = tqdm(total=len(units), disable=not options.progress, unit="img", leave=False)
 
     def on_result(res: UnitResult) -> None:
-        nonlocal done
+        nonlocal done, last_health
         u = by_seq[res.key]
-        priced[u.method].append(price_result(scenario, u, res, images))
+        if res.error is None:
+            run.priced[u.method].append(price_result(scenario, u, res, images))
+        else:
+            run.errors[u.seq] = error_records(scenario, u, "error", res.error)
+            log(f"{res.error} (error record written)")
         done += 1
         bar.update(1)
+        if time.monotonic() - last_health > options.health_every_s:
+            run.health += backend.health()
+            last_health = time.monotonic()
         if options.on_unit:
             options.on_unit(done, len(units))
 
+    good = []
+    for u in units:
+        if u.image.name in bad_images:
+            cause = scenario_image_error(scenario, u.image) or f"{u.image.name}: injected fault"
+            run.errors[u.seq] = error_records(scenario, u, "skipped", cause)
+            done += 1
+        else:
+            good.append(u)
     try:
-        work.run((_request(scenario, u, shas) for u in units), options.max_in_flight, on_result)
-        error = None
-    except SimulationError as exc:
-        error = str(exc)
+        work.run((request(u) for u in good), options.max_in_flight, on_result)
     finally:
         bar.close()
-    return priced, error
+    return run
+
+
+def _crash_units(scenario: Scenario, units: list[Unit], crashes) -> dict[int, str]:
+    """``faults: crash``: unit seq -> node, for the first unit from ``after_units`` on whose
+    plan computes at that node."""
+    out: dict[int, str] = {}
+    for f in crashes:
+        for u in units[f.after_units :]:
+            plan = scenario.plan(u.flow, u.method)
+            if u.seq not in out and any(j.node == f.node and j.computes for j in plan.jobs):
+                out[u.seq] = f.node
+                break
+    return out
+
+
+def scenario_image_error(scenario: Scenario, image: Path) -> str | None:
+    errors = getattr(scenario, "image_errors", None) or {}
+    return errors.get(image)
+
+
+def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[dict]:
+    """One record per destination of a unit that produced no result."""
+    plan = scenario.plan(u.flow, u.method)
+    return [
+        {
+            "flow": u.flow,
+            "destination": d.node,
+            "image": u.image.name,
+            "method": u.method,
+            "policy": d.policy,
+            "source_level": plan.source_level,
+            "target_level": d.level,
+            "transport": scenario.transport,
+            "timing": scenario.timing,
+            "status": status,
+            "cause": cause,
+        }
+        for d in plan.destinations
+    ]
 
 
 def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
@@ -234,6 +375,7 @@ def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStor
         "method": u.method,
         "transport": scenario.transport,
         "timing": scenario.timing,
+        "status": "ok",
     }
     return price_unit(
         u.seq,
@@ -266,23 +408,26 @@ def simulate_worlds(
 ) -> dict[str, WorldResult]:
     out = {}
     for method in sorted(priced):
-        spec = world_spec(method, scenario.topology, scenario.devices, scenario.config.seed)
+        spec = world_spec(
+            method,
+            scenario.topology,
+            scenario.devices,
+            scenario.config.seed,
+            scenario.config.faults,
+        )
         out[method] = simulate_world(spec, priced[method])
     return out
 
 
-def merge_records(results: dict[str, WorldResult]) -> list[dict]:
-    """All worlds' records in unit order (each unit's destinations in plan order)."""
-    units = sorted(
-        ((seq, recs) for res in results.values() for seq, recs in res.units), key=lambda t: t[0]
-    )
+def merge_records(
+    results: dict[str, WorldResult], errors: dict[int, list[dict]] | None = None
+) -> list[dict]:
+    """All worlds' records and the error records, in unit order (each unit's destinations
+    in plan order)."""
+    units = [(seq, recs) for res in results.values() for seq, recs in res.units]
+    units += list((errors or {}).items())
+    units.sort(key=lambda t: t[0])
     return [r for _, recs in units for r in recs]
-
-
-def write_records(path: Path, records: list[dict]) -> None:
-    with path.open("w") as sink:
-        for rec in records:
-            sink.write(json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[str, dict]:

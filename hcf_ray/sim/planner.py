@@ -54,6 +54,7 @@ class Job:
     input: tuple[int, int] | None  # (job, branch) whose output arrives here; None: the image
     branches: tuple[Branch, ...]
     segments: tuple[Segment, ...]  # execution order; forward branches need none
+    crash: bool = False  # an injected fault: the actor's process dies running this job
 
     @property
     def computes(self) -> bool:

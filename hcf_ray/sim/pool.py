@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
@@ -26,16 +27,26 @@ class SimulationError(RuntimeError):
     """A failure while simulating (actor died, placement impossible); one line."""
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+def connect(
+    address: str | None = None, num_cpus: int | None = None, log_dir: str | Path | None = None
+) -> bool:
     """Use the running Ray session, connect to ``address``/``RAY_ADDRESS``, or start one.
 
-    Returns True when this call started or connected (the caller should shut it down).
+    Ray stays quiet: the workers' output is not forwarded to this process
+    (``log_to_driver=False``) and, with ``log_dir``, Ray's own log lines go to
+    ``log_dir/ray.log`` instead of the terminal. Returns True when this call started or
+    connected (the caller should shut it down).
     """
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs = {"include_dashboard": False, "logging_level": logging.ERROR}
+    kwargs: dict = {"include_dashboard": False, "log_to_driver": False}
+    if log_dir is not None:
+        _ray_log_to(Path(log_dir) / "ray.log")
+        kwargs["configure_logging"] = False
+    else:
+        kwargs["logging_level"] = logging.ERROR
     try:
         if address:
             ray.init(address=address, **kwargs)
@@ -45,6 +56,21 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         where = address or "a local Ray instance"
         raise SimulationError(f"cannot connect to {where}: {_first_line(exc)}") from None
     return True
+
+
+def _ray_log_to(path: Path) -> None:
+    """Send the ``ray`` loggers of this process to ``path`` (and nowhere else)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("ray")
+    for h in list(logger.handlers):
+        if getattr(h, "_hcf_sim", False):
+            logger.removeHandler(h)
+    handler = logging.FileHandler(path)
+    handler._hcf_sim = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @dataclass(frozen=True)

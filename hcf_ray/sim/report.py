@@ -54,8 +54,12 @@ def summarize(
     from hcf_ray.sim.driver import git_commit
 
     by: dict[tuple, list[dict]] = defaultdict(list)
+    failed: dict[tuple, int] = defaultdict(int)
     for r in records:
-        by[r["flow"], r["method"], r["destination"]].append(r)
+        if r.get("status", "ok") == "ok":
+            by[r["flow"], r["method"], r["destination"]].append(r)
+        else:
+            failed[r["flow"], r["method"], r["destination"]] += 1
     flows = {}
     for f in scenario.flows:
         methods = {}
@@ -70,6 +74,7 @@ def summarize(
                     "path": list(d.path),
                     "levels": list(d.levels),
                     "images": len(rs),
+                    "failed": failed.get((f.spec.name, m, d.node), 0),
                     "bpp": _mean(r["bpp"] for r in rs),
                     "psnr": _mean(r["psnr"] for r in rs),
                     "ms_ssim_db": _mean(r["ms_ssim_db"] for r in rs),

@@ -3,6 +3,9 @@
 :func:`build_scenario` performs every check ``hcf-sim validate`` reports (field types,
 unknown nodes, unreachable destinations, levels, policies, image folders, plan feasibility)
 without starting Ray or loading models; problems are :class:`ConfigError` s naming the field.
+Every image a flow would send is checked from its header (:func:`hcf_ray.images.inspect_image`)
+here too: a bad one is left out of its flow and listed in ``Scenario.image_errors`` (and
+``warnings``); a flow left with no usable image is a ConfigError on its ``images`` field.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hcf_ray.images import ImageError, image_files, sample_images
+from hcf_ray.images import ImageError, image_files, sample_images, usable_images
 from hcf_ray.policy import resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
 from hcf_ray.sim.devices import check_priced, resolve_devices
+from hcf_ray.sim.faults import check_faults
 from hcf_ray.sim.methods import get_method, method_names
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
 from hcf_ray.sim.topology import Topology, build_topology
@@ -43,6 +47,9 @@ class Scenario:
     warnings: list[str] = field(default_factory=list)
     source: str = ""
     devices: dict = field(default_factory=dict)  # node → pricing.Device
+    # images left out of their flow (missing, not an image, corrupt, too small, too big):
+    # path → one-line message naming the file (hcf_ray.images.inspect_image)
+    image_errors: dict[Path, str] = field(default_factory=dict)
 
     @property
     def timing(self) -> str:
@@ -90,8 +97,9 @@ def build_scenario(
     flows: list[FlowRun] = []
     plans: dict[tuple[str, str], FlowPlan] = {}
     names: set[str] = set()
+    image_errors: dict[Path, str] = {}
     for i in range(len(cfg.flows)):
-        run = _flow(cfg, i, topology, codec, base_dir, methods, max_images)
+        run = _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors)
         if run.spec.name in names:
             raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
         names.add(run.spec.name)
@@ -108,7 +116,9 @@ def build_scenario(
         flows.append(run)
     devices = resolve_devices(cfg, topology, base_dir)
     check_priced(plans.values(), devices)
+    check_faults(cfg.faults, topology.nodes, lambda u, v: (u, v) in topology.links)
     warns += _profile_warnings(codec, devices)
+    warns += [image_warning(msg) for msg in image_errors.values()]
     return Scenario(
         config=cfg,
         base_dir=base_dir,
@@ -120,6 +130,7 @@ def build_scenario(
         warnings=list(dict.fromkeys(warns)),
         source=source,
         devices=devices,
+        image_errors=image_errors,
     )
 
 
@@ -153,7 +164,12 @@ def _check_profiles(codec, devices) -> list[str]:
     return out
 
 
-def _flow(cfg, i, topology, codec, base_dir, methods, max_images) -> FlowRun:
+def image_warning(message: str) -> str:
+    """The warning a scenario keeps for an image left out of its flow."""
+    return f"image skipped: {message}"
+
+
+def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) -> FlowRun:
     f = cfg.flows[i]
     where = f"flows[{i}]"
     nodes = topology.nodes
@@ -199,9 +215,19 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images) -> FlowRun:
             )
     name = cfg.flow_name(i)
     spec = FlowSpec(name, f.source, s, tuple(dests), f, where)
-    images = _images(f.images, base_dir, f"{where}.images")
-    limit = min(x for x in (f.max_images, max_images, len(images)) if x is not None)
-    return FlowRun(spec, chosen, images[:limit], f.interval_ms / 1000.0, i)
+    files = _images(f.images, base_dir, f"{where}.images")
+    # every file's header is checked here, before any actor starts; a bad file is left out
+    # (recorded in image_errors) and the limit counts good images only
+    limit = min(x for x in (f.max_images, max_images, len(files)) if x is not None)
+    images, bad = usable_images(files, max(limit, 0))
+    image_errors.update(bad)
+    if not images and bad:
+        first = next(iter(bad.values()))
+        raise ConfigError(
+            f"no usable image: all {len(bad)} file(s) in {f.images!r} are bad, e.g. {first}",
+            f"{where}.images",
+        )
+    return FlowRun(spec, chosen, images, f.interval_ms / 1000.0, i)
 
 
 def _images(value: str, base_dir: Path | None, where: str) -> list[Path]:

@@ -11,14 +11,15 @@ created once and reused by every network; measured compute is attributed to the 
 node that ran it.
 
 Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``,
-``seed``), ``sweep_summary.json`` (mean and spread per method × policy and per generator),
-and one ``runs/<network>-<policy>/`` folder per world with its own results and summary.
+``seed``; appended world by world, so an interrupted sweep keeps what it finished and
+``--resume`` completes it) and ``sweep_summary.json`` (mean and spread per method × policy
+and per generator). There are no per-world folders: filter the combined file by
+``network``/``policy``/``method``.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import random
 import time
 from collections import defaultdict
@@ -291,9 +292,35 @@ def _label(policy) -> str:
 
 
 # -- running ----------------------------------------------------------------------------------
-def run_sweep(
+def open_sweep_output(
     sweep: Sweep,
     out_dir: str | Path,
+    max_networks: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+):
+    """The sweep's output folder, checked before anything runs (see :mod:`.outdir`)."""
+    from hcf_ray.sim.outdir import OutputDir
+
+    identity = {"config": sweep.config.model_dump(mode="json"), "max_networks": max_networks}
+    return OutputDir(out_dir, "sweep_results.jsonl", identity, resume, overwrite)
+
+
+def world_keys(world: World) -> list[tuple]:
+    """The record keys a world produces (network, flow, destination, image, method, policy)."""
+    from hcf_ray.sim.driver import units_of
+
+    sc = world.scenario
+    return [
+        (world.network, u.flow, d.node, u.image.name, u.method, d.policy)
+        for u in units_of(sc)
+        for d in sc.plan(u.flow, u.method).destinations
+    ]
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir,
     max_networks: int | None = None,
     max_in_flight: int = 8,
     timeout_s: float = 600.0,
@@ -301,23 +328,44 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
     cache_dir: str | Path | None = None,
     cache=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    retries: int = 2,
 ) -> dict:
     """Codec work of every world through one actor pool and one cache, then every world's
-    event simulation as a Ray task; returns the aggregated summary."""
-    from hcf_ray.sim.driver import ImageStore, bundle_hash, price_result, units_of
+    event simulation as a Ray task; returns the aggregated summary.
+
+    Records are appended to ``sweep_results.jsonl`` world by world, in world order, as the
+    simulations finish. With ``resume`` the worlds whose records are all there already are
+    skipped. ``out_dir`` is a folder or an :class:`~hcf_ray.sim.outdir.OutputDir`."""
+    from hcf_ray.sim.driver import (
+        ImageStore,
+        bundle_hash,
+        error_records,
+        merge_records,
+        price_result,
+        units_of,
+    )
+    from hcf_ray.sim.outdir import OutputDir
     from hcf_ray.sim.planner import node_needs
     from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
     from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
 
+    log = log or (lambda _msg: None)
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = (
+        out_dir
+        if isinstance(out_dir, OutputDir)
+        else open_sweep_output(sweep, out_dir, max_networks, resume, overwrite)
+    )
+    out.open()
     keep = list(dict.fromkeys(w.network for w in sweep.worlds))[: max_networks or None]
     worlds = [w for w in sweep.worlds if w.network in keep]
+    todo = [i for i, w in enumerate(worlds) if not all(map(out.is_done, world_keys(w)))]
     cfg = sweep.config
     first = worlds[0].scenario
-    cache = cache if cache is not None else CodecCache(cache_dir)
+    cache = cache if cache is not None else CodecCache(cache_dir or out.path / "cache")
     backend = LazyBackend(
         lambda: PoolBackend(
             first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log, cfg.model_budget_mb
@@ -325,18 +373,29 @@ def run_sweep(
     )
     images = ImageStore()
     measured = cfg.timing == "measured"
+    priced: dict[int, list] = defaultdict(list)
+    errors: dict[int, dict[int, list[dict]]] = defaultdict(dict)
     try:
         needs: dict[str, Any] = {}
-        for w in worlds:
-            for node, need in node_needs(list(w.scenario.plans.values())).items():
+        for i in todo:
+            for node, need in node_needs(list(worlds[i].scenario.plans.values())).items():
                 needs[node] = needs[node] | need if node in needs else need
         backend.prepare(needs)
         t_ready = time.perf_counter()
-        work = CodecWork(backend, cache, bundle_hash(first), images, timeout_s, not measured)
-        units = {i: units_of(w.scenario) for i, w in enumerate(worlds)}
+        work = CodecWork(
+            backend,
+            cache,
+            bundle_hash(first),
+            images,
+            timeout_s,
+            not measured,
+            max_tries=1 + max(0, retries),
+        )
+        units = {i: units_of(worlds[i].scenario) for i in todo}
         shas: dict[Path, str] = {}
         requests = []
-        for i, w in enumerate(worlds):
+        for i in todo:
+            w = worlds[i]
             for u in units[i]:
                 sha = shas.setdefault(u.image, file_sha256(u.image))
                 requests.append(
@@ -351,12 +410,16 @@ def run_sweep(
                 )
         from tqdm import tqdm
 
-        priced: dict[int, list] = defaultdict(list)
         bar = tqdm(total=len(requests), disable=not progress, unit="img", leave=False)
 
         def on_result(res) -> None:
             i, seq = res.key
-            priced[i].append(price_result(worlds[i].scenario, units[i][seq], res, images))
+            u = units[i][seq]
+            if res.error is None:
+                priced[i].append(price_result(worlds[i].scenario, u, res, images))
+            else:
+                errors[i][seq] = error_records(worlds[i].scenario, u, "error", res.error)
+                log(f"{res.error} (error record written)")
             bar.update(1)
 
         try:
@@ -364,19 +427,25 @@ def run_sweep(
         finally:
             bar.close()
         actors = _actor_info(backend)
+        failures = work.failures
     finally:
         backend.close()  # frees the CPUs for the event-simulation tasks
     t_codec = time.perf_counter()
-    results = _simulate_worlds(worlds, priced)
+    appended = 0
+
+    def write(i: int, result) -> None:
+        nonlocal appended
+        w = worlds[i]
+        recs = merge_records({w.network: result}, errors.get(i))
+        for rec in recs:
+            rec.update(network=w.network, generator=w.generator, seed=w.seed)
+        appended += out.append(recs)
+
+    _simulate_worlds([(i, worlds[i]) for i in todo], priced, write)
     t_sim = time.perf_counter()
-    records: list[dict] = []
-    with (out / "sweep_results.jsonl").open("w") as sink:
-        for i, w in enumerate(worlds):
-            for rec in results[i].records:
-                rec.update(network=w.network, generator=w.generator, seed=w.seed)
-                records.append(rec)
-                sink.write(json.dumps(rec, ensure_ascii=False, allow_nan=False) + "\n")
-    summary = aggregate(records)
+    records = out.all_records()
+    summary = aggregate([r for r in records if r.get("status", "ok") == "ok"])
+    failed = [r for r in records if r.get("status", "ok") != "ok"]
     summary.update(
         name=cfg.name,
         transport=cfg.transport,
@@ -387,7 +456,12 @@ def run_sweep(
         resolved_config=cfg.model_dump(mode="json"),
         networks=[n for n in sweep.networks if n["network"] in keep],
         worlds=len(worlds),
+        failures={
+            "error_records": len(failed),
+            "first": failed[0]["cause"] if failed else None,
+        },
     )
+    summary["records"] = len(records)
     summary["wall"] = {
         "wall_s": time.perf_counter() - t0,
         "setup_s": t_ready - t0,
@@ -396,10 +470,13 @@ def run_sweep(
         "networks_per_minute": len(keep) / max(time.perf_counter() - t0, 1e-9) * 60.0,
         "cache": cache.describe(),
         "actors": actors,
+        "worlds_simulated": len(todo),
+        "records_appended": appended,
+        "records_kept": len(out.existing),
+        "faults": {"retries": sum(f["retried"] for f in failures), "tries": failures},
     }
-    (out / "sweep_summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False)
-    )
+    out.write_json("sweep_summary.json", summary)
+    out.finish()
     return summary
 
 
@@ -415,23 +492,26 @@ def _actor_info(backend) -> dict:
     return {n: {k: v.get(k) for k in keys} for n, v in backend.actors.info.items()}
 
 
-def _simulate_worlds(worlds: list[World], priced: dict[int, list]) -> dict:
-    """Every world's event simulation, in Ray tasks of up to WORLDS_PER_TASK worlds."""
+def _simulate_worlds(
+    worlds: list[tuple[int, World]], priced: dict[int, list], write: Callable[[int, Any], None]
+) -> None:
+    """Every world's event simulation, in Ray tasks of up to WORLDS_PER_TASK worlds; each
+    world's result is handed to ``write`` in world order as soon as its batch is done."""
     import ray
 
     from hcf_ray.sim.world import simulate_batch, world_spec
 
     specs = [
         (i, world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed))
-        for i, w in enumerate(worlds)
+        for i, w in worlds
     ]
     batches = [specs[k : k + WORLDS_PER_TASK] for k in range(0, len(specs), WORLDS_PER_TASK)]
-    task = ray.remote(num_cpus=1, max_retries=1)(simulate_batch)
+    task = ray.remote(num_cpus=1, max_retries=3)(simulate_batch)
     refs = [task.remote([(i, spec, priced[i]) for i, spec in batch]) for batch in batches]
-    results: dict = {}
-    for part in ray.get(refs):
-        results.update(part)
-    return results
+    for batch, ref in zip(batches, refs):
+        part = ray.get(ref)
+        for i, _ in batch:
+            write(i, part[i])
 
 
 def aggregate(records: list[dict]) -> dict:

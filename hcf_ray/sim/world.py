@@ -57,9 +57,15 @@ class WorldResult:
         return [r for _, recs in self.units for r in recs]
 
 
-def world_spec(name: str, topology, devices: Mapping[str, Device], seed) -> WorldSpec:
+def world_spec(
+    name: str, topology, devices: Mapping[str, Device], seed, faults: Sequence = ()
+) -> WorldSpec:
+    """The event network of one world; ``faults``' virtual outages included."""
+    from hcf_ray.sim.faults import outages
+
+    link_down, node_down = outages(faults)
     links = {
-        (u, v): LinkModel(ln.bandwidth_mbps, ln.latency_ms, ln.loss)
+        (u, v): LinkModel(ln.bandwidth_mbps, ln.latency_ms, ln.loss, link_down.get((u, v), ()))
         for (u, v), ln in topology.links.items()
     }
     nodes = {
@@ -68,6 +74,7 @@ def world_spec(name: str, topology, devices: Mapping[str, Device], seed) -> Worl
             speed=spec.speed,
             busy_w=devices[n].busy_w,
             idle_w=devices[n].idle_w,
+            down=node_down.get(n, ()),
         )
         for n, spec in topology.nodes.items()
     }

@@ -34,9 +34,16 @@ branches (in branch order) and then requests its core.
     arrive = start + tx + latency_ms / 1000               (propagation does not hold the link;
                                                             several messages can be in flight)
 
-``wire`` is the branch's ``wire_bytes`` (``nbytes`` when None) plus retransmissions. Loss is
-link-layer ARQ (retransmission), not an expected-time correction: the message is cut into
-1500-byte packets (the last one possibly shorter; at least one packet), each packet is lost
+``wire`` is the branch's ``wire_bytes`` (``nbytes`` when None) plus retransmissions.
+
+*Outages* (``down`` intervals ``[from_s, to_s)``, from a topology's ``faults``). A message
+that reaches the head of its link's queue while the link is down waits for the end of the
+outage (holding the link, so the FIFO order is kept); a message already being sent when an
+outage begins is not affected. Nodes likewise: a job that gets a core while its node is down
+starts when the outage ends; a running job finishes.
+
+*Loss* is link-layer ARQ (retransmission), not an expected-time correction: the message is
+cut into 1500-byte packets (the last one possibly shorter; at least one packet), each packet is lost
 with probability ``loss`` and every lost copy is resent at once, adding its size to ``wire``
 (so the extra is a whole number of packets). The draws come from one seeded stream per
 directed link, ``random.Random(f"{seed}:{u}->{v}")``, consumed in the order transmissions
@@ -102,6 +109,7 @@ class LinkModel:
     bandwidth_mbps: float
     latency_ms: float
     loss: float = 0.0  # per-packet loss probability (1500-byte packets), resent at once
+    down: tuple[tuple[float, float], ...] = ()  # outages [from_s, to_s): no message starts
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class NodeModel:
     speed: float = 1.0  # compute seconds are divided by this
     busy_w: float = 0.0  # power with every core busy
     idle_w: float = 0.0  # power with every core idle
+    down: tuple[tuple[float, float], ...] = ()  # outages [from_s, to_s): no job starts
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,17 @@ class _UnitRun:
         )
 
 
+def _wait_up(env: simpy.Environment, down: tuple[tuple[float, float], ...]):
+    """Wait while ``env.now`` lies in an outage (outages may touch or overlap)."""
+    moved = True
+    while moved:
+        moved = False
+        for a, b in down:
+            if a <= env.now < b:
+                yield env.timeout(b - env.now)
+                moved = True
+
+
 def _finite(x: float, what: str, low: float = 0.0, strict: bool = False) -> None:
     try:
         v = float(x)
@@ -432,6 +452,7 @@ class EventNetwork:
             speed = node.model.speed
             with node.cores.request() as req:
                 yield req
+                yield from _wait_up(env, node.model.down)
                 start = env.now
                 for i, s in enumerate(job.segments):
                     yield env.timeout(s / speed)
@@ -472,6 +493,7 @@ class EventNetwork:
         br = job.branches[b]
         ready = env.now
         yield req
+        yield from _wait_up(env, link.model.down)
         start = env.now
         base = float(br.nbytes if br.wire_bytes is None else br.wire_bytes)
         wire = base + link.retransmitted(base)

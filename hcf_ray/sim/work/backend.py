@@ -14,11 +14,18 @@ Like Flower's Ray transport, a :class:`Backend` hides how jobs reach actors:
 
 With ``timing: profile`` where a job ran does not change any result; it only changes the
 ``wall`` block (where, how long on the host).
+
+Faults: actors are restarted by Ray after a crash (``max_restarts``); the driver resubmits
+the units that were in flight (:mod:`~hcf_ray.sim.work.codecwork`). A pool actor whose call
+failed is taken out of the rotation until it answers a ping again, so the work of a lost
+machine moves to the actors that remain. :meth:`Backend.health` pings every actor, so the
+death of an actor that only forwards (and so is never called) is noticed too.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 
@@ -33,13 +40,47 @@ class Backend(ABC):
     def actor_for(self, job: Job):
         """The actor handle that runs ``job``."""
 
-    def submit(self, job: Job, payload, image, size, transport: str) -> list:
-        """Run ``job`` remotely; returns one ObjectRef per branch plus the stats ref."""
-        actor = self.actor_for(job)
+    def submit(self, job: Job, payload, image, size, transport: str) -> tuple[list, str]:
+        """Run ``job`` remotely; returns (one ObjectRef per branch plus the stats ref, the
+        name of the actor that runs it)."""
+        name = self.actor_name_for(job)
+        actor = self.actors.handles[name]
         refs = actor.run_job.options(num_returns=len(job.branches) + 1).remote(
             job, payload, image, size, transport
         )
-        return list(refs)
+        return list(refs), name
+
+    def actor_name_for(self, job: Job) -> str:
+        return self.actors.mapping[job.node]
+
+    def suspect(self, actor: str) -> None:  # noqa: B027 - optional hook
+        """A call to ``actor`` failed (it died, or its machine did); by default nothing:
+        Ray restarts it and the next call waits for it."""
+
+    def health(self, timeout_s: float = 30.0) -> list[dict]:
+        """Ping every actor; returns events for actors that died or were restarted since the
+        last check (a new pid)."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        events = []
+        refs = {name: h.info.remote() for name, h in self.actors.handles.items()}
+        for name, ref in refs.items():
+            before = self.actors.info.get(name, {}).get("pid")
+            try:
+                info = ray.get(ref, timeout=timeout_s)
+            except RayActorError as exc:
+                events.append({"actor": name, "event": "dead", "cause": _first(exc)})
+                continue
+            except GetTimeoutError:
+                events.append({"actor": name, "event": "unresponsive", "cause": "no answer"})
+                continue
+            if before is not None and info.get("pid") != before:
+                events.append(
+                    {"actor": name, "event": "restarted", "pid_before": before, "pid": info["pid"]}
+                )
+            self.actors.info[name] = {**self.actors.info.get(name, {}), **info}
+        return events
 
     @abstractmethod
     def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
@@ -89,9 +130,46 @@ class PoolBackend(Backend):
         self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log, model_budget_mb)
         self._names = [w.name for w in workers]
         self._next = itertools.cycle(self._names)
+        self._out: dict[str, object] = {}  # suspected actor -> its pending ping
+        self.timeout_s = timeout_s
 
     def actor_for(self, job: Job):
-        return self.actors.handles[next(self._next)]
+        return self.actors.handles[self.actor_name_for(job)]
+
+    def actor_name_for(self, job: Job) -> str:
+        self._readmit()
+        deadline = time.monotonic() + self.timeout_s
+        while len(self._out) == len(self._names):  # every actor is out: wait for one
+            if time.monotonic() > deadline:
+                from hcf_ray.sim.pool import SimulationError
+
+                raise SimulationError(f"no pool actor answered within {self.timeout_s:.0f} s")
+            time.sleep(0.2)
+            self._readmit()
+        while True:
+            name = next(self._next)
+            if name not in self._out:
+                return name
+
+    def suspect(self, actor: str) -> None:
+        if actor in self.actors.handles and actor not in self._out:
+            self._out[actor] = self.actors.handles[actor].info.remote()
+
+    def _readmit(self) -> None:
+        if not self._out:
+            return
+        import ray
+        from ray.exceptions import RayError
+
+        for name, ref in list(self._out.items()):
+            ready, _ = ray.wait([ref], timeout=0)
+            if not ready:
+                continue
+            try:
+                ray.get(ref)
+                del self._out[name]  # restarted and answering
+            except RayError:
+                self._out[name] = self.actors.handles[name].info.remote()  # ask again
 
     def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
         union = ModelNeeds()
@@ -134,8 +212,15 @@ class LazyBackend(Backend):
     def actor_for(self, job: Job):
         return self._get().actor_for(job)
 
-    def submit(self, job: Job, payload, image, size, transport: str) -> list:
+    def submit(self, job: Job, payload, image, size, transport: str) -> tuple[list, str]:
         return self._get().submit(job, payload, image, size, transport)
+
+    def suspect(self, actor: str) -> None:
+        if self._backend is not None:
+            self._backend.suspect(actor)
+
+    def health(self, timeout_s: float = 30.0) -> list[dict]:
+        return self._backend.health(timeout_s) if self._backend is not None else []
 
     def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
         self._needs = dict(needs)
@@ -147,3 +232,9 @@ class LazyBackend(Backend):
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
+
+
+def _first(exc: BaseException) -> str:
+    from hcf_ray.sim.pool import _reason
+
+    return _reason(exc)

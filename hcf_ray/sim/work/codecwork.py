@@ -9,6 +9,13 @@ prefix). Payloads move actor to actor as ObjectRefs; the driver receives small s
 Units are collected in submission order, so callers see results in a deterministic order
 whatever ``max_in_flight`` is. With ``timing: measured`` nothing is taken from the cache:
 every job of every unit runs, and its wall-clock segment times are kept.
+
+Faults. A unit whose work was lost to the system (an actor or its machine died, an object was
+lost, a wait timed out) is submitted again from its image, computing every branch afresh, up
+to ``max_tries`` times; the actor that failed is reported to the backend. A unit that still
+fails, or fails in its own right (a payload that does not verify, a model error), comes back
+as a :class:`UnitResult` with ``error`` set, and the other units go on. ``failures`` lists
+every failed try.
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import (
+    GetTimeoutError,
+    ObjectLostError,
+    OwnerDiedError,
+    RayActorError,
+    RayError,
+    RayTaskError,
+    WorkerCrashedError,
+)
 
 from hcf_ray.sim.planner import FlowPlan, Job, plan_segments
 from hcf_ray.sim.pool import SimulationError, _cause, _reason
@@ -36,6 +51,8 @@ class UnitRequest:
     image_sha256: str
     transport: str
     label: str = ""  # for error messages, e.g. "photo.png (cam1/hcf)"
+    corrupt: dict[tuple[str, str], str] | None = None  # injected: link -> damage mode
+    crash_at: str | None = None  # injected: the actor running this node's job dies
 
 
 @dataclass
@@ -44,6 +61,8 @@ class UnitResult:
     infos: dict[tuple[int, int], dict]  # every computing branch: its result
     cached: dict[tuple[int, int], bool]  # taken from the cache (or shared with another unit)
     segment_s: dict[int, list[float]] = field(default_factory=dict)  # measured mode only
+    error: str | None = None  # the unit failed: why (one line)
+    tries: int = 1
 
 
 @dataclass
@@ -53,6 +72,19 @@ class _Pending:
     branch: int  # index in the reduced job
     job: Job  # the reduced job that computes it
     node: str
+    actor: str = ""
+
+
+class UnitFailure(Exception):
+    def __init__(self, cause: str, retriable: bool, actor: str = "", node: str = ""):
+        super().__init__(cause)
+        self.cause = cause
+        self.retriable = retriable
+        self.actor = actor
+        self.node = node
+
+
+SYSTEM_ERRORS = (RayActorError, ObjectLostError, OwnerDiedError, WorkerCrashedError)
 
 
 class CodecWork:
@@ -64,8 +96,13 @@ class CodecWork:
         images,
         timeout_s: float = 600.0,
         reuse: bool = True,
+        max_tries: int = 3,
     ):
         self.backend = backend
+        self.max_tries = max(1, max_tries)
+        self.failures: list[dict] = []
+        self.last_actor: dict[str, str] = {}  # node -> actor that last ran one of its jobs
+
         self.cache = cache
         self.bundle = bundle_sha256
         self.images = images
@@ -92,7 +129,7 @@ class CodecWork:
                 flight.append(self._submit(req))
             if not flight:
                 break
-            res = self._collect(*flight.popleft())
+            res = self._finish(*flight.popleft())
             if on_result:
                 on_result(res)
             else:
@@ -100,11 +137,47 @@ class CodecWork:
         return out
 
     # -- one unit ----------------------------------------------------------------------------
-    def _submit(self, req: UnitRequest):
+    def _finish(self, req: UnitRequest, keys, own, tries: int = 1) -> UnitResult:
+        """Collect a unit; resubmit it after a system failure, up to ``max_tries``."""
+        while True:
+            try:
+                res = self._collect(req, keys, own)
+                res.tries = tries
+                return res
+            except UnitFailure as f:
+                for (j, b), p in own.items():
+                    if self._pending.get(keys[j, b]) is p:
+                        del self._pending[keys[j, b]]
+                retry = f.retriable and tries < self.max_tries
+                self.failures.append(
+                    {
+                        "unit": req.label or str(req.key),
+                        "try": tries,
+                        "node": f.node,
+                        "actor": f.actor,
+                        "cause": f.cause,
+                        "retried": retry,
+                    }
+                )
+                if f.actor:
+                    self.backend.suspect(f.actor)
+                if not retry:
+                    return UnitResult(req.key, {}, {}, error=f.cause, tries=tries)
+                tries += 1
+                try:
+                    req, keys, own = self._submit(req, fresh=True)
+                except RayError as exc:
+                    return UnitResult(req.key, {}, {}, error=_one_line(exc), tries=tries)
+
+    def _submit(self, req: UnitRequest, fresh: bool = False):
+        """Submit a unit's missing work; ``fresh``: compute every branch, sharing nothing (a
+        retry, or a unit with injected faults)."""
+        retry = fresh
         plan = req.plan
         src = source_key(self.bundle, req.image_sha256, req.transport)
         keys = lineage_keys(plan, src)
-        compute = self._to_compute(plan, keys)
+        fresh = fresh or bool(req.corrupt) or req.crash_at is not None
+        compute = self._all_branches(plan) if fresh else self._to_compute(plan, keys)
         own: dict[tuple[int, int], _Pending] = {}
         outputs: dict[tuple[int, int], Any] = {}
         image_ref = None
@@ -116,19 +189,36 @@ class CodecWork:
             if job.input is None or any(job.branches[b].destination for b in need):
                 image_ref = image_ref or self.images.ref(req.image)
             inp = image_ref if job.input is None else self._payload(plan, keys, job.input, outputs)
+            if req.corrupt and job.input is not None:
+                sender = plan.jobs[job.input[0]].node
+                mode = req.corrupt.get((sender, job.node))
+                if mode is not None:
+                    inp = _damage.remote(inp, mode)
             branches = tuple(job.branches[b] for b in need)
-            reduced = Job(job.index, job.node, job.input, branches, plan_segments(branches))
+            crash = req.crash_at == job.node and not retry
+            reduced = Job(job.index, job.node, job.input, branches, plan_segments(branches), crash)
             img = image_ref if any(br.destination for br in branches) else None
-            refs = self.backend.submit(reduced, inp, img, size, req.transport)
+            refs, actor = self.backend.submit(reduced, inp, img, size, req.transport)
+            self.last_actor[job.node] = actor
+
             for i, b in enumerate(need):
-                p = _Pending(refs[-1], refs[i], i, reduced, job.node)
+                p = _Pending(refs[-1], refs[i], i, reduced, job.node, actor)
                 own[job.index, b] = p
                 outputs[job.index, b] = refs[i]
-                if self.reuse:
+                if self.reuse and not fresh:
                     self._pending[keys[job.index, b]] = p
                 self.cache.stats.misses += 1
                 self.cache.stats.computed_keys.append(keys[job.index, b])
         return req, keys, own
+
+    @staticmethod
+    def _all_branches(plan: FlowPlan) -> set[tuple[int, int]]:
+        return {
+            (job.index, b)
+            for job in plan.jobs
+            for b, br in enumerate(job.branches)
+            if not br.forward
+        }
 
     def _to_compute(self, plan: FlowPlan, keys) -> set[tuple[int, int]]:
         """Branches to compute: not cached (or measured timing), plus cached parents whose
@@ -180,17 +270,15 @@ class CodecWork:
 
     def _collect(self, req: UnitRequest, keys, own: dict[tuple[int, int], _Pending]):
         plan = req.plan
-        waiting: dict[int, tuple[Any, str]] = {}  # id(stats ref) → (ref, node)
+        waiting: dict[int, _Pending] = {}  # id(stats ref) → the branch computing it
         for job in plan.jobs:
             for b, br in enumerate(job.branches):
                 if br.forward:
                     continue
                 p = own.get((job.index, b)) or self._pending.get(keys[job.index, b])
                 if p is not None:
-                    waiting[id(p.stats_ref)] = (p.stats_ref, p.node)
-        stats_by_ref = self._get(
-            [r for r, _ in waiting.values()], [n for _, n in waiting.values()], req
-        )
+                    waiting[id(p.stats_ref)] = p
+        stats_by_ref = self._get(list(waiting.values()), req)
         infos: dict[tuple[int, int], dict] = {}
         cached: dict[tuple[int, int], bool] = {}
         segment_s: dict[int, list[float]] = {}
@@ -219,7 +307,8 @@ class CodecWork:
                     infos[job.index, b] = self.cache.info(k)
         return UnitResult(req.key, infos, cached, segment_s)
 
-    def _get(self, refs: list, nodes: list[str], req: UnitRequest) -> dict[int, dict]:
+    def _get(self, pending: list[_Pending], req: UnitRequest) -> dict[int, dict]:
+        refs = [p.stats_ref for p in pending]
         if not refs:
             return {}
         try:
@@ -228,23 +317,51 @@ class CodecWork:
                 raise GetTimeoutError
             values = ray.get(refs, timeout=self.timeout_s)
         except (RayError, GetTimeoutError):
-            raise SimulationError(self._failure(refs, nodes, req)) from None
+            raise self._failure(pending, req) from None
         return {id(r): v for r, v in zip(refs, values)}
 
-    def _failure(self, refs: list, nodes: list[str], req: UnitRequest) -> str:
+    def _failure(self, pending: list[_Pending], req: UnitRequest) -> UnitFailure:
         where = req.label or str(req.key)
-        for ref, node in zip(refs, nodes):  # parents first: the first failure is the cause
+        for p in pending:  # parents first: the first failure is the cause
+            node = p.node
             try:
-                ray.get(ref, timeout=self.timeout_s)
+                ray.get(p.stats_ref, timeout=self.timeout_s)
             except RayActorError as exc:
-                return f"node {node!r}: actor died ({_reason(exc)}) while processing {where}"
+                why = f"node {node!r}: actor died ({_reason(exc)}) while processing {where}"
+                return UnitFailure(why, True, p.actor, node)
             except RayTaskError as exc:
-                return f"node {node!r} failed on {where}: {_cause(exc)}"
+                cause = getattr(exc, "cause", None)
+                system = isinstance(cause, SYSTEM_ERRORS)
+                why = f"node {node!r} failed on {where}: {_cause(exc)}"
+                return UnitFailure(why, system, p.actor, node)
             except GetTimeoutError:
-                return f"node {node!r} timed out after {self.timeout_s:.0f} s on {where}"
+                why = f"node {node!r} timed out after {self.timeout_s:.0f} s on {where}"
+                return UnitFailure(why, True, p.actor, node)
+            except SYSTEM_ERRORS as exc:
+                why = f"node {node!r} lost work on {where}: {type(exc).__name__}"
+                return UnitFailure(why, True, p.actor, node)
             except RayError as exc:
-                return f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
-        return f"unit {where} failed"
+                why = f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
+                return UnitFailure(why, False, p.actor, node)
+        return UnitFailure(f"unit {where} failed", True)
+
+
+@ray.remote(num_cpus=0)
+def _damage(payload, mode: str):
+    """An injected fault: the wire bytes crossing a link, damaged (``faults: corrupt``)."""
+    from hcf_ray.sim.faults import corrupt_bytes
+
+    if not isinstance(payload, bytes | bytearray):
+        to_bytes = getattr(payload, "to_bytes", None)
+        if to_bytes is None:
+            return payload  # transport: latent carries no bitstream to damage
+        payload = to_bytes()
+    return corrupt_bytes(bytes(payload), mode)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _computing_parent(plan: FlowPlan, branch: tuple[int, int]) -> tuple[int, int] | None:
