@@ -15,8 +15,8 @@ from hcf_ray.sim.cli import add_sim_commands
 EXIT_BAD_INPUT = 2
 
 
-class UserError(Exception):
-    """Bad input: reported as one line on stderr with exit code 2."""
+# one class whether this module runs as ``python -m hcf_ray.cli`` or is imported
+from hcf_ray.errors import UserError  # noqa: E402
 
 
 def _quiet() -> None:

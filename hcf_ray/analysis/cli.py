@@ -47,7 +47,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import torch
 
     from hcf_ray.analysis.report import ReportConfig, build_report
-    from hcf_ray.cli import UserError
+    from hcf_ray.errors import UserError
     from hcf_ray.images import ImageError
 
     torch.set_num_threads(args.threads)

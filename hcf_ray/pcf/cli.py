@@ -74,7 +74,7 @@ def cmd_train_pcf(args: argparse.Namespace) -> int:
             trainer.export(args.export)
             print(f"exported pcf-tail model to {args.export}")
     except (ValueError, FileNotFoundError) as exc:
-        from hcf_ray.cli import UserError
+        from hcf_ray.errors import UserError
 
         raise UserError(f"train pcf: {exc}") from None
     return 0

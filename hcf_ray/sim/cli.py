@@ -92,7 +92,7 @@ def _warn(msg: str) -> None:
 
 
 def _user_error(exc: Exception):
-    from hcf_ray.cli import UserError
+    from hcf_ray.errors import UserError
 
     return UserError(str(exc))
 
