@@ -447,3 +447,44 @@ def test_energy_busy_and_idle_power():
     assert n2["busy_j"] == approx(10.0 * 0.3 / 2)  # 1.5
     assert n2["idle_j"] == approx(2.0 * (1.0 - 0.15))  # 1.7
     assert n2["energy_j"] == approx(2.0 * 1.0 + (10.0 - 2.0) * 0.15)  # 3.2
+
+
+# -- outages (faults: link_down / node_down) ------------------------------------------------
+def test_link_outage_delays_the_start_not_a_message_already_sent():
+    """A→B down in [0.112, 0.130): the first message (start 0.110, 5 ms) is already on the
+    wire and is not affected; the second, ready at 0.115 behind it, waits for the link to
+    come back at 0.130."""
+    links = {("A", "B"): LinkModel(BW, 2.0, down=((0.112, 0.130),))}
+    nodes = {n: NodeModel(cores=2) for n in "AB"}
+    u0 = WorkUnit("i0", 0.1, (job(0, "A", None, [0.010], [send(["B"], 0, 5000)]),))
+    u1 = WorkUnit("i1", 0.1, (job(0, "A", None, [0.015], [send(["B"], 0, 1000)]),))
+    t0, t1 = simulate([u0, u1], links, nodes)
+    assert t0.transfers[0, 0, "B"].start_s == approx(0.110)
+    assert t0.transfers[0, 0, "B"].arrive_s == approx(0.110 + 0.005 + 0.002)
+    second = t1.transfers[0, 0, "B"]
+    assert second.ready_s == approx(0.115) and second.start_s == approx(0.130)
+    assert second.queue_s == approx(0.015)
+    assert second.arrive_s == approx(0.130 + 0.001 + 0.002)
+
+
+def test_node_outage_delays_job_starts_and_outages_chain():
+    """B is down in [0.0, 0.120) and [0.120, 0.150) (touching outages): the job arriving
+    at 0.117 starts at 0.150; a running job is not stopped by a later outage."""
+    links = {("A", "B"): LinkModel(BW, 2.0)}
+    nodes = {
+        "A": NodeModel(down=((0.105, 0.2),)),  # starts after A's job began at 0.1
+        "B": NodeModel(down=((0.0, 0.120), (0.120, 0.150))),
+    }
+    unit = WorkUnit(
+        "i0",
+        0.1,
+        (
+            job(0, "A", None, [0.010], [send(["B"], 0, 5000)]),
+            job(1, "B", (0, 0), [0.020], [send([], 0, 0)]),
+        ),
+    )
+    (t,) = simulate([unit], links, nodes)
+    assert t.jobs[0].start_s == approx(0.1) and t.jobs[0].end_s == approx(0.110)
+    assert t.jobs[1].ready_s == approx(0.117)
+    assert t.jobs[1].start_s == approx(0.150) and t.jobs[1].queue_s == approx(0.033)
+    assert t.done_s == approx(0.170)

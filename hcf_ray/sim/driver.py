@@ -307,7 +307,7 @@ def compute_units(
         done += 1
         bar.update(1)
         if time.monotonic() - last_health > options.health_every_s:
-            run.health += backend.health()
+            run.health += backend.health(timeout_s=2.0)
             last_health = time.monotonic()
         if options.on_unit:
             options.on_unit(done, len(units))
@@ -375,6 +375,8 @@ def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStor
         "method": u.method,
         "transport": scenario.transport,
         "timing": scenario.timing,
+        # transport: latent sends no bitstream; its bytes are entropy estimates
+        "estimated_bytes": scenario.transport == "latent",
         "status": "ok",
     }
     return price_unit(

@@ -57,23 +57,28 @@ class Backend(ABC):
         """A call to ``actor`` failed (it died, or its machine did); by default nothing:
         Ray restarts it and the next call waits for it."""
 
-    def health(self, timeout_s: float = 30.0) -> list[dict]:
-        """Ping every actor; returns events for actors that died or were restarted since the
-        last check (a new pid)."""
+    def health(self, timeout_s: float = 10.0) -> list[dict]:
+        """Ping every actor (``timeout_s`` for all of them together); returns events for
+        actors that died, do not answer, or were restarted since the last check (a new
+        pid)."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import RayActorError, RayError
 
         events = []
         refs = {name: h.info.remote() for name, h in self.actors.handles.items()}
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
         for name, ref in refs.items():
+            if ref not in ready:
+                events.append({"actor": name, "event": "unresponsive", "cause": "no answer"})
+                continue
             before = self.actors.info.get(name, {}).get("pid")
             try:
-                info = ray.get(ref, timeout=timeout_s)
+                info = ray.get(ref)
             except RayActorError as exc:
                 events.append({"actor": name, "event": "dead", "cause": _first(exc)})
                 continue
-            except GetTimeoutError:
-                events.append({"actor": name, "event": "unresponsive", "cause": "no answer"})
+            except RayError as exc:
+                events.append({"actor": name, "event": "failed", "cause": _first(exc)})
                 continue
             if before is not None and info.get("pid") != before:
                 events.append(
@@ -219,7 +224,7 @@ class LazyBackend(Backend):
         if self._backend is not None:
             self._backend.suspect(actor)
 
-    def health(self, timeout_s: float = 30.0) -> list[dict]:
+    def health(self, timeout_s: float = 10.0) -> list[dict]:
         return self._backend.health(timeout_s) if self._backend is not None else []
 
     def prepare(self, needs: Mapping[str, ModelNeeds]) -> dict[str, dict]:
