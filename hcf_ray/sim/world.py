@@ -212,6 +212,10 @@ def finish_records(unit: PricedUnit, timing) -> list[dict]:
             jt = timing.jobs[j]
             n = dict(rec["nodes"][node])
             n["queue_s"] = jt.queue_s if n["ops"] else 0.0
+            # virtual times on this node for this record's stream: ready, start, branch done
+            n["ready_s"] = jt.ready_s
+            n["start_s"] = jt.start_s if n["ops"] else jt.ready_s
+            n["end_s"] = timing.branch_ready_s[j, b] if n["ops"] else jt.ready_s
             nodes[node] = n
             if n["ops"]:
                 node_queue += jt.queue_s
