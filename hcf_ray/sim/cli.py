@@ -91,6 +91,18 @@ def _warn(msg: str) -> None:
     print(f"hcf-sim: warning: {msg}", file=sys.stderr)
 
 
+def _info(msg: str) -> None:
+    """A progress line (stderr, so stdout holds only the result tables)."""
+    print(f"hcf-sim: {msg}", file=sys.stderr, flush=True)
+
+
+def _starting(address: str | None) -> str:
+    import os
+
+    where = address or os.environ.get("RAY_ADDRESS")
+    return f"joining the Ray cluster at {where}" if where else "starting a local Ray instance"
+
+
 def _user_error(exc: Exception):
     from hcf_ray.errors import UserError
 
@@ -122,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         retries=max(0, args.retries),
+        say=_info,
     )
     try:
         out = open_output(sc, out_path, options)  # checked before Ray starts
@@ -138,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     started = False
     try:
+        _info(_starting(args.address))
         started = connect(args.address, args.num_cpus, log_dir=out.path)
         summary = run_simulation(sc, out, options=options, log=_warn)
     except SimulationError as exc:
@@ -249,6 +263,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     started = False
     try:
+        _info(_starting(args.address))
         started = connect(args.address, args.num_cpus, log_dir=out.path)
         summary = run_sweep(
             sweep,
@@ -260,6 +275,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             log=_warn,
             cache_dir=args.cache,
             retries=max(0, args.retries),
+            say=_info,
         )
     except SimulationError as exc:
         print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)

@@ -53,8 +53,10 @@ class RunOptions:
     timeout_s: float = 600.0  # any single wait on Ray
     check_transport: bool = True  # closing note: bitstream vs latent bpp on one image
     warmup: bool = True  # timing: measured — one untimed pass per flow × method first
-    progress: bool = False
+    progress: bool = False  # a progress bar (on a terminal)
     on_unit: Callable[[int, int], None] | None = None  # (done, total) after each unit
+    say: Callable[[str], None] | None = None  # one line per phase (and units k/N every 5 s
+    # when there is no progress bar)
     cache_dir: str | Path | None = None  # codec-work cache on disk (default: OUT/cache)
     pool_size: int | None = None  # placement: pool — actors (default: one per CPU)
     resume: bool = False  # complete the records already in the output folder
@@ -87,13 +89,15 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
         return LazyBackend(
             lambda: DedicatedBackend(
                 node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
-            )
+            ),
+            options.say,
         )
     budget = scenario.config.model_budget_mb
     return LazyBackend(
         lambda: PoolBackend(
             codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log, budget
-        )
+        ),
+        options.say,
     )
 
 
@@ -170,8 +174,11 @@ def run_simulation(
         run = compute_units(scenario, backend, cache, options, log)
         t_codec = time.perf_counter()
         health = backend.health() if own else []
+        say = options.say or (lambda _msg: None)
+        say(f"event simulation: {len(run.priced)} world(s), one per method")
         results = simulate_worlds(scenario, run.priced)
         records = merge_records(results, run.errors)
+        say(f"writing {out.final}")
         appended = out.append(records)
         failed = [r for r in records if r.get("status") == "error"]
         status = "ok" if not failed else "partial"
@@ -294,10 +301,12 @@ def compute_units(
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(units), disable=not options.progress, unit="img", leave=False)
+    bar = tqdm(total=len(units), disable=not options.progress, unit="unit", leave=False)
+    say = options.say or (lambda _msg: None)
+    last_say = time.monotonic()
 
     def on_result(res: UnitResult) -> None:
-        nonlocal done, last_health
+        nonlocal done, last_health, last_say
         u = by_seq[res.key]
         if res.error is None:
             run.priced[u.method].append(price_result(scenario, u, res, images))
@@ -306,6 +315,9 @@ def compute_units(
             log(f"{res.error} (error record written)")
         done += 1
         bar.update(1)
+        if not options.progress and time.monotonic() - last_say > 5.0:
+            say(f"codec work: {done}/{len(units)} units done")
+            last_say = time.monotonic()
         if time.monotonic() - last_health > options.health_every_s:
             run.health += backend.health(timeout_s=2.0)
             last_health = time.monotonic()
@@ -318,8 +330,13 @@ def compute_units(
             cause = scenario_image_error(scenario, u.image) or f"{u.image.name}: injected fault"
             run.errors[u.seq] = error_records(scenario, u, "skipped", cause)
             done += 1
+            bar.update(1)
         else:
             good.append(u)
+    say(
+        f"codec work: {len(units)} units (flow × method × image)"
+        + (f", {len(units) - len(good)} skipped" if len(units) > len(good) else "")
+    )
     try:
         work.run((request(u) for u in good), options.max_in_flight, on_result)
     finally:

@@ -331,6 +331,7 @@ def run_sweep(
     resume: bool = False,
     overwrite: bool = False,
     retries: int = 2,
+    say: Callable[[str], None] | None = None,
 ) -> dict:
     """Codec work of every world through one actor pool and one cache, then every world's
     event simulation as a Ray task; returns the aggregated summary.
@@ -369,7 +370,8 @@ def run_sweep(
     backend = LazyBackend(
         lambda: PoolBackend(
             first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log, cfg.model_budget_mb
-        )
+        ),
+        say,
     )
     images = ImageStore()
     measured = cfg.timing == "measured"
@@ -410,7 +412,14 @@ def run_sweep(
                 )
         from tqdm import tqdm
 
-        bar = tqdm(total=len(requests), disable=not progress, unit="img", leave=False)
+        bar = tqdm(total=len(requests), disable=not progress, unit="unit", leave=False)
+        tell = say or (lambda _msg: None)
+        skipped = len(worlds) - len(todo)
+        tell(
+            f"codec work: {len(requests)} units of {len(todo)} worlds"
+            + (f" ({skipped} worlds already in {out.final.name})" if skipped else "")
+        )
+        clock = {"said": time.monotonic(), "done": 0}
 
         def on_result(res) -> None:
             i, seq = res.key
@@ -421,6 +430,10 @@ def run_sweep(
                 errors[i][seq] = error_records(worlds[i].scenario, u, "error", res.error)
                 log(f"{res.error} (error record written)")
             bar.update(1)
+            clock["done"] += 1
+            if not progress and time.monotonic() - clock["said"] > 5.0:
+                tell(f"codec work: {clock['done']}/{len(requests)} units done")
+                clock["said"] = time.monotonic()
 
         try:
             work.run(requests, max_in_flight, on_result)
@@ -441,6 +454,8 @@ def run_sweep(
             rec.update(network=w.network, generator=w.generator, seed=w.seed)
         appended += out.append(recs)
 
+    if say:
+        say(f"event simulation: {len(todo)} worlds as Ray tasks, appended to {out.final}")
     _simulate_worlds([(i, worlds[i]) for i in todo], priced, write)
     t_sim = time.perf_counter()
     records = out.all_records()

@@ -194,8 +194,9 @@ class LazyBackend(Backend):
     """Creates its backend on the first job: a run whose codec work is all cached starts no
     actor and loads no model."""
 
-    def __init__(self, factory: Callable[[], Backend]):
+    def __init__(self, factory: Callable[[], Backend], say: Callable[[str], None] | None = None):
         self._factory = factory
+        self._say = say
         self._backend: Backend | None = None
         self._needs: Mapping[str, ModelNeeds] = {}
         self.info: dict[str, dict] = {}
@@ -206,8 +207,13 @@ class LazyBackend(Backend):
 
     def _get(self) -> Backend:
         if self._backend is None:
+            if self._say:
+                self._say("starting the actors (models load on first use)")
             self._backend = self._factory()
             self.info = self._backend.prepare(self._needs)
+            if self._say:
+                n = len(self._backend.actors.handles)
+                self._say(f"{n} actor(s) ready")
         return self._backend
 
     @property
