@@ -170,3 +170,34 @@ def test_image_error_fault_skips_that_image_only(ray_session, tmp_path):
     assert {s for (img, _), s in status.items() if img == bad} == {"skipped"}
     assert {s for (img, _), s in status.items() if img != bad} == {"ok"}
     assert summary["failures"]["skipped_records"] == 2
+
+
+def test_a_bad_image_in_the_folder_gives_skipped_records_and_the_good_ones_run(
+    ray_session, tmp_path, capsys
+):
+    from PIL import Image
+
+    from hcf_ray.cli import main
+    from hcf_ray.images import sample_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sample_images()[:2]:
+        Image.open(p).save(folder / p.name)
+    (folder / "broken.png").write_bytes((folder / sample_images()[0].name).read_bytes()[:300])
+    cfg = line()
+    cfg["flows"][0]["images"] = str(folder)
+    path = tmp_path / "topo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    rc = main(["run", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0 and "broken.png" in err
+    got = records(tmp_path / "out")
+    skipped = [r for r in got if r["status"] == "skipped"]
+    assert {(r["image"], r["method"]) for r in skipped} == {
+        ("broken.png", "ssf"),
+        ("broken.png", "hcf"),
+    }
+    assert all("broken.png" in r["cause"] and "\n" not in r["cause"] for r in skipped)
+    ok = [r for r in got if r["status"] == "ok"]
+    assert len(ok) == 2 * 2 and {r["image"] for r in ok} == {p.name for p in sample_images()[:2]}

@@ -324,6 +324,14 @@ def compute_units(
         if options.on_unit:
             options.on_unit(done, len(units))
 
+    seq = len(units)  # skipped images: after every unit, in flow order
+    for f in scenario.flows:
+        for path in f.skipped:
+            for m in f.methods:
+                u = Unit(seq, f.spec.name, m, path, -1, 0.0)
+                cause = scenario_image_error(scenario, path) or f"{path.name}: unusable image"
+                run.errors[seq] = error_records(scenario, u, "skipped", cause)
+                seq += 1
     good = []
     for u in units:
         if u.image.name in bad_images:

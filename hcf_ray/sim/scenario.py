@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hcf_ray.images import ImageError, image_files, sample_images, usable_images
-from hcf_ray.policy import resolve_policy
+from hcf_ray.policy import PolicyError, resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
 from hcf_ray.sim.devices import check_priced, resolve_devices
@@ -33,6 +33,7 @@ class FlowRun:
     images: list[Path]
     interval_s: float
     index: int
+    skipped: list[Path] = field(default_factory=list)  # unusable images (image_errors)
 
 
 @dataclass
@@ -113,6 +114,8 @@ def build_scenario(
                 )
             except PlanError as exc:
                 raise ConfigError(f"{m}: {exc.message}", exc.field or f"flows[{i}]") from None
+            except PolicyError as exc:  # the user's policy code failed: not a plan problem
+                raise ConfigError(str(exc), _policy_field(cfg.flows[i], i, exc.file)) from None
         flows.append(run)
     devices = resolve_devices(cfg, topology, base_dir)
     check_priced(plans.values(), devices)
@@ -201,7 +204,7 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
         pfield = f"{dw}.policy" if d.policy is not None else f"{where}.policy"
         try:
             policy = resolve_policy(spec, base_dir)
-        except ValueError as exc:
+        except (ValueError, PolicyError) as exc:
             raise ConfigError(str(exc), pfield) from None
         label = spec if isinstance(spec, str) else "[" + ",".join(map(str, spec)) + "]"
         n_q, nfield = (d.n_q, f"{dw}.n_q") if d.n_q is not None else (f.n_q, f"{where}.n_q")
@@ -227,7 +230,16 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
             f"no usable image: all {len(bad)} file(s) in {f.images!r} are bad, e.g. {first}",
             f"{where}.images",
         )
-    return FlowRun(spec, chosen, images, f.interval_ms / 1000.0, i)
+    return FlowRun(spec, chosen, images, f.interval_ms / 1000.0, i, list(bad))
+
+
+def _policy_field(flow, i: int, file: str) -> str:
+    """The config field naming the policy file that failed (a destination's override, else
+    the flow's policy)."""
+    for j, d in enumerate(flow.destinations):
+        if isinstance(d.policy, str) and d.policy.rpartition(":")[0] == file:
+            return f"flows[{i}].destinations[{j}].policy"
+    return f"flows[{i}].policy"
 
 
 def _images(value: str, base_dir: Path | None, where: str) -> list[Path]:
