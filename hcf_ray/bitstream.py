@@ -5,8 +5,28 @@ A :class:`Bitstream` holds the real rANS strings CompressAI's entropy coders pro
 receiver needs to decode them, and the level of the codec that wrote them.
 
 ``nbytes`` counts payload bytes only, exactly as CompressAI's ``eval_model`` does for bpp.
-``to_bytes()`` is the wire format (a 16-byte header plus the strings); ``wire_nbytes`` is
-what a link model should charge for transmitting it.
+``to_bytes()`` is the wire format; ``wire_nbytes`` is what a link model should charge for
+transmitting it. The wire format (``HCF2``, all integers little-endian)::
+
+    offset  size  field
+         0     4  magic b"HCF2"
+         4     1  level (u8)
+         5     1  n, the number of strings (u8)
+         6     2  image height H (u16; the original, unpadded image)
+         8     2  image width W (u16)
+        10     2  hyper-latent height zH (u16)
+        12     2  hyper-latent width zW (u16)
+        14     4  CRC-32 (zlib.crc32, u32) of every byte of the stream except this field
+        18        n times: string length (u32), then that many bytes of rANS string
+
+The CRC covers the header (bytes 0–13) and everything after it (length prefixes and strings),
+so a flipped bit anywhere is caught. :meth:`Bitstream.from_bytes` is the receiving side's
+check: it refuses, with a :class:`BitstreamError` (a ``ValueError``) whose message is one
+short line, an old ``HCF1`` stream (it had no CRC), a wrong magic, a stream cut short,
+trailing bytes, a CRC mismatch, and a stream whose header or strings are impossible for any
+model (:meth:`Bitstream.validate`). The checks that depend on the receiving model (its level,
+the number of strings, the hyper-latent size for the image size, string lengths) are
+:meth:`~hcf_ray.codecs.level.LevelCodec.check_bitstream`, run before every decode.
 
 :class:`LatentPayload` is the simulator's faster alternative (``transport: latent``): the
 quantized latent ``ŷ`` itself (a numpy array, zero-copy through Ray's object store) with its
@@ -17,13 +37,31 @@ payloads carry the same ``ŷ``, so the receiver's reconstruction is identical.
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-_MAGIC = b"HCF1"
-# magic, level, number of strings, image H, image W, z H, z W
-_HEADER = struct.Struct("<4sBBHHHH")
+_MAGIC = b"HCF2"
+_OLD_MAGICS = (b"HCF1",)  # earlier wire formats (no CRC): refused with a clear message
+# magic, level, number of strings, image H, image W, z H, z W, CRC-32
+_HEADER = struct.Struct("<4sBBHHHHI")
+_CRC_AT = 14  # offset of the CRC field in the header
+_LEN = struct.Struct("<I")
+# A receiver refuses streams claiming more pixels than this (the image loader's limit, so a
+# header cannot make a node allocate latents for an image that could never have been sent).
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+class BitstreamError(ValueError):
+    """A received bitstream failed an integrity check; it was not decoded."""
+
+
+def _crc(data: bytes | bytearray | memoryview) -> int:
+    """CRC-32 of a wire stream, skipping its own CRC field."""
+    mv = memoryview(data)
+    crc = zlib.crc32(mv[:_CRC_AT])
+    return zlib.crc32(mv[_HEADER.size :], crc) & 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -47,8 +85,8 @@ class Bitstream:
 
     @property
     def wire_nbytes(self) -> int:
-        """Bytes on the wire: header + per-string length prefixes + payload."""
-        return _HEADER.size + 4 * len(self.strings) + self.nbytes
+        """Bytes on the wire: header (with its CRC) + per-string length prefixes + payload."""
+        return _HEADER.size + _LEN.size * len(self.strings) + self.nbytes
 
     def bpp(self) -> float:
         h, w = self.image_size
@@ -60,33 +98,70 @@ class Bitstream:
     def to_bytes(self) -> bytes:
         h, w = self.image_size
         zh, zw = self.z_shape
-        parts = [_HEADER.pack(_MAGIC, self.level, len(self.strings), h, w, zh, zw)]
+        parts = [_HEADER.pack(_MAGIC, self.level, len(self.strings), h, w, zh, zw, 0)]
         for s in self.strings:
-            parts.append(struct.pack("<I", len(s)))
+            parts.append(_LEN.pack(len(s)))
             parts.append(bytes(s))
-        return b"".join(parts)
+        data = bytearray(b"".join(parts))
+        struct.pack_into("<I", data, _CRC_AT, _crc(data))
+        return bytes(data)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Bitstream:
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Bitstream:
+        """Parse and verify a wire stream; raises :class:`BitstreamError` on any damage."""
+        data = bytes(data)
         if len(data) < _HEADER.size:
-            raise ValueError(f"bitstream too short ({len(data)} bytes) for its header")
-        magic, level, n, h, w, zh, zw = _HEADER.unpack_from(data, 0)
+            raise BitstreamError(f"bitstream too short ({len(data)} bytes) for its header")
+        magic, level, n, h, w, zh, zw, crc = _HEADER.unpack_from(data, 0)
+        if magic in _OLD_MAGICS:
+            raise BitstreamError(
+                f"{magic.decode()} bitstream (old format without a CRC): re-encode it"
+            )
         if magic != _MAGIC:
-            raise ValueError("not an hcf-sim bitstream (bad magic)")
+            raise BitstreamError("not an hcf-sim bitstream (bad magic)")
         off = _HEADER.size
         strings = []
-        for _ in range(n):
-            if off + 4 > len(data):
-                raise ValueError("truncated bitstream: missing string length")
-            (ln,) = struct.unpack_from("<I", data, off)
-            off += 4
-            if off + ln > len(data):
-                raise ValueError("truncated bitstream: string shorter than its length prefix")
-            strings.append(bytes(data[off : off + ln]))
+        for i in range(n):
+            if off + _LEN.size > len(data):
+                raise BitstreamError(f"truncated bitstream: string {i} of {n} has no length")
+            (ln,) = _LEN.unpack_from(data, off)
+            off += _LEN.size
+            if ln > len(data) - off:
+                raise BitstreamError(
+                    f"truncated bitstream: string {i} needs {ln} bytes, {len(data) - off} left"
+                )
+            strings.append(data[off : off + ln])
             off += ln
         if off != len(data):
-            raise ValueError(f"{len(data) - off} trailing bytes after bitstream")
-        return cls(level=level, strings=tuple(strings), image_size=(h, w), z_shape=(zh, zw))
+            raise BitstreamError(f"{len(data) - off} trailing bytes after bitstream")
+        actual = _crc(data)
+        if actual != crc:
+            raise BitstreamError(f"bitstream CRC mismatch (computed {actual:08x}, sent {crc:08x})")
+        bs = cls(level=level, strings=tuple(strings), image_size=(h, w), z_shape=(zh, zw))
+        bs.validate()
+        return bs
+
+    def validate(self) -> None:
+        """Checks any receiver makes, whatever its model; raises :class:`BitstreamError`.
+
+        At least one string, no empty string, image and hyper-latent sides of at least one,
+        an image of at most :data:`MAX_IMAGE_PIXELS` pixels.
+        """
+        if not self.strings:
+            raise BitstreamError("bitstream has no strings")
+        for i, s in enumerate(self.strings):
+            if not s:
+                raise BitstreamError(f"bitstream string {i} is empty")
+        h, w = self.image_size
+        if h < 1 or w < 1:
+            raise BitstreamError(f"bitstream claims an image of {h}x{w} pixels")
+        if h * w > MAX_IMAGE_PIXELS:
+            raise BitstreamError(
+                f"bitstream claims a {h}x{w} image, over the {MAX_IMAGE_PIXELS:,}-pixel limit"
+            )
+        zh, zw = self.z_shape
+        if zh < 1 or zw < 1:
+            raise BitstreamError(f"bitstream claims a hyper-latent of {zh}x{zw}")
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,13 @@ class BundleSource:
             arch, n, m = self._random
             return QualityLadder.random(arch, num_levels=k, N=n, M=m, only=(k,))[k]
         if self._zoo is not None:
-            return zoo_level(self._zoo, k)
+            try:
+                return zoo_level(self._zoo, k)
+            except OSError as exc:  # URLError, HTTPError, timeouts: the download failed
+                raise ValueError(
+                    f"codec {self.spec!r}: cannot download the pretrained weights of level {k} "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                ) from None
         assert self.path is not None
         return _dir_level(self.path, self._manifest, k)
 

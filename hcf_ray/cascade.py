@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hcf_ray.bitstream import Bitstream, LatentPayload
+from hcf_ray.bitstream import Bitstream, BitstreamError, LatentPayload
 from hcf_ray.codecs.ladder import QualityLadder
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.hcf.bank import PhiBank
@@ -356,12 +356,21 @@ class CascadeEngine:
 
     @staticmethod
     def _receive(codec, payload, timed) -> Tensor:
+        """Decode what arrived: wire bytes (parsed and verified here), a :class:`Bitstream`
+        (checked against this level's model before the rANS decoder sees it), or a
+        :class:`LatentPayload`. Integrity failures raise :class:`BitstreamError`."""
         level = codec.level
+        if isinstance(payload, bytes | bytearray | memoryview):
+            payload = Bitstream.from_bytes(payload)
         if isinstance(payload, LatentPayload) and payload.level == level:
             return timed(f"recv[{level}]", _latent_tensor, payload.y_hat, codec.device)
-        if not isinstance(payload, Bitstream) or payload.level != level:
-            raise ValueError(f"stage expects a level-{level} bitstream")
-        return timed(f"D[{level}]", codec.decompress_latent, payload)
+        if isinstance(payload, Bitstream):
+            if payload.level != level:
+                raise BitstreamError(
+                    f"received a level-{payload.level} bitstream, stage expects level {level}"
+                )
+            return timed(f"D[{level}]", codec.decompress_latent, payload)
+        raise ValueError(f"stage expects a level-{level} bitstream")
 
     def _apply(
         self, op: Op, value: Tensor, image_size: tuple[int, int], codecs: QualityLadder
@@ -391,6 +400,7 @@ class CascadeEngine:
             timings.append(out.timings)
             if out.bitstream is not None:
                 # what crosses the link is the serialized stream; the receiver parses it
+                # (from_bytes verifies the CRC; the next stage checks it against its model)
                 wire = out.bitstream
                 if isinstance(wire, Bitstream):
                     wire = Bitstream.from_bytes(wire.to_bytes())

@@ -376,6 +376,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcf-sim", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an error as well (bad input is otherwise one line)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train the codec ladder or the HCF modules")
@@ -585,18 +590,64 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error_line(exc: BaseException, prefix: str = "hcf-sim: error: ", suffix: str = "") -> str:
+    """One printable line of at most MAX_LINE characters (plus the length of the config
+    file's name when the message starts with it: a file name is never cut)."""
+    from hcf_ray.sim.config import MAX_LINE, one_line
+
+    text = one_line(str(exc))
+    cause = exc.__cause__ or exc.__context__
+    source = one_line(getattr(cause, "source", "") or "")
+    extra = len(source) if source and text.startswith(source) else 0
+    return one_line(prefix + text, MAX_LINE + extra - len(suffix)) + suffix
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """--debug: the tracebacks of ``exc`` and of what it was raised from (also when raised
+    ``from None``), the user's own code (a policy file) first."""
+    import traceback
+
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain and len(chain) < 20:
+        chain.append(e)
+        e = getattr(e, "original", None) or e.__cause__ or e.__context__
+    for e in reversed(chain):
+        traceback.print_exception(type(e), e, e.__traceback__, chain=False, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 success, 1 runtime failure (or an internal error), 2 bad input with one
+    line on stderr and no traceback. ``--debug`` (anywhere on the line) prints the
+    traceback as well."""
     _quiet()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"hcf-sim: error: {exc}", file=sys.stderr)
+        if debug:
+            _print_traceback(exc)
+        print(_error_line(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("hcf-sim: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: one line, the traceback with --debug
+        if debug:
+            _print_traceback(exc)
+        print(
+            _error_line(
+                exc,
+                f"hcf-sim: internal error: {type(exc).__name__}: ",
+                "" if debug else " (--debug shows the traceback)",
+            ),
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ Writing a policy::
             return PolicyVector.from_levels(ctx.source_level, ctx.target_level, [6, 2, 1])
 
 and reference it from a topology YAML as ``policy: my_policies.py:SlowestLinkLast``.
+A policy loaded from a file runs guarded: its import, ``__init__``, ``choose`` and ``place``
+may take at most :func:`policy_timeout` seconds per call (``$HCF_POLICY_TIMEOUT_S``, default
+5), and whatever goes wrong in them (an exception, ``sys.exit``, a result that is not a
+:class:`PolicyVector` or a list of 0/1 ints of the right length) is a :class:`PolicyError`
+of one line, ``policy my_policies.py:12: ZeroDivisionError: division by zero``, naming the
+line of the file where it was raised.
 To also choose where the drops happen on a route longer than ``n_q`` hops::
 
         def place(self, ctx, vector):           # levels per hop, e.g. (6, 6, 2, 1)
@@ -46,7 +52,13 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import numbers
+import os
+import signal
 import sys
+import threading
+import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,7 +246,7 @@ class Policy(ABC):
         vec = (
             out
             if isinstance(out, PolicyVector)
-            else PolicyVector(ctx.source_level, ctx.target_level, tuple(out))
+            else PolicyVector(ctx.source_level, ctx.target_level, _int_list(out, "choose()"))
         )
         if (vec.source_level, vec.target_level) != (ctx.source_level, ctx.target_level):
             raise ValueError(
@@ -258,7 +270,7 @@ class Policy(ABC):
     def hop_levels(self, ctx: PolicyContext) -> tuple[int, ...]:
         """:meth:`choose` + :meth:`place`, checked: the level each hop carries."""
         vec = self(ctx)
-        levels = tuple(int(k) for k in self.place(ctx, vec))
+        levels = _int_list(self.place(ctx, vec), "place()", bits=False)
         try:
             check_placement(vec, levels, ctx.hops)
         except ValueError as exc:
@@ -325,46 +337,276 @@ BUILTIN_POLICIES: dict[str, type[Policy]] = {
 }
 
 
+class PolicyReturnError(ValueError):
+    """A policy returned something that is not a vector (or levels) at all."""
+
+
+def _int_list(out: Any, what: str, bits: bool = True) -> tuple[int, ...]:
+    """``out`` as a tuple of ints: a list/tuple (or array) of integers, never a string, a
+    bool, None or a single number."""
+    expected = "a PolicyVector or a list of 0/1 ints" if bits else "a list of levels (ints)"
+    if hasattr(out, "tolist") and not isinstance(out, str | bytes):
+        out = out.tolist()
+    if not isinstance(out, list | tuple | range):
+        raise PolicyReturnError(
+            f"{what} returned {type(out).__name__} {_show(out)}; expected {expected}"
+        )
+    bad = [b for b in out if not isinstance(b, numbers.Integral) or isinstance(b, bool)]
+    if bad:
+        raise PolicyReturnError(
+            f"{what} returned {_show(list(out))}, which holds {type(bad[0]).__name__} "
+            f"{_show(bad[0])}; expected {expected}"
+        )
+    return tuple(int(b) for b in out)
+
+
+def _show(value: Any, limit: int = 50) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- user policies from files -----------------------------------------------------------------
+POLICY_TIMEOUT_S = 5.0  # seconds one call into a user policy may take
+POLICY_TIMEOUT_ENV = "HCF_POLICY_TIMEOUT_S"
+
+
+def policy_timeout() -> float:
+    """Seconds an import, ``__init__``, ``choose`` or ``place`` of a policy file may take:
+    ``$HCF_POLICY_TIMEOUT_S`` if set to a positive number, else :data:`POLICY_TIMEOUT_S`."""
+    try:
+        value = float(os.environ.get(POLICY_TIMEOUT_ENV, ""))
+    except ValueError:
+        return POLICY_TIMEOUT_S
+    return value if 0 < value < 1e6 else POLICY_TIMEOUT_S
+
+
+class PolicyError(Exception):
+    """A policy file failed or misbehaved; ``str`` is one line
+    ``policy FILE[:LINE]: TYPE: message``. Not a ValueError: a broken policy is never taken
+    for an infeasible plan. ``original`` is the exception raised in the user's code."""
+
+    def __init__(self, message: str, file: str = "", original: BaseException | None = None):
+        super().__init__(message)
+        self.file = file
+        self.original = original
+
+
+@dataclass(frozen=True)
+class _Source:
+    shown: str  # the file as the spec names it
+    real: str  # its resolved path (the code objects' co_filename)
+
+
+class _Timeout(BaseException):
+    """Raised into user code when its time is up (not an Exception: ``except Exception`` in
+    the policy does not swallow it)."""
+
+
+def _call_limited(fn, args: tuple, timeout: float):
+    """``fn(*args)``, interrupted after ``timeout`` seconds: by SIGALRM in the main thread
+    (the previous handler and timer are restored), else from a watchdog thread (then a call
+    that never returns keeps its daemon thread)."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        return _call_alarm(fn, args, timeout)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="hcf-policy", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise _Timeout
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _call_alarm(fn, args: tuple, timeout: float):
+    def on_alarm(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, timeout)
+    if 0 < outer < timeout:  # someone else's alarm (e.g. pytest-timeout) is due first
+        signal.setitimer(signal.ITIMER_REAL, outer)
+    start = time.monotonic()
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+        if outer > 0:
+            left = outer - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), interval)
+
+
+def _run_user(source: _Source, what: str, fn, *args):
+    """Call into a policy file, guarded: every failure becomes one PolicyError."""
+    limit = policy_timeout()
+    try:
+        return _call_limited(fn, args, limit)
+    except _Timeout:
+        raise PolicyError(
+            f"policy {source.shown}: {what} did not return within {limit:g} s", source.shown
+        ) from None
+    except (KeyboardInterrupt, PolicyError):
+        raise
+    except BaseException as exc:  # anything, SystemExit included
+        raise PolicyError(_describe(exc, source, what), source.shown, exc) from None
+
+
+def _describe(exc: BaseException, source: _Source, what: str) -> str:
+    """``policy FILE:LINE: TYPE: message``, LINE the deepest frame of the user's file."""
+    if isinstance(exc, PolicyReturnError):
+        return f"policy {source.shown}: {exc}"
+    line = None
+    if isinstance(exc, SyntaxError) and exc.filename == source.real:
+        line = exc.lineno
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == source.real:
+            line = lineno
+    if isinstance(exc, SystemExit):
+        msg = f"{what} called sys.exit({_show(exc.code)})"
+    elif isinstance(exc, SyntaxError):
+        msg = exc.msg or ""
+    else:
+        text = str(exc)
+        msg = text.splitlines()[0] if text.strip() else ""
+    where = f"{source.shown}:{line}" if line else source.shown
+    return f"policy {where}: {type(exc).__name__}" + (f": {msg}" if msg else "")
+
+
+class UserPolicy(Policy):
+    """A policy loaded from a file: every call into it runs through the guard."""
+
+    def __init__(self, inner: Policy, source: _Source):
+        self.inner = inner
+        self.source = source
+        name = getattr(type(inner), "name", None)
+        self.name = name if isinstance(name, str) else type(inner).__name__
+
+    def choose(self, ctx: PolicyContext) -> PolicyVector | Sequence[int]:
+        return _run_user(self.source, "choose()", self.inner.choose, ctx)
+
+    def __call__(self, ctx: PolicyContext) -> PolicyVector:
+        vec = _run_user(self.source, "choose()", self.inner, ctx)
+        if not isinstance(vec, PolicyVector):
+            raise PolicyError(
+                f"policy {self.source.shown}: returned {type(vec).__name__} {_show(vec)}, "
+                "not a PolicyVector",
+                self.source.shown,
+            )
+        return vec
+
+    def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
+        return _run_user(self.source, "place()", self.inner.place, ctx, vector)
+
+    def hop_levels(self, ctx: PolicyContext) -> tuple[int, ...]:
+        out = _run_user(self.source, "choose()/place()", self.inner.hop_levels, ctx)
+        try:
+            levels = _int_list(out, "hop_levels()", bits=False)
+        except PolicyReturnError as exc:
+            raise PolicyError(f"policy {self.source.shown}: {exc}", self.source.shown) from None
+        if len(levels) != ctx.hops:
+            raise PolicyError(
+                f"policy {self.source.shown}: hop_levels() gave {len(levels)} levels for a "
+                f"route of {ctx.hops} hops",
+                self.source.shown,
+            )
+        return levels
+
+    def __repr__(self) -> str:
+        return f"UserPolicy({self.source.shown}:{type(self.inner).__name__})"
+
+
 def resolve_policy(
     spec: str | Sequence[int] | Policy, base_dir: str | Path | None = None
 ) -> Policy:
-    """A policy from a built-in name, an explicit 0/1 list, or ``path/to/file.py:ClassName``."""
+    """A policy from a built-in name, an explicit 0/1 list, or ``path/to/file.py:ClassName``
+    (a :class:`UserPolicy`; loading problems are ValueErrors, failures of the file's own
+    code PolicyErrors)."""
     if isinstance(spec, Policy):
         return spec
     if isinstance(spec, str):
         if spec in BUILTIN_POLICIES:
             return BUILTIN_POLICIES[spec]()
         if ":" in spec:
-            return load_policy_class(spec, base_dir)()
+            cls, source = _load_policy(spec, base_dir)
+            inner = _run_user(source, f"{cls.__name__}()", cls)
+            if not isinstance(inner, Policy):
+                raise PolicyError(
+                    f"policy {source.shown}: {cls.__name__}() did not make a Policy",
+                    source.shown,
+                )
+            return UserPolicy(inner, source)
         raise ValueError(
-            f"unknown policy {spec!r}: use one of {', '.join(BUILTIN_POLICIES)}, a 0/1 list, "
-            "or path/to/file.py:ClassName"
+            f"unknown policy {_show(spec)}: use one of {', '.join(BUILTIN_POLICIES)}, a 0/1 "
+            "list, or path/to/file.py:ClassName"
         )
     return ExplicitPolicy(spec)
 
 
 def load_policy_class(spec: str, base_dir: str | Path | None = None) -> type[Policy]:
     """Import ``ClassName`` from ``path/to/file.py`` (relative paths from ``base_dir``)."""
+    return _load_policy(spec, base_dir)[0]
+
+
+_MODULES: dict[tuple, Any] = {}  # (file, mtime, size) → module: a file is imported once
+
+
+def _load_policy(spec: str, base_dir: str | Path | None) -> tuple[type[Policy], _Source]:
     path_str, _, cls_name = spec.rpartition(":")
+    if not path_str or not cls_name.isidentifier():
+        raise ValueError(f"policy {_show(spec)}: expected path/to/file.py:ClassName")
     path = Path(path_str)
-    if not path.is_absolute() and base_dir is not None and not path.exists():
-        path = Path(base_dir) / path
-    if not path.is_file():
-        raise ValueError(f"policy file {path_str!r} not found")
-    mod_name = f"hcf_user_policy_{abs(hash(str(path.resolve())))}"
-    module_spec = importlib.util.spec_from_file_location(mod_name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise ValueError(f"policy file {path_str!r} cannot be imported")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[mod_name] = module
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ValueError(f"policy file {path_str!r} failed to import: {exc}") from None
+        if not path.is_absolute() and base_dir is not None and not path.exists():
+            path = Path(base_dir) / path
+        found = path.is_file()
+        stat = path.stat() if found else None
+    except (OSError, ValueError):
+        found, stat = False, None
+    if not found or stat is None:
+        raise ValueError(f"policy file {_show(path_str)} not found")
+    real = str(path.resolve())
+    source = _Source(path_str, real)
+    key = (real, stat.st_mtime_ns, stat.st_size)
+    module = _MODULES.get(key)
+    if module is None:
+        mod_name = f"hcf_user_policy_{abs(hash(real))}"
+        module_spec = importlib.util.spec_from_file_location(mod_name, real)
+        if module_spec is None or module_spec.loader is None:
+            raise ValueError(f"policy file {_show(path_str)} cannot be imported (not a .py file?)")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        try:
+            _run_user(source, "import", module_spec.loader.exec_module, module)
+        except PolicyError:
+            sys.modules.pop(mod_name, None)
+            raise
+        _MODULES[key] = module
     cls = getattr(module, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Policy)):
-        raise ValueError(f"{spec!r}: {cls_name!r} is not a Policy subclass in {path_str}")
-    return cls
+        found_here = sorted(
+            n
+            for n, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, Policy) and v.__module__ == module.__name__
+        )
+        listed = ", ".join(found_here) if found_here else "none"
+        raise ValueError(
+            f"{_show(spec, 80)}: {cls_name!r} is not a Policy subclass in {path_str} "
+            f"(Policy subclasses there: {listed})"
+        )
+    return cls, source
 
 
 def iter_policy_space(s: int, d: int, n_q_values: Sequence[int]) -> Iterator[PolicyVector]:

@@ -40,6 +40,7 @@ warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=Futur
 import ray  # noqa: E402
 import torch  # noqa: E402
 
+from hcf_ray.bitstream import Bitstream  # noqa: E402
 from hcf_ray.sim.planner import Job, ModelNeeds, job_needs  # noqa: E402
 from hcf_ray.sim.work.models import ModelCache  # noqa: E402
 
@@ -106,9 +107,18 @@ class NodeWorker:
         image_size: tuple[int, int],
         transport: str = "bitstream",
     ) -> tuple:
-        """Run a job's segments; returns ``(*branch_outputs, stats)``."""
+        """Run a job's segments; returns ``(*branch_outputs, stats)``.
+
+        Bitstreams cross links as their wire bytes: an incoming ``bytes`` payload is parsed
+        and verified (:meth:`Bitstream.from_bytes`; a damaged one raises
+        :class:`~hcf_ray.bitstream.BitstreamError` before anything is decoded, and every
+        stage checks a bitstream against its model before decoding it), and a branch that
+        sends a :class:`Bitstream` returns ``to_bytes()``. ``LatentPayload`` s pass as they are.
+        """
         if job.crash:  # faults: crash — this process dies with the job in hand
             os._exit(1)
+        if job.input is not None and isinstance(payload, bytes | bytearray | memoryview):
+            payload = Bitstream.from_bytes(payload)
         engine = self._engine(job_needs(job))
         if job.input is None:
             payload = self._tensor(payload)
@@ -131,8 +141,9 @@ class NodeWorker:
             if br.destination is not None:
                 info[seg.branch] = self._metrics(image, out.image)
             else:
-                outputs[seg.branch] = out.bitstream
-                info[seg.branch] = _payload_info(out.bitstream)
+                sent = out.bitstream
+                info[seg.branch] = _payload_info(sent)
+                outputs[seg.branch] = sent.to_bytes() if isinstance(sent, Bitstream) else sent
         stats = {
             "node": job.node,
             "job": job.index,

@@ -1,4 +1,4 @@
-"""``hcf-sim run | validate | sweep``: thin argparse handlers over the simulator library.
+"""``hcf-sim run | validate | sweep | plot | search``: argparse handlers over the simulator library.
 
 Exit codes follow :mod:`hcf_ray.cli`: 0 success, 1 runtime failure (an actor died, a
 placement timed out), 2 bad input (config, files, arguments) with a one-line message.
@@ -17,7 +17,7 @@ TRANSPORTS = ("bitstream", "latent")
 
 
 def add_sim_commands(sub) -> None:
-    """Register ``run``, ``validate`` and ``sweep`` on the ``hcf-sim`` sub-parsers."""
+    """Register ``run``, ``validate``, ``sweep``, ``plot`` and ``search`` on the ``hcf-sim`` sub-parsers."""
     run = sub.add_parser("run", help="simulate a topology YAML on Ray (the main job)")
     run.add_argument("config", help="topology YAML, e.g. topologies/mesh.yaml")
     _ray_args(run)
@@ -30,6 +30,7 @@ def add_sim_commands(sub) -> None:
         default=None,
         help="override the YAML: price ops with the cost profile, or use the wall clock",
     )
+    _plot_flag(run)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check a topology or sweep YAML and print the plans")
@@ -40,7 +41,68 @@ def add_sim_commands(sub) -> None:
     sw.add_argument("config", help="sweep YAML, e.g. topologies/sweep.yaml")
     _ray_args(sw)
     sw.add_argument("--max-networks", type=int, default=None, help="stop after N networks")
+    _plot_flag(sw)
     sw.set_defaults(func=cmd_sweep)
+
+    se = sub.add_parser(
+        "search",
+        help="every policy vector and placement of a destination: Pareto front, best pick",
+    )
+    se.add_argument("config", help="topology YAML, e.g. topologies/mesh.yaml")
+    se.add_argument(
+        "--objective",
+        default=None,
+        help='e.g. "max psnr s.t. latency_ms <= 80" or "min link_bytes s.t. psnr >= 30" '
+        "(metrics: psnr, bpp, latency_ms, link_bytes, compute_ms, energy_j)",
+    )
+    se.add_argument("--flow", default=None, help="search this flow only (default: every flow)")
+    se.add_argument(
+        "--destination", default=None, help="search this destination only (default: every one)"
+    )
+    se.add_argument("--methods", nargs="+", default=None, help="hcf and/or drf (default: hcf)")
+    se.add_argument(
+        "--n-q", dest="n_q", type=int, nargs="+", default=None, help="n_q values (default: all)"
+    )
+    se.add_argument("--max-images", type=int, default=None, help="images per flow (cap)")
+    se.add_argument(
+        "--max-candidates", type=int, default=1000, help="refuse a larger search (default 1000)"
+    )
+    se.add_argument("--out", default=None, help="output folder (default: out/<name>-search)")
+    se.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    se.add_argument(
+        "--cache", default=None, metavar="DIR", help="keep codec work in DIR (shared with runs)"
+    )
+    se.add_argument("--address", default=None, help="Ray cluster to join: 'auto' or HOST:PORT")
+    se.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
+    se.add_argument("--max-in-flight", type=int, default=8, help="images in flight at once")
+    se.add_argument("--timeout", type=float, default=600.0, help="seconds for any Ray wait")
+    se.add_argument("--actors", type=int, default=None, help="codec-work pool size")
+    se.set_defaults(func=cmd_search)
+
+    pl = sub.add_parser(
+        "plot", help="draw the figures of a run or sweep output folder into OUT_DIR/figures/"
+    )
+    pl.add_argument("out_dir", metavar="OUT_DIR", help="a run or sweep --out folder")
+    pl.add_argument(
+        "--format",
+        nargs="+",
+        default=["pdf", "png"],
+        choices=("pdf", "png", "svg"),
+        dest="formats",
+        help="file formats (default: pdf png)",
+    )
+    pl.add_argument(
+        "--image", default=None, help="run: the image whose hops the topology figure shows"
+    )
+    pl.set_defaults(func=cmd_plot)
+
+
+def _plot_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plot",
+        action="store_true",
+        help="when done, draw the figures into OUT/figures/ (as `hcf-sim plot OUT`)",
+    )
 
 
 def _ray_args(p: argparse.ArgumentParser) -> None:
@@ -111,6 +173,7 @@ def _user_error(exc: Exception):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hcf_ray.images import ImageError
+    from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
     from hcf_ray.sim.outdir import OutputError
     from hcf_ray.sim.scenario import load_scenario
@@ -119,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sc = load_scenario(
             args.config, _methods(args.methods), args.max_images, args.transport, args.timing
         )
+        fetch_codec(sc.codec, args.config)  # zoo: weights fetched now: offline, exit 2 before Ray
     except ConfigError as exc:
         raise _user_error(exc) from None
     out_path = Path(args.out) if args.out else Path("out") / sc.config.name
@@ -173,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         + f") and {out.path / 'summary.json'}; timing {summary['timing']}; wall time "
         f"{summary['wall']['wall_s']:.1f} s"
     )
+    if args.plot:
+        plot_after(out.path)
     fails = summary["failures"]
     if fails["error_records"]:
         print(
@@ -238,12 +304,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
     from hcf_ray.sim.outdir import OutputError
     from hcf_ray.sim.sweep import load_sweep, open_sweep_output
 
     try:
         sweep = load_sweep(args.config)
+        fetch_codec(sweep.worlds[0].scenario.codec, args.config)  # zoo: fetched before Ray
     except ConfigError as exc:
         raise _user_error(exc) from None
     if args.actors:
@@ -290,11 +358,124 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         + (f", {kept} kept from before" if kept else "")
         + f") and {out.path / 'sweep_summary.json'}; wall time {summary['wall']['wall_s']:.1f} s"
     )
+    if args.plot:
+        plot_after(out.path)
     fails = summary["failures"]
     if fails["error_records"]:
         print(
             f"hcf-sim: error: {fails['error_records']} error record(s) written; first: "
             f"{_short(fails['first'], 120)}",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``hcf-sim plot OUT_DIR``: the figures of a run or a sweep, one line per file."""
+    from hcf_ray.results import results_file
+
+    try:
+        _, kind = results_file(args.out_dir)
+        from hcf_ray.sim import figures
+
+        if kind == "run":
+            paths = figures.plot_run(args.out_dir, args.formats, image=args.image)
+        else:
+            paths = figures.plot_sweep(args.out_dir, args.formats)
+    except ValueError as exc:
+        raise _user_error(exc) from None
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def plot_after(out_dir: Path) -> None:
+    """``--plot``: the figures of the results just written. The results stand whatever
+    happens here, so a folder with nothing to draw is a warning, not an error."""
+    from hcf_ray.sim.figures import plot
+
+    try:
+        paths = plot(out_dir)
+    except ValueError as exc:
+        _warn(f"--plot: {_short(str(exc))}")
+        return
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from hcf_ray.images import ImageError
+    from hcf_ray.sim.codec import fetch_codec
+    from hcf_ray.sim.config import ConfigError
+    from hcf_ray.sim.scenario import load_scenario
+    from hcf_ray.sim.search import SearchError, check_out_dir, parse_objective, plan_search
+
+    try:
+        objective = parse_objective(args.objective) if args.objective is not None else None
+        if args.max_images is not None and args.max_images < 1:
+            raise SearchError(f"--max-images {args.max_images}: must be at least 1")
+        if args.max_candidates < 1:
+            raise SearchError(f"--max-candidates {args.max_candidates}: must be at least 1")
+        sc = load_scenario(args.config, max_images=args.max_images, timing="profile")
+        fetch_codec(sc.codec, args.config)  # zoo: weights fetched now: offline, exit 2 before Ray
+        targets = plan_search(
+            sc,
+            args.flow,
+            args.destination,
+            _methods(args.methods) or ["hcf"],
+            args.n_q,
+            args.max_candidates,
+        )
+        out = check_out_dir(
+            Path(args.out) if args.out else Path("out") / f"{sc.config.name}-search",
+            args.overwrite,
+        )
+    except (ConfigError, SearchError) as exc:
+        raise _user_error(exc) from None
+    for w in sc.warnings:
+        _warn(w)
+
+    import ray
+
+    from hcf_ray.sim.driver import RunOptions
+    from hcf_ray.sim.pool import SimulationError, connect
+    from hcf_ray.sim.search import format_search, run_search, write_search
+
+    options = RunOptions(
+        max_in_flight=args.max_in_flight,
+        timeout_s=args.timeout,
+        cache_dir=args.cache,
+        pool_size=args.actors,
+        say=_info,
+    )
+    started = False
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _info(_starting(args.address))
+        started = connect(args.address, args.num_cpus, log_dir=out)
+        result = run_search(sc, targets, objective, options, log=_warn)
+    except SimulationError as exc:
+        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except ImageError as exc:
+        raise _user_error(exc) from None
+    finally:
+        if started:
+            ray.shutdown()
+    paths = write_search(result, out)
+    print(format_search(result), end="")
+    c = result.wall["cache"]
+    print(
+        f"wrote {', '.join(str(p) for p in paths)}; codec work: {c['misses']} stage(s) "
+        f"computed, {c['hits'] + c['shared_in_flight']} reused from the cache; wall time "
+        f"{result.wall['wall_s']:.1f} s"
+    )
+    if result.failed:
+        first = result.failed[0]
+        print(
+            f"hcf-sim: error: {len(result.failed)} candidate(s) failed; first: "
+            f"{_short(first.error, 120)}",
             file=sys.stderr,
         )
         return EXIT_RUNTIME

@@ -2,29 +2,95 @@
 
 A topology file describes nodes (Ray resources, speed), links (bandwidth, latency, loss),
 flows (source, destinations with target levels, methods, policy, images), the codec and the
-transport. ``load_config`` parses and checks the field types; ``check_config`` (in
-:mod:`hcf_ray.sim.validate`) checks everything that needs the graph (unknown nodes,
+transport. ``load_config`` parses and checks the field types; :func:`build_scenario` (in
+:mod:`hcf_ray.sim.scenario`) checks everything that needs the graph (unknown nodes,
 reachability, plan feasibility). Every problem is a :class:`ConfigError` whose ``str`` is
 one line: ``topologies/x.yaml: links[2].dst: unknown node 'q'``.
+
+What a config may contain (anything else is refused with one line, never a traceback):
+
+* **names** (``name`` of a topology, sweep or flow; they name output folders): 1–64 letters,
+  digits, ``_ . -``, starting with a letter or digit (:data:`NAME_PATTERN`), so a name can
+  never point outside ``out/``;
+* **node ids** (and every node reference: ``src``, ``dst``, ``source``, ``node``): 1–64
+  letters, digits, spaces and ``_ . : -``, starting with a letter or digit and not ending in
+  a space (:data:`NODE_ID_PATTERN`; spaces for Topology Zoo city names). Control characters
+  (ANSI escapes), slashes and non-ASCII letters are refused; GraphML/GML imports map such
+  labels onto the charset (:mod:`hcf_ray.sim.graphio`);
+* **numbers**: finite (``.inf`` and ``.nan`` are refused), never a bool or a string;
+  counts and levels are strict integers (``level: true`` is not level 1);
+  link bandwidth between :data:`MIN_BANDWIDTH_MBPS` (1 kbit/s) and
+  :data:`MAX_BANDWIDTH_MBPS`; latencies and image intervals at most :data:`MAX_MS` (an hour);
+* **size**: the file at most :data:`MAX_FILE_BYTES`, nested at most :data:`MAX_DEPTH` levels,
+  at most :data:`MAX_VALUES` values in all, with no duplicated mapping key; a network has at
+  most :data:`MAX_NODES` nodes and :data:`MAX_LINKS` links.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hcf_ray.sim.faults import Fault
 
 ROLES = ("source", "relay", "destination", "router")
 SAMPLES = "samples"
 
+# names of topologies, sweeps and flows (they become file and folder names)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# node ids: as names, plus spaces inside (Topology Zoo city names) and ':'
+NODE_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 _.:-]{0,62}[A-Za-z0-9_.:-])?$"
+MIN_BANDWIDTH_MBPS = 0.001  # 1 kbit/s: below it one image takes days and tables overflow
+MAX_BANDWIDTH_MBPS = 1e7  # 10 Tbit/s
+MAX_MS = 3_600_000.0  # latencies and image intervals: at most an hour
+MAX_FACTOR = 1e6  # speed / throughput factors lie in [1/MAX_FACTOR, MAX_FACTOR]
+MAX_LEVEL = 64  # no ladder has more levels
+MAX_NODES = 5000  # nodes of one network (topology file, GML import or generated)
+MAX_LINKS = 50_000  # links of one network
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a config YAML
+MAX_DEPTH = 32  # nesting of a config YAML
+MAX_VALUES = 1_000_000  # scalars + containers of a config YAML (aliases counted each time)
+MAX_LINE = 200  # an error line (besides the config's file name)
+
+_NAME_RE = re.compile(NAME_PATTERN)
+_NODE_RE = re.compile(NODE_ID_PATTERN)
+
+
+def one_line(text: Any, limit: int | None = None) -> str:
+    """``text`` as one printable line: control, format and line-separator characters (ANSI
+    escapes, newlines, bidi overrides) are shown escaped; longer than ``limit``: clipped."""
+    out = []
+    for ch in str(text):
+        if ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            out.append(repr(ch)[1:-1] if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    line = "".join(out)
+    if limit is not None and len(line) > limit:
+        line = line[: max(limit - 1, 0)] + "…"
+    return line
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A short, printable repr of a user value for an error message."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return one_line(text, limit)
+
 
 class ConfigError(ValueError):
-    """A bad config; ``str(err)`` is one line ``FILE: FIELD: message``."""
+    """A bad config; ``str(err)`` is one line ``FILE: FIELD: message`` (printable, the part
+    after the file name at most :data:`MAX_LINE` - 20 characters)."""
 
     def __init__(self, message: str, field: str = "", source: str | Path | None = None):
         self.message = message
@@ -36,15 +102,20 @@ class ConfigError(ValueError):
         return ConfigError(self.message, self.field, source)
 
     def __str__(self) -> str:
-        parts = [p for p in (self.source, self.field) if p]
-        return ": ".join([*parts, self.message])
+        rest = ": ".join(p for p in (self.field, self.message) if p)
+        parts = [one_line(self.source)] if self.source else []
+        return ": ".join([*parts, one_line(rest, MAX_LINE - 20)])
 
 
 # -- field types --------------------------------------------------------------------------
 def _policy_spec(v: Any) -> str | list[int]:
     if isinstance(v, str) and v.strip():
-        return v.strip()
-    if isinstance(v, list | tuple) and all(isinstance(b, int) and b in (0, 1) for b in v) and v:
+        return _path_str(v.strip())
+    if (
+        isinstance(v, list | tuple)
+        and v
+        and all(type(b) is int and b in (0, 1) for b in v)  # not True/False
+    ):
         return [int(b) for b in v]
     raise ValueError("policy must be a built-in name, a 0/1 list, or path/to/file.py:ClassName")
 
@@ -52,18 +123,75 @@ def _policy_spec(v: Any) -> str | list[int]:
 def _gpus(v: Any) -> float | str:
     if v == "auto":
         return "auto"
-    if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0:
+    if isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1e4:
         return float(v)
-    raise ValueError("num_gpus must be 'auto' or a number >= 0 (a fraction shares a GPU)")
+    raise ValueError("num_gpus must be 'auto' or a number in 0..10000 (a fraction shares a GPU)")
+
+
+def _path_str(v: str) -> str:
+    if not v:
+        raise ValueError("empty path")
+    if len(v) > 1024 or any(len(part.encode()) > 255 for part in v.split("/")):
+        raise ValueError(f"path {show(v, 40)} is too long")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in v):
+        raise ValueError(f"path {show(v, 40)} contains control characters")
+    return v
+
+
+def _name(v: str) -> str:
+    if not _NAME_RE.match(v):
+        raise ValueError(
+            f"name {show(v, 40)} is not allowed: use 1-64 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
+    return v
+
+
+def _node_id(v: str) -> str:
+    if not _NODE_RE.match(v):
+        raise ValueError(
+            f"node id {show(v, 40)} is not allowed: use 1-64 letters, digits, spaces, '_', "
+            "'.', ':', '-', starting with a letter or digit"
+        )
+    return v
+
+
+def _min_bandwidth(v: float) -> float:
+    if v < MIN_BANDWIDTH_MBPS:
+        raise ValueError(
+            f"bandwidth {v:g} Mbit/s is below the minimum {MIN_BANDWIDTH_MBPS:g} Mbit/s (1 kbit/s)"
+        )
+    return v
+
+
+def _min_factor(v: float) -> float:
+    if v < 1 / MAX_FACTOR:
+        raise ValueError(f"{v:g} is below the minimum {1 / MAX_FACTOR:g}")
+    return v
 
 
 PolicySpec = Annotated[str | list[int], BeforeValidator(_policy_spec)]
 GpuSpec = Annotated[float | str, BeforeValidator(_gpus)]
-Weight = Annotated[float, Field(gt=0)]
+# numbers: an int or a float, never a bool or a string; finite (the models' allow_inf_nan)
+Num = Annotated[float, Field(strict=True)]
+Weight = Annotated[float, Field(strict=True, gt=0, le=MAX_FACTOR), AfterValidator(_min_factor)]
+Bandwidth = Annotated[
+    float,
+    Field(strict=True, gt=0, le=MAX_BANDWIDTH_MBPS),
+    AfterValidator(_min_bandwidth),
+]
+Millis = Annotated[float, Field(strict=True, ge=0, le=MAX_MS)]
+Level = Annotated[int, Field(strict=True, ge=1, le=MAX_LEVEL)]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Seed = Annotated[int, Field(strict=True, ge=-(2**63), lt=2**63)]
+Name = Annotated[str, AfterValidator(_name)]
+PathStr = Annotated[str, AfterValidator(_path_str)]  # a file/folder name or a codec spec
+NodeId = Annotated[str, AfterValidator(_node_id)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are refused in every float field (and in nested dicts/tuples of floats)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DeviceConfig(_Model):
@@ -75,66 +203,69 @@ class DeviceConfig(_Model):
     ``busy_w`` / ``idle_w``: power draw with all cores busy / idle (W), for energy in joules.
     """
 
-    profile: str | None = None
+    profile: PathStr | None = None
     throughput: Weight = 1.0
-    busy_w: float = Field(0.0, ge=0)
-    idle_w: float = Field(0.0, ge=0)
+    busy_w: Num = Field(0.0, ge=0, le=1e9)
+    idle_w: Num = Field(0.0, ge=0, le=1e9)
 
 
 DeviceRef = str | DeviceConfig  # a name from the top-level ``devices`` table, or inline
+Resources = dict[str, Annotated[float, Field(strict=True, ge=0, le=1e9)]]
 
 
 class NodeDefaults(_Model):
     """Defaults for every node (sized so a whole topology fits a 2-core laptop)."""
 
-    num_cpus: float = Field(0.25, ge=0)
+    num_cpus: Num = Field(0.25, ge=0, le=1e4)
     num_gpus: GpuSpec = "auto"  # auto: share the cluster's GPUs among the nodes, 0 without
-    resources: dict[str, float] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=dict)
     speed: Weight = 1.0
-    cores: int = Field(1, ge=1)  # jobs a node runs at once in simulated time (others queue)
+    # jobs a node runs at once in simulated time (others queue)
+    cores: int = Field(1, strict=True, ge=1, le=1024)
     device: DeviceRef | None = None  # None: the run's profile, throughput 1, no power model
 
 
 class NodeConfig(_Model):
-    id: str = Field(min_length=1)
+    id: NodeId
     role: Literal["source", "relay", "destination", "router"] = "relay"
-    num_cpus: float | None = Field(None, ge=0)
+    num_cpus: Num | None = Field(None, ge=0, le=1e4)
     num_gpus: GpuSpec | None = None
-    resources: dict[str, float] | None = None  # custom Ray resources: pin to machines
+    resources: Resources | None = None  # custom Ray resources: pin to machines
     speed: Weight | None = None  # compute-speed factor: op time is divided by it
-    cores: int | None = Field(None, ge=1)
+    cores: int | None = Field(None, strict=True, ge=1, le=1024)
     device: DeviceRef | None = None
 
 
 class LinkConfig(_Model):
-    src: str
-    dst: str
-    bandwidth_mbps: Weight
-    latency_ms: float = Field(1.0, ge=0)
-    loss: float = Field(0.0, ge=0, lt=1)  # packet-loss probability (0..1), retransmitted
-    directed: bool = False  # False: the link exists both ways with the same parameters
+    src: NodeId
+    dst: NodeId
+    bandwidth_mbps: Bandwidth
+    latency_ms: Millis = 1.0
+    loss: Num = Field(0.0, ge=0, lt=1)  # packet-loss probability (0..1), retransmitted
+    # False: the link exists both ways with the same parameters
+    directed: bool = Field(False, strict=True)
 
 
 class DestinationConfig(_Model):
-    node: str
-    level: int = Field(ge=1)
+    node: NodeId
+    level: Level
     policy: PolicySpec | None = None  # overrides the flow's policy for this destination
-    n_q: int | None = Field(None, ge=1)  # overrides the flow's n_q for this destination
+    n_q: Level | None = None  # overrides the flow's n_q for this destination
 
 
 class FlowConfig(_Model):
-    name: str | None = None
-    source: str
-    source_level: int | None = Field(None, ge=1)  # None: the ladder's top level
+    name: Name | None = None
+    source: NodeId
+    source_level: Level | None = None  # None: the ladder's top level
     destinations: list[DestinationConfig] = Field(min_length=1)
     methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
     policy: PolicySpec = "edge"
     # quantizations along each destination's route (HCF/DRF); None: one per hop while the
     # levels allow, min(hops, s-d+1); fewer than hops: relays forward the bytes unchanged
-    n_q: int | None = Field(None, ge=1)
-    images: str = SAMPLES  # 'samples' (bundled photos) or an image folder
-    max_images: int | None = Field(None, ge=1)
-    interval_ms: float = Field(0.0, ge=0)  # image i is released at i·interval (0: a burst)
+    n_q: Level | None = None
+    images: PathStr = SAMPLES  # 'samples' (bundled photos) or an image folder
+    max_images: Count | None = None
+    interval_ms: Millis = 0.0  # image i is released at i·interval (0: a burst)
 
 
 class RoutingConfig(_Model):
@@ -145,34 +276,34 @@ class RoutingConfig(_Model):
 class GraphImport(_Model):
     """Nodes and links from a GraphML/GML file (Internet Topology Zoo style)."""
 
-    file: str
-    bandwidth_mbps: Weight = 100.0  # when the file has no LinkSpeedRaw/bandwidth attribute
-    latency_ms: float | None = Field(None, ge=0)  # None: from coordinates, else 5 ms
+    file: PathStr
+    bandwidth_mbps: Bandwidth = 100.0  # when the file has no LinkSpeedRaw/bandwidth attribute
+    latency_ms: Millis | None = None  # None: from coordinates, else 5 ms
 
 
 class SimConfig(_Model):
-    name: str = "topology"
-    codec: str = "default"  # default | checkpoint dir | zoo:ARCH | random:ARCH[:N[:M[:L]]]
-    phi_dir: str | None = None
+    name: Name = "topology"
+    codec: PathStr = "default"  # default | checkpoint dir | zoo:ARCH | random:ARCH[:N[:M[:L]]]
+    phi_dir: PathStr | None = None
     transport: Literal["bitstream", "latent"] = "bitstream"
     routing: RoutingConfig = RoutingConfig()
     node_defaults: NodeDefaults = NodeDefaults()
     graph: GraphImport | None = None
-    nodes: list[NodeConfig] = Field(default_factory=list)
-    links: list[LinkConfig] = Field(default_factory=list)
-    flows: list[FlowConfig] = Field(min_length=1)
-    seed: int = 0  # seeds link loss (one stream per directed link and method)
+    nodes: list[NodeConfig] = Field(default_factory=list, max_length=MAX_NODES)
+    links: list[LinkConfig] = Field(default_factory=list, max_length=MAX_LINKS)
+    flows: list[FlowConfig] = Field(min_length=1, max_length=1000)
+    seed: Seed = 0  # seeds link loss (one stream per directed link and method)
     # profile: ops priced by a calibrated cost model (deterministic); measured: the wall
     # clock of each op inside the actors (varies with host load; for studies of the real system)
     timing: Literal["profile", "measured"] = "profile"
-    profile: str | None = None  # cost profile (hcf-sim calibrate); None: the shipped CPU one
+    profile: PathStr | None = None  # cost profile (hcf-sim calibrate); None: the shipped CPU one
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)  # named device models
     # pool: codec work multiplexed onto one actor per CPU of the cluster; dedicated: one actor
     # per topology node with that node's Ray resources (map the topology onto machines)
     placement: Literal["pool", "dedicated"] = "pool"
     # pool: models one actor holds at most (MB of weights); the ones used longest ago are
     # dropped past it and loaded again when needed. None: no bound
-    model_budget_mb: float | None = Field(2048.0, gt=0)
+    model_budget_mb: Num | None = Field(2048.0, gt=0, le=1e9)
     faults: list[Fault] = Field(default_factory=list)  # injected faults (hcf_ray.sim.faults)
 
     def flow_name(self, index: int) -> str:
@@ -181,30 +312,112 @@ class SimConfig(_Model):
 
 
 # -- loading -----------------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable: the base class reports it
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {show(key, 40)}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside quotes (a cheap upper bound on the depth of
+    flow collections), computed only when the text has many brackets."""
+    if text.count("[") + text.count("{") <= 4 * MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            if ch == quote or ch == "\n":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def read_yaml(path: str | Path) -> dict:
+    """The YAML mapping of a config file; every problem (missing file, syntax, too big, too
+    deep, duplicate key) is a one-line ConfigError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError("file not found", source=path)
     try:
-        data = yaml.safe_load(path.read_text())
+        if not path.is_file():
+            raise ConfigError("file not found", source=path)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(
+                f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", source=path
+            )
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"cannot read: {exc}", source=path) from None
+    if _flow_depth(text) > 4 * MAX_DEPTH:  # refused before the recursive parser sees it
+        raise ConfigError(f"YAML nested too deeply (at most {MAX_DEPTH} levels)", source=path)
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # _StrictLoader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"YAML syntax error{where}: {problem}", source=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=path) from None
+    except RecursionError:
+        raise ConfigError(
+            f"YAML nested too deeply (at most {MAX_DEPTH} levels)", source=path
+        ) from None
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        # e.g. a timestamp or a number PyYAML cannot convert
+        raise ConfigError(f"YAML value error: {type(exc).__name__}: {exc}", source=path) from None
     if not isinstance(data, dict):
         raise ConfigError("top level must be a mapping", source=path)
+    check_shape(data, path)
     return data
+
+
+def check_shape(data: Any, source: str | Path | None = None) -> None:
+    """Refuse data nested deeper than MAX_DEPTH or with more than MAX_VALUES values (YAML
+    aliases make a small file expand; validating it would never end)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"more than {MAX_VALUES} values (YAML aliases?)", source=source)
+        if isinstance(value, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", source=source)
+            items = value.values() if isinstance(value, dict) else value
+            if isinstance(value, dict):
+                count += len(value)  # the keys
+            stack.extend((v, depth + 1) for v in items)
 
 
 def parse(model: type[BaseModel], data: dict, source: str | Path | None = None) -> Any:
     """Validate ``data`` into ``model``; the first problem becomes a one-line ConfigError."""
+    check_shape(data, source)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise pydantic_error(exc, source) from None
+    except RecursionError:
+        raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", source=source) from None
 
 
 def pydantic_error(exc: ValidationError, source: str | Path | None = None) -> ConfigError:
@@ -216,21 +429,29 @@ def pydantic_error(exc: ValidationError, source: str | Path | None = None) -> Co
     elif kind == "missing":
         msg = "field required"
     else:
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if kind == "finite_number":
+            msg = "must be a finite number (no .inf or .nan)"
         if "input" in err and not isinstance(err["input"], dict | list):
-            msg += f" (got {err['input']!r})"
+            got = show(err["input"], 40)
+            if kind != "value_error" or got not in msg:  # our messages show the value
+                msg += f" (got {got})"
     return ConfigError(msg, field, source)
+
+
+_TAG_RE = re.compile(r"^[A-Za-z_][\w-]*\[.*\]$")  # 'list[int]', 'function-after[...]'
 
 
 def field_path(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
-        elif "[" in str(part) or str(part) in ("function-before", "function-after"):
+        elif _TAG_RE.match(str(part)) or str(part) in ("function-before", "function-after"):
             continue  # union / validator tags pydantic adds to the location
         else:
-            out += f".{part}" if out else str(part)
+            text = one_line(part, 40)
+            out += f".{text}" if out else text
     return out
 
 
@@ -243,7 +464,14 @@ def load_config(path: str | Path) -> tuple[SimConfig, Path]:
 
 def resolve_path(value: str | Path, base_dir: Path | None) -> Path:
     """A path as given if it exists, else relative to the config file's directory."""
-    p = Path(value).expanduser()
-    if p.exists() or p.is_absolute() or base_dir is None:
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # ~user that does not exist
+        p = Path(value)
+    try:
+        exists = p.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        exists = False
+    if exists or p.is_absolute() or base_dir is None:
         return p
     return base_dir / p

@@ -241,11 +241,14 @@ def _short(s: str, n: int) -> str:
 
 
 def _f(v, digits: int) -> str:
+    """A table cell: ``digits`` decimals, or 3 significant digits (``1.23e+08``) when that
+    would be wider than 8 characters, so that extreme values keep the columns aligned."""
     if v is None:
         return "-"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf"
-    return f"{v:.{digits}f}"
+    if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
+        return "inf" if v > 0 else "-inf" if v < 0 else "nan"
+    text = f"{v:.{digits}f}"
+    return text if len(text) <= 8 else f"{v:.3g}"
 
 
 def _ms(v):

@@ -19,81 +19,119 @@ and per generator). There are no per-world folders: filter the combined file by
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import networkx as nx
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from hcf_ray.sim.config import (
+    MAX_NODES,
+    Bandwidth,
     ConfigError,
+    Count,
     FlowConfig,
+    Level,
     LinkConfig,
+    Millis,
+    Name,
     NodeConfig,
     NodeDefaults,
+    Num,
+    PathStr,
     PolicySpec,
+    Seed,
     SimConfig,
     _Model,
     parse,
     read_yaml,
+    show,
 )
+from hcf_ray.sim.generators import KINDS, build_graph, check_generator
 from hcf_ray.sim.report import spread
 from hcf_ray.sim.scenario import Scenario, build_scenario
 
-GENERATORS: dict[str, Callable[..., nx.Graph]] = {
-    "random_geometric": nx.random_geometric_graph,
-    "waxman": nx.waxman_graph,
-    "barabasi_albert": nx.barabasi_albert_graph,
-    "balanced_tree": nx.balanced_tree,
-    "path": nx.path_graph,
-}
+GENERATORS = tuple(KINDS)  # generator kinds with a parameter schema (hcf_ray.sim.generators)
+MAX_NETWORKS = 1000  # generators × seeds of one sweep
+# nodes × (1 + policies × methods) summed over the networks: what planning a sweep costs
+# (about 0.1 ms each; the bound keeps `validate` of any sweep within a minute or so)
+MAX_SWEEP_WORK = 500_000
 
 
 class Generator(_Model):
     kind: str
-    params: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the generator
+    # keyword arguments of the generator, checked by its schema (hcf_ray.sim.generators)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _ordered(v: tuple, info: ValidationInfo) -> tuple:
+    if v[0] > v[1]:
+        raise ValueError(f"range [{v[0]:g}, {v[1]:g}] is reversed (give [low, high])")
+    return v
 
 
 class Range(_Model):
-    bandwidth_mbps: tuple[float, float] = (5.0, 100.0)
-    latency_ms: tuple[float, float] = (1.0, 20.0)
+    """Link parameters drawn uniformly from ``[low, high]`` (bandwidth ≥ 1 kbit/s,
+    latency in 0..3 600 000 ms, like a topology's links)."""
+
+    bandwidth_mbps: tuple[Bandwidth, Bandwidth] = (5.0, 100.0)
+    latency_ms: tuple[Millis, Millis] = (1.0, 20.0)
+
+    _order = field_validator("bandwidth_mbps", "latency_ms")(_ordered)
 
 
 class SweepFlow(_Model):
-    source_level: int = Field(6, ge=1)
-    destinations: int = Field(2, ge=1)
-    levels: tuple[int, int] = (1, 4)  # target levels drawn from this inclusive range
+    source_level: Level = 6  # at most the codec's top level (checked when loading)
+    destinations: Annotated[int, Field(strict=True, ge=1, le=MAX_NODES)] = 2
+    # target levels drawn from this inclusive range, within 1..source_level
+    levels: tuple[Level, Level] = (1, 4)
     # quantizations per route (None: one per hop, destinations drawn so that their routes fit
     # their levels); set: any reachable node, relays forward beyond n_q (plans that cannot
     # hold n_q, e.g. a destination below another one's, are skipped and counted)
-    n_q: int | None = Field(None, ge=1)
-    images: str = "samples"
-    max_images: int = Field(2, ge=1)
-    interval_ms: float = Field(100.0, ge=0)
+    n_q: Level | None = None
+    images: PathStr = "samples"
+    max_images: Count = 2
+    interval_ms: Millis = 100.0
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+        _ordered(v, info)
+        top = info.data.get("source_level")
+        if top is not None and v[1] > top:
+            raise ValueError(f"levels [{v[0]}, {v[1]}] go above source_level {top}")
+        return v
 
 
 class SweepConfig(_Model):
-    name: str = "sweep"
-    codec: str = "default"
-    phi_dir: str | None = None
+    name: Name = "sweep"
+    codec: PathStr = "default"
+    phi_dir: PathStr | None = None
     transport: Literal["bitstream", "latent"] = "latent"
-    generators: list[Generator] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    generators: list[Generator] = Field(min_length=1, max_length=MAX_NETWORKS)
+    seeds: list[Annotated[int, Field(strict=True, ge=0, lt=2**32)]] = Field(
+        default_factory=lambda: [0], min_length=1, max_length=MAX_NETWORKS
+    )
     links: Range = Range()
     flow: SweepFlow = SweepFlow()
-    policies: list[PolicySpec] = Field(default_factory=lambda: ["edge"], min_length=1)
-    methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
-    actors: int | None = Field(None, ge=1)  # codec-work pool size (None: one per CPU)
-    model_budget_mb: float | None = Field(2048.0, gt=0)  # models one pool actor holds at most
-    seed: int = 0  # link-loss streams of every world
+    policies: list[PolicySpec] = Field(
+        default_factory=lambda: ["edge"], min_length=1, max_length=100
+    )
+    methods: list[str] = Field(
+        default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1, max_length=20
+    )
+    # codec-work pool size (None: one per CPU)
+    actors: Annotated[int, Field(strict=True, ge=1, le=4096)] | None = None
+    # models one pool actor holds at most
+    model_budget_mb: Num | None = Field(2048.0, gt=0, le=1e9)
+    seed: Seed = 0  # link-loss streams of every world
     timing: Literal["profile", "measured"] = "profile"
-    profile: str | None = None  # cost profile (None: the shipped CPU profile)
+    profile: PathStr | None = None  # cost profile (None: the shipped CPU profile)
     node_defaults: NodeDefaults = NodeDefaults(num_cpus=0.0, num_gpus=0.0)
 
 
@@ -133,19 +171,45 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
+    from hcf_ray.sim.codec import resolve_codec
     from hcf_ray.sim.methods import method_names
 
     for i, m in enumerate(cfg.methods):
         if m not in method_names():
             raise ConfigError(
-                f"unknown method {m!r}; choose from {', '.join(method_names())}", f"methods[{i}]"
+                f"unknown method {show(m, 40)}; choose from {', '.join(method_names())}",
+                f"methods[{i}]",
             )
+    if len(cfg.generators) * len(cfg.seeds) > MAX_NETWORKS:
+        raise ConfigError(
+            f"{len(cfg.generators)} generators × {len(cfg.seeds)} seeds: at most "
+            f"{MAX_NETWORKS} networks per sweep",
+            "seeds",
+        )
+    codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
+    if cfg.flow.source_level > codec.max_level:
+        raise ConfigError(
+            f"source level {cfg.flow.source_level} is above the codec's top level "
+            f"{codec.max_level}",
+            "flow.source_level",
+        )
+    specs = [
+        check_generator(g.kind, g.params, f"generators[{i}]") for i, g in enumerate(cfg.generators)
+    ]
+    per_network = 1 + len(cfg.policies) * len(cfg.methods)
+    work = sum(spec.nodes() for spec in specs) * len(cfg.seeds) * per_network
+    if work > MAX_SWEEP_WORK:
+        raise ConfigError(
+            f"too big to plan: nodes × seeds × (1 + policies × methods) = {work} (at most "
+            f"{MAX_SWEEP_WORK}); use fewer nodes, seeds, policies or methods",
+            "generators",
+        )
     worlds: list[World] = []
     networks: list[dict] = []
     warns: list[str] = []
     for gi, gen in enumerate(cfg.generators):
         for seed in cfg.seeds:
-            g = generate(gen, seed, f"generators[{gi}]")
+            g = generate(gen, seed, f"generators[{gi}]", specs[gi])
             name = f"{gen.kind}-{gi}-s{seed}"
             rng = random.Random(f"{cfg.name}:{name}")
             nodes, links = _nodes_links(g, cfg.links, rng)
@@ -180,22 +244,12 @@ def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
     return Sweep(cfg, base_dir, worlds, networks, list(dict.fromkeys(warns)))
 
 
-def generate(gen: Generator, seed: int, where: str) -> nx.Graph:
-    fn = GENERATORS.get(gen.kind) or getattr(nx, gen.kind, None)
-    if not callable(fn):
-        raise ConfigError(
-            f"unknown generator {gen.kind!r}; use {', '.join(GENERATORS)} or a networkx "
-            "generator name",
-            f"{where}.kind",
-        )
-    kwargs = dict(gen.params)
-    if "seed" in inspect.signature(fn).parameters:
-        kwargs["seed"] = seed
-    try:
-        g = fn(**kwargs)
-    except (TypeError, ValueError, nx.NetworkXError) as exc:
-        raise ConfigError(f"{gen.kind}: {exc}", f"{where}.params") from None
-    g = nx.Graph(g)
+def generate(gen: Generator, seed: int, where: str, spec=None) -> nx.Graph:
+    """The network of one generator and seed: its parameters checked by the generator's schema
+    (:func:`~hcf_ray.sim.generators.check_generator`), self-loops dropped, the source's
+    component kept, nodes numbered 0..n-1."""
+    spec = spec if spec is not None else check_generator(gen.kind, gen.params, where)
+    g = nx.Graph(build_graph(gen.kind, spec, seed, where))
     g.remove_edges_from(nx.selfloop_edges(g))
     if g.number_of_nodes() == 0:
         raise ConfigError(f"{gen.kind} generated an empty graph", f"{where}.params")

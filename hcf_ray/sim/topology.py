@@ -17,7 +17,15 @@ from typing import Any
 
 import networkx as nx
 
-from hcf_ray.sim.config import ConfigError, LinkConfig, NodeConfig, NodeDefaults, SimConfig
+from hcf_ray.sim.config import (
+    MAX_LINKS,
+    MAX_NODES,
+    ConfigError,
+    LinkConfig,
+    NodeConfig,
+    NodeDefaults,
+    SimConfig,
+)
 from hcf_ray.sim.config import resolve_path as _resolve
 
 ROUTING_WEIGHTS = ("latency_ms", "hops", "inv_bandwidth")
@@ -157,7 +165,12 @@ def build_topology(cfg: SimConfig, base_dir: Path | None = None) -> Topology:
     link_cfgs += [(f"links[{i}]", link) for i, link in enumerate(cfg.links)]
     if not node_cfgs:
         raise ConfigError("no nodes (give 'nodes' or a 'graph' file)", "nodes")
+    if len(node_cfgs) > MAX_NODES:
+        raise ConfigError(f"{len(node_cfgs)} nodes: at most {MAX_NODES} per network", "nodes")
+    if len(link_cfgs) > MAX_LINKS:
+        raise ConfigError(f"{len(link_cfgs)} links: at most {MAX_LINKS} per network", "links")
     directed: dict[tuple[str, str], LinkSpec] = {}
+    given: dict[tuple[str, str], tuple[str, LinkConfig]] = {}  # YAML links only
     for where, link in link_cfgs:
         for end in ("src", "dst"):
             if getattr(link, end) not in node_cfgs:
@@ -165,6 +178,15 @@ def build_topology(cfg: SimConfig, base_dir: Path | None = None) -> Topology:
         if link.src == link.dst:
             raise ConfigError(f"link from {link.src!r} to itself", where)
         pairs = [(link.src, link.dst)] + ([] if link.directed else [(link.dst, link.src)])
+        if where != "graph.file":  # a YAML link may override an imported one, not another
+            for u, v in pairs:
+                if (u, v) in given:
+                    first, other = given[u, v]
+                    both = "" if link.directed and other.directed else " (undirected: both ways)"
+                    raise ConfigError(
+                        f"duplicate link {u!r}→{v!r}, already given by {first}{both}", where
+                    )
+            given.update((pair, (where, link)) for pair in pairs)
         for u, v in pairs:  # later entries (YAML) override earlier ones (imported)
             directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
     nodes = [node_spec(n, cfg.node_defaults) for n in node_cfgs.values()]
