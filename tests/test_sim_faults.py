@@ -62,6 +62,7 @@ def line(**extra) -> dict:
     return cfg
 
 
+CODEC_FIELDS = ("bpp", "psnr", "ms_ssim_db", "total_bytes", "levels", "path")
 OPTS = dict(warmup=False, check_transport=False, timeout_s=120)
 
 
@@ -201,3 +202,52 @@ def test_a_bad_image_in_the_folder_gives_skipped_records_and_the_good_ones_run(
     assert all("broken.png" in r["cause"] and "\n" not in r["cause"] for r in skipped)
     ok = [r for r in got if r["status"] == "ok"]
     assert len(ok) == 2 * 2 and {r["image"] for r in ok} == {p.name for p in sample_images()[:2]}
+
+
+def test_damaged_payloads_become_error_records_for_that_image_only(ray_session, tmp_path, capfd):
+    """``faults: corrupt`` on the first hop, in each way a link can damage bytes: the receiver's
+    integrity check refuses the stream (never a decode), the unit becomes error records, the
+    other image is untouched, and the user sees one line per failure, no Ray dump."""
+    from hcf_ray.cli import main
+    from hcf_ray.images import sample_images
+
+    bad = sample_images()[0].name
+    clean_out = tmp_path / "clean"
+    cfg = line()
+    cfg["flows"][0]["methods"] = ["ssf", "drf", "hcf"]
+    (tmp_path / "clean.yaml").write_text(yaml.safe_dump(cfg))
+    assert (
+        main(["run", str(tmp_path / "clean.yaml"), "--out", str(clean_out), "--max-images", "2"])
+        == 0
+    )
+    clean = {(r["image"], r["method"]): r for r in records(clean_out)}
+    capfd.readouterr()
+    expected = {
+        "flip": "CRC mismatch",
+        "truncate": "truncated bitstream",
+        "append": "trailing bytes",
+        "empty": "too short",
+    }
+    for mode, why in expected.items():
+        cfg["faults"] = [
+            {"kind": "corrupt", "src": "cam", "dst": "relay", "mode": mode, "image": bad}
+        ]
+        path = tmp_path / f"{mode}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        out = tmp_path / mode
+        assert main(["run", str(path), "--out", str(out), "--max-images", "2"]) == 1
+        cap = capfd.readouterr()
+        assert "Traceback" not in cap.err + cap.out and "ray::" not in cap.err + cap.out
+        got = records(out)
+        assert len(got) == len(clean)
+        for r in got:
+            if r["image"] == bad:
+                # ssf and hcf relays only forward: the damage reaches the screen untouched
+                assert r["status"] == "error" and why in r["cause"], (mode, r)
+                assert len(r["cause"]) <= 200 and "\n" not in r["cause"]
+            else:  # the same bits; latencies may differ, the failed image sent nothing
+                ref = clean[r["image"], r["method"]]
+                assert r["status"] == "ok"
+                assert {k: r[k] for k in CODEC_FIELDS} == {k: ref[k] for k in CODEC_FIELDS}
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["failures"]["error_records"] == 3

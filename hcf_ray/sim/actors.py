@@ -3,9 +3,10 @@
 :class:`NodeWorker` is a plain class (unit-testable in-process); :data:`NodeActor` is its Ray
 actor. A job's input payload arrives as an ObjectRef argument (Ray resolves it in the
 actor, pulling it from whichever machine's object store holds it — never via the driver);
-``run_job`` returns one value per branch (the outgoing ``Bitstream``/``LatentPayload``, which
-Ray stores as the ObjectRef the next node's call receives) plus a small stats dict for the
-driver.
+``run_job`` returns one value per branch (the outgoing stream as wire-format bytes, checked
+by the receiver's CRC32 before anything is decoded, or a ``LatentPayload`` with
+``transport: latent``; Ray stores it as the ObjectRef the next node's call receives) plus a
+small stats dict for the driver.
 
 Wall-clock measurements, per job (they feed the ``wall`` block of the results and, with
 ``timing: measured``, the simulated compute time; ``timing: profile`` prices ops, FLOPs and

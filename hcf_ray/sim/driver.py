@@ -24,6 +24,7 @@ resumed run does not compute again what the interrupted one finished.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections import defaultdict
@@ -260,6 +261,9 @@ def compute_units(
     from hcf_ray.sim.faults import Corrupt, Crash, ImageFault
 
     log = log or (lambda _msg: None)
+    # A failed unit's later jobs fail too and are never fetched; the failure is already an
+    # error record, so Ray's "unhandled error" dump for each of them is noise on stderr.
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     units = units_of(scenario)
     images = ImageStore()
     measured = scenario.timing == "measured"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CACHE_FORMAT = "hcf-sim-cache/1"
+CACHE_FORMAT = "hcf-sim-cache/2"  # 2: wire format HCF2 (CRC32), byte counts changed
 
 
 def source_key(bundle_sha256: str, image_sha256: str, transport: str) -> str:

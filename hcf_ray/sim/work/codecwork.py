@@ -190,8 +190,9 @@ class CodecWork:
                 image_ref = image_ref or self.images.ref(req.image)
             inp = image_ref if job.input is None else self._payload(plan, keys, job.input, outputs)
             if req.corrupt and job.input is not None:
-                sender = plan.jobs[job.input[0]].node
-                mode = req.corrupt.get((sender, job.node))
+                mode = next(
+                    (req.corrupt[h] for h in _hops_into(plan, job) if h in req.corrupt), None
+                )
                 if mode is not None:
                     inp = _damage.remote(inp, mode)
             branches = tuple(job.branches[b] for b in need)
@@ -344,6 +345,20 @@ class CodecWork:
                 why = f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
                 return UnitFailure(why, False, p.actor, node)
         return UnitFailure(f"unit {where} failed", True)
+
+
+def _hops_into(plan: FlowPlan, job) -> list[tuple[str, str]]:
+    """The links a job's input crossed since it was last computed: forward-only relays pass
+    the same bytes on, so damage on any of those links reaches this job."""
+    hops: list[tuple[str, str]] = []
+    child, inp = job.node, job.input
+    while inp is not None:
+        parent = plan.jobs[inp[0]]
+        hops.append((parent.node, child))
+        if not parent.branches[inp[1]].forward:
+            break
+        child, inp = parent.node, parent.input
+    return hops
 
 
 @ray.remote(num_cpus=0)
