@@ -189,3 +189,13 @@ class LatentPayload:
     def bpp(self) -> float:
         h, w = self.image_size
         return self.bits / (h * w)
+
+
+def parse_wire(data: bytes | bytearray | memoryview):
+    """Parse and verify a received stream of any kind: a learned :class:`Bitstream`, or a
+    progressive / classical baseline's :class:`~hcf_ray.pcf.methods.Payload` (``PCF1``)."""
+    if bytes(data[:4]) == b"PCF1":
+        from hcf_ray.pcf.methods import Payload
+
+        return Payload.from_bytes(data)
+    return Bitstream.from_bytes(data)

@@ -35,14 +35,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hcf_ray.bitstream import Bitstream, BitstreamError, LatentPayload
+from hcf_ray.bitstream import Bitstream, BitstreamError, LatentPayload, parse_wire
 from hcf_ray.codecs.ladder import QualityLadder
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector, resolve_policy
 
-Method = Literal["hcf", "drf", "ssf"]
-METHODS: tuple[str, ...] = ("hcf", "drf", "ssf")
+LEARNED = ("hcf", "drf", "ssf")  # the cascades build_program compiles (hcf_ray.methods has all)
 PhiMode = Literal["switch", "inter_only", "intra_only"]
 Transport = Literal["bitstream", "latent"]
 TRANSPORTS: tuple[str, ...] = ("bitstream", "latent")
@@ -56,17 +55,25 @@ class Op:
 
     kind: ``analysis`` (pixels→latent at ``level``), ``phi`` (latent at ``level`` →
     ``level-1`` with ``variant``), ``synthesis`` (latent at ``level`` → pixels),
-    ``pixels8`` (round a reconstruction to 8 bits, DRF's decoded image).
+    ``pixels8`` (round a reconstruction to 8 bits, DRF's decoded image). A baseline's ops
+    (``variant`` = the baseline's name, :mod:`hcf_ray.pcf.stages`): ``encode`` (image →
+    level-``level`` payload), ``relay`` (payload → level ``level``), ``decode`` (payload →
+    image).
     """
 
-    kind: Literal["analysis", "phi", "synthesis", "pixels8"]
+    kind: Literal["analysis", "phi", "synthesis", "pixels8", "encode", "relay", "decode"]
     level: int
     variant: str | None = None
 
     def __str__(self) -> str:
         if self.kind == "phi":
             return f"φ{self.variant}[{self.level}→{self.level - 1}]"
+        if self.kind in BASELINE_OPS:
+            return f"{self.variant}:{self.kind}[{self.level}]"
         return f"{self.kind}[{self.level}]"
+
+
+BASELINE_OPS = ("encode", "relay", "decode")
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,14 @@ class Stage:
     ops: tuple[Op, ...]
     send: int | None
     # which codec set decodes/encodes latents here: "base" ladder, or the "hcf" ladder whose
-    # synthesis and entropy models were fine-tuned on cascade latents (paper §4.3)
-    codecs: Literal["base", "hcf"] = "base"
+    # synthesis and entropy models were fine-tuned on cascade latents (paper §4.3), or a
+    # baseline's name (pcf-tail, pcf-j2k, drf-jpeg, drf-webp: its payloads, its ops)
+    codecs: str = "base"
+
+    @property
+    def baseline(self) -> str | None:
+        """The baseline whose payloads this stage handles (None: the learned ladder)."""
+        return None if self.codecs in ("base", "hcf") else self.codecs
 
     @property
     def is_forward(self) -> bool:
@@ -138,7 +151,9 @@ def build_program(
     elif method == "drf":
         stages = _drf_stages(levels)
     else:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown method {method!r} for build_program: it compiles {', '.join(LEARNED)}"
+        )
     return Program(method, s, d, policy, tuple(stages))
 
 
@@ -243,12 +258,28 @@ class CascadeEngine:
         ladder: QualityLadder,
         phis: PhiBank | None = None,
         hcf_ladder: QualityLadder | None = None,
+        baselines=None,
     ):
         self.ladder = ladder
         self.phis = phis
         self.hcf_ladder = hcf_ladder or ladder
+        # the progressive / classical baselines' codecs, made on first use
+        # (:class:`hcf_ray.pcf.stages.BaselineSet`)
+        self._baselines = baselines
         if self.hcf_ladder.levels != ladder.levels:
             raise ValueError("the HCF ladder must have the same levels as the base ladder")
+
+    @property
+    def baselines(self):
+        if self._baselines is None:
+            from hcf_ray.pcf.stages import BaselineSet
+
+            self._baselines = BaselineSet()
+        return self._baselines
+
+    @baselines.setter
+    def baselines(self, value) -> None:
+        self._baselines = value
 
     def _codecs(self, stage: Stage) -> QualityLadder:
         return self.hcf_ladder if stage.codecs == "hcf" else self.ladder
@@ -318,6 +349,11 @@ class CascadeEngine:
         """
         if stage.is_forward:
             return StageOutput(bitstream=payload, image=None)
+        if stage.baseline is not None:
+            from hcf_ray.pcf.stages import run_baseline_stage
+
+            base = self.baselines.get(stage.baseline)
+            return run_baseline_stage(base, stage, payload, image_size, clock, start, stop)
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
         send_step = len(stage.ops) + 1
@@ -361,7 +397,7 @@ class CascadeEngine:
         :class:`LatentPayload`. Integrity failures raise :class:`BitstreamError`."""
         level = codec.level
         if isinstance(payload, bytes | bytearray | memoryview):
-            payload = Bitstream.from_bytes(payload)
+            payload = parse_wire(payload)
         if isinstance(payload, LatentPayload) and payload.level == level:
             return timed(f"recv[{level}]", _latent_tensor, payload.y_hat, codec.device)
         if isinstance(payload, Bitstream):
@@ -402,8 +438,8 @@ class CascadeEngine:
                 # what crosses the link is the serialized stream; the receiver parses it
                 # (from_bytes verifies the CRC; the next stage checks it against its model)
                 wire = out.bitstream
-                if isinstance(wire, Bitstream):
-                    wire = Bitstream.from_bytes(wire.to_bytes())
+                if not isinstance(wire, LatentPayload):
+                    wire = parse_wire(wire.to_bytes())
                 transmissions.append(Transmission(wire.level, wire))
                 payload = wire
         return CascadeResult(program, transmissions, out.image, out.latent, timings)

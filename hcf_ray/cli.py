@@ -305,7 +305,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
         curves = evaluate(
-            bundle, files, methods, args.source_level, progress=print, tail_model=args.pcf_model
+            bundle,
+            files,
+            methods,
+            args.source_level,
+            progress=print,
+            tail_model=args.pcf_model,
+            n_q=args.n_q,
         )
     except (ImageError, ValueError) as exc:
         raise UserError(str(exc)) from None
@@ -553,6 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pcf-model", default="default", help="tail-drop model dir for pcf-tail")
     ev.add_argument("--max-images", type=int, default=None)
     ev.add_argument("--source-level", type=int, default=None)
+    ev.add_argument(
+        "--n-q",
+        type=int,
+        default=None,
+        help="quantizations of every policy-driven method (default: each method's own: 2 for "
+        "hcf, every level drop for drf and the baselines)",
+    )
     ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=_cmd_eval)

@@ -2,14 +2,15 @@
 
 Every point comes from real bitstreams: bpp is the final (level-d) bitstream the destination
 receives, PSNR / MS-SSIM are measured on 8-bit RGB. Curves follow the paper's protocol (§5):
-the source level s is fixed and the target level d is swept; SSF is the single-stage codec at
-each level (the upper bound); HCF uses n_q transmissions with the chosen policy; DRF is
-successive recompression with every level drop a transmission (paper Fig. 1); ``drf-nq2``
-is DRF at HCF's n_q = 2 (one relay decodes level s to pixels and re-encodes level d once), the
-equal-transmissions baseline the simulator compares on a route.
-
-Methods are a registry (:data:`EVAL_METHODS`): a name maps to a function that, given the
-bundle's engine, an image, s and d, returns the final bpp and the reconstruction.
+the source level s is fixed and the target level d is swept. Methods come from the one
+registry (:mod:`hcf_ray.methods`), whose :meth:`~hcf_ray.methods.Method.eval_program` gives
+the chain each point runs: SSF is the single-stage codec at each level (the upper bound); HCF
+uses n_q = 2 transmissions with the edge policy (``hcf-late``: the late policy); DRF and the
+progressive / classical baselines make every level drop a transmission (paper Fig. 1,
+Table 2); ``drf-nq2`` is DRF at HCF's n_q = 2. ``n_q`` sets the quantizations of every
+policy-driven method at once (the chain a route of that many hops would run in the simulator).
+The baselines' level k is the rate of the ladder's level k
+(:func:`hcf_ray.level_rates.level_bpp`), as on a topology.
 """
 
 from __future__ import annotations
@@ -20,61 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from hcf_ray.bundle import ModelBundle
-from hcf_ray.cascade import CascadeEngine
 from hcf_ray.images import load_image
+from hcf_ray.methods import get_method, method_names
 from hcf_ray.metrics import bd_psnr, bd_rate, db_from_ms_ssim, ms_ssim_db, psnr
-
-# name -> (description, targets(s) -> levels, run(engine, x, s, d) -> (bpp, x_hat))
-Runner = Callable[[CascadeEngine, Tensor, int, int], tuple[float, Tensor]]
-
-
-@dataclass(frozen=True)
-class EvalMethod:
-    name: str
-    description: str
-    run: Runner
-    include_source_level: bool = False  # SSF has a point at d = s too
-
-
-def _hcf(policy: str, n_q: int) -> Runner:
-    def run(engine: CascadeEngine, x: Tensor, s: int, d: int):
-        r = engine.run(x, "hcf", s, d, policy=policy, n_q=min(n_q, s - d + 1))
-        return r.bpp(), r.x_hat
-
-    return run
-
-
-def _drf(engine: CascadeEngine, x: Tensor, s: int, d: int):
-    r = engine.run(x, "drf", s, d)
-    return r.bpp(), r.x_hat
-
-
-def _drf_nq(n_q: int) -> Runner:
-    def run(engine: CascadeEngine, x: Tensor, s: int, d: int):
-        r = engine.run(x, "drf", s, d, policy="edge", n_q=min(n_q, s - d + 1))
-        return r.bpp(), r.x_hat
-
-    return run
-
-
-def _ssf(engine: CascadeEngine, x: Tensor, s: int, d: int):
-    r = engine.run(x, "ssf", d, d)
-    return r.bpp(), r.x_hat
-
-
-EVAL_METHODS: dict[str, EvalMethod] = {
-    m.name: m
-    for m in (
-        EvalMethod("ssf", "single-stage codec at level d (upper bound)", _ssf, True),
-        EvalMethod("hcf", "HCF, edge policy, n_q=2", _hcf("edge", 2)),
-        EvalMethod("hcf-late", "HCF, late policy, n_q=2", _hcf("late", 2)),
-        EvalMethod("drf", "successive recompression, every level drop a transmission", _drf),
-        EvalMethod("drf-nq2", "recompression at n_q=2: one decode/re-encode s→d", _drf_nq(2)),
-    )
-}
 
 
 @dataclass
@@ -139,29 +90,6 @@ def load_results(dirs: Sequence[str | Path]) -> dict[str, Curve]:
     return curves
 
 
-def baseline_method(name: str, bundle: ModelBundle, images, tail_model="default") -> EvalMethod:
-    """A progressive / classical baseline (``hcf_ray.pcf``) as an eval method.
-
-    Its quality levels are mapped onto the ladder's rates measured on the same images (closest
-    rate); a ladder whose rates are not increasing falls back to the default rate table.
-    """
-    from hcf_ray.pcf.levels import calibrate_level_bpp
-    from hcf_ray.pcf.methods import BASELINE_DESCRIPTIONS, make_baseline, make_runner
-
-    try:
-        level_bpp = calibrate_level_bpp(bundle.ladder, images)
-    except ValueError:
-        level_bpp = None
-    base = make_baseline(name, level_bpp=level_bpp, tail_model=tail_model)
-    return EvalMethod(name, BASELINE_DESCRIPTIONS[name], make_runner(base))
-
-
-def method_names() -> list[str]:
-    from hcf_ray.pcf.methods import BASELINES
-
-    return [*EVAL_METHODS, *BASELINES]
-
-
 def evaluate(
     bundle: ModelBundle,
     images: Sequence[str | Path],
@@ -169,35 +97,42 @@ def evaluate(
     source_level: int | None = None,
     progress: Callable[[str], None] | None = None,
     tail_model: str | Path = "default",
+    n_q: int | None = None,
 ) -> dict[str, Curve]:
     """RD curves (mean over images) of each method for d = 1..s-1 (and s for SSF)."""
+    from hcf_ray.pcf.stages import BaselineSet
+
     unknown = [m for m in methods if m not in method_names()]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(method_names())}")
+    if n_q is not None and n_q < 1:
+        raise ValueError(f"n_q must be at least 1, got {n_q}")
     engine = bundle.engine()
     s = source_level or bundle.max_level
     bundle.ladder.check_level(s, "source level")
+    if any(get_method(m).needs_phis for m in methods) and bundle.phis is None:
+        raise ValueError("HCF needs φ modules; this bundle has none")
     xs = [(Path(p).name, load_image(p)) for p in images]
+    if any(get_method(m).is_baseline for m in methods):
+        engine.baselines = BaselineSet.for_bundle(bundle.spec, tail_model, bundle.ladder)
     curves: dict[str, Curve] = {}
     for name in methods:
-        if name in EVAL_METHODS:
-            m = EVAL_METHODS[name]
-        else:
-            m = baseline_method(name, bundle, [x for _, x in xs], tail_model)
+        m = get_method(name)
         curve = Curve(name, m.description)
         top = s if m.include_source_level else s - 1
         for d in range(1, top + 1):
+            program = m.eval_program(s, d, n_q)
             rows = []
             for img_name, x in xs:
                 with torch.no_grad():
-                    rate, x_hat = m.run(engine, x, s, d)
+                    res = engine.execute(program, x)
                 rows.append(
                     {
                         "image": img_name,
                         "level": d,
-                        "bpp": rate,
-                        "psnr": psnr(x, x_hat),
-                        "ms_ssim_db": ms_ssim_db(x, x_hat),
+                        "bpp": res.bpp(),
+                        "psnr": psnr(x, res.x_hat),
+                        "ms_ssim_db": ms_ssim_db(x, res.x_hat),
                     }
                 )
             curve.levels.append(d)

@@ -50,17 +50,20 @@ def level_bpp(spec: str = "default", phi_dir: str | Path | None = None) -> dict[
 
 
 def measure_level_bpp(source) -> dict[int, float]:
-    """Measure the table for a :class:`~hcf_ray.bundle.BundleSource` (one level at a time)."""
+    """Measure the table for a :class:`~hcf_ray.bundle.BundleSource` (one level at a time)
+    or a :class:`~hcf_ray.codecs.ladder.QualityLadder`."""
     import torch
 
+    from hcf_ray.bundle import BundleSource
     from hcf_ray.images import load_image, sample_images
     from hcf_ray.pcf.levels import check_level_bpp
 
     images = [load_image(p) for p in sample_images()]
+    level = source.level if isinstance(source, BundleSource) else source.__getitem__
     table = {}
     with torch.no_grad():
         for k in source.levels:
-            codec = source.level(k)
+            codec = level(k)
             total = 0.0
             for x in images:
                 size = (int(x.shape[-2]), int(x.shape[-1]))

@@ -23,22 +23,13 @@ def test_evaluate_curves_and_json_layout(tmp_path):
 
 
 def test_drf_nq2_transcodes_once_where_drf_transcodes_at_every_level():
-    from hcf_ray.cascade import CascadeEngine
-    from hcf_ray.evaluate import EVAL_METHODS
     from hcf_ray.images import load_image
-
-    runs = []
-
-    class Recording(CascadeEngine):
-        def run(self, *args, **kwargs):
-            runs.append(super().run(*args, **kwargs))
-            return runs[-1]
+    from hcf_ray.methods import get_method
 
     bundle = load_bundle("random:mbt2018-mean:16:24:4")
-    engine = Recording(bundle.ladder, bundle.phis)
+    engine = bundle.engine()
     x = load_image(sample_images()[0])[..., :64, :64].contiguous()
-    for name in ("drf", "drf-nq2"):
-        EVAL_METHODS[name].run(engine, x, 4, 1)
+    runs = [engine.execute(get_method(m).eval_program(4, 1), x) for m in ("drf", "drf-nq2")]
     assert [[t.level for t in r.transmissions] for r in runs] == [[4, 3, 2, 1], [4, 1]]
     assert "analysis[1]" in runs[1].program.describe()  # decoded to pixels, re-encoded once
 

@@ -23,8 +23,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hcf_ray.bitstream import Bitstream
-from hcf_ray.cascade import CascadeEngine, CascadeResult, Program, Stage, Transmission
+from hcf_ray.bitstream import Bitstream, parse_wire
+from hcf_ray.cascade import (
+    BASELINE_OPS,
+    CascadeEngine,
+    CascadeResult,
+    Program,
+    Stage,
+    Transmission,
+)
 from hcf_ray.codecs.level import check_image_tensor
 
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -50,8 +57,8 @@ class Trace:
 def _size_of(value: object) -> int:
     if isinstance(value, Tensor):
         return value.numel() * value.element_size()
-    if isinstance(value, Bitstream):
-        return value.wire_nbytes + 64
+    if isinstance(value, Bitstream) or hasattr(value, "wire_nbytes"):
+        return int(value.wire_nbytes) + 64
     return 64
 
 
@@ -93,7 +100,7 @@ def _step_key(stage: Stage, step: int, codecs: str) -> tuple:
         return ("recv", stage.receive, codecs)
     if step <= n:
         op = stage.ops[step - 1]
-        return ("op", op, codecs if op.kind == "synthesis" else "")
+        return ("op", op, codecs if op.kind in ("synthesis", *BASELINE_OPS) else "")
     return ("send", stage.send, codecs)
 
 
@@ -158,6 +165,8 @@ class MemoEngine(CascadeEngine):
             value = payload
             # without a phase-2 overlay both codec sets are the same ladder: share their steps
             codecs = "base" if self.hcf_ladder is self.ladder else stage.codecs
+            if stage.baseline is not None:  # its bytes depend on the baseline's rate table
+                codecs = (stage.codecs, self.baselines.key)
             final_step = 0 if (latents_only and i == last) else n + 1
             for step in range(final_step + 1):
                 chain = (chain, _step_key(stage, step, codecs))
@@ -196,7 +205,7 @@ class MemoEngine(CascadeEngine):
         if out.bitstream is None:
             return out.image
         # what crosses the link is the serialized stream; the receiver parses it
-        return Bitstream.from_bytes(out.bitstream.to_bytes())
+        return parse_wire(out.bitstream.to_bytes())
 
     @staticmethod
     def _record(stage: Stage, step: int, value, trace: list[LatentStep]) -> None:

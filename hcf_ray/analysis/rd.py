@@ -33,9 +33,9 @@ class RDComparison:
 
 
 def baseline_names() -> list[str]:
-    from hcf_ray.pcf.methods import BASELINES
+    from hcf_ray.methods import get_method, method_names
 
-    return list(BASELINES)
+    return [m for m in method_names() if get_method(m).is_baseline]
 
 
 def rd_comparison(

@@ -614,10 +614,9 @@ def _section_entropy(ctx: _Context, ent: EntropyResult, plot_paths) -> str:
 
 
 def _section_bd(ctx: _Context, rd: dict[Path, RDComparison]) -> str:
-    from hcf_ray.evaluate import EVAL_METHODS
-    from hcf_ray.pcf.methods import BASELINE_DESCRIPTIONS
+    from hcf_ray.methods import get_method, method_names
 
-    desc = {**{k: m.description for k, m in EVAL_METHODS.items()}, **BASELINE_DESCRIPTIONS}
+    desc = {k: get_method(k).description for k in method_names()}
     lines = [
         f"## {SECTIONS[2]}",
         "",

@@ -5,9 +5,9 @@ returns one :class:`Point` (bpp of the final bitstream, PSNR, MS-SSIM dB) per im
 cascade, memoized by ``(image, program)``: the edge-policy row of the policy table, the HCF
 curve of the BD table, the full-HCF curve of the ablation and the ``s→1`` curve of the
 cross-quality analysis are one computation. Curves are :class:`hcf_ray.evaluate.Curve`
-objects, the cascade methods are the registered :data:`hcf_ray.evaluate.EVAL_METHODS` (their
-runners are asked which program they would execute), and the progressive / classical
-baselines are the ``hcf_ray.pcf`` runners.
+objects, and every named method, learned cascade or progressive / classical baseline, is the
+program its :mod:`hcf_ray.methods` entry gives for ``hcf-sim eval``
+(:meth:`~hcf_ray.methods.Method.eval_program`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from hcf_ray.analysis.memo import DEFAULT_CACHE_BYTES, MemoEngine, Trace
 from hcf_ray.bundle import ModelBundle
 from hcf_ray.cascade import CascadeResult, PhiMode, Program
-from hcf_ray.evaluate import EVAL_METHODS, Curve, EvalMethod
+from hcf_ray.evaluate import Curve
 from hcf_ray.images import load_image
+from hcf_ray.methods import Method, get_method
 from hcf_ray.metrics import ms_ssim_db, psnr
+from hcf_ray.pcf.stages import BaselineSet
 
 Progress = Callable[[str], None]
 
@@ -93,33 +94,6 @@ def mean_point(points: Sequence[Point]) -> Point:
     )
 
 
-class _Probed(Exception):
-    def __init__(self, program: Program):
-        super().__init__("probe")
-        self.program = program
-
-
-class _ProgramProbe:
-    """Stands in for the engine so an eval runner reveals the program it would run."""
-
-    def __init__(self, engine: MemoEngine):
-        self._engine = engine
-
-    def run(self, x, method, s, d, policy=None, n_q=2, phi_mode="switch"):
-        raise _Probed(self._engine.program(method, s, d, policy, n_q, phi_mode))
-
-
-def program_of(method: EvalMethod, engine: MemoEngine, x: Tensor, s: int, d: int):
-    """The program an :data:`~hcf_ray.evaluate.EVAL_METHODS` runner executes, or None."""
-    try:
-        method.run(_ProgramProbe(engine), x, s, d)
-    except _Probed as probe:
-        return probe.program
-    except AttributeError:
-        return None
-    return None
-
-
 class Evaluator:
     """RD points of cascades and baselines on images, memoized by image and program."""
 
@@ -134,7 +108,7 @@ class Evaluator:
         self.tail_model = tail_model
         self.level_bpp: dict[int, float] | None = None
         self._points: dict[Hashable, Point] = {}
-        self._baselines: dict[str, EvalMethod] = {}
+        self.engine.baselines = BaselineSet(None, tail_model)
 
     @property
     def max_level(self) -> int:
@@ -154,6 +128,8 @@ class Evaluator:
 
     def run(self, img: ImageItem, program: Program) -> Point:
         key = (img.name, program)
+        if any(st.baseline for st in program.stages):  # its bytes depend on the rate table
+            key = (*key, self.engine.baselines.key)
         if key not in self._points:
             res = self.engine.execute(program, img.x, key=img.name)
             self._points[key] = _point(img.x, res)
@@ -175,40 +151,17 @@ class Evaluator:
         """Latents along ``program`` (no synthesis at the destination), see MemoEngine.trace."""
         return self.engine.trace(program, img.x, key=img.name, latents_only=True)[1]
 
-    # -- named methods (hcf_ray.evaluate registry and hcf_ray.pcf baselines) -------------
-    def method(self, name: str) -> EvalMethod:
-        if name in EVAL_METHODS:
-            return EVAL_METHODS[name]
-        if name not in self._baselines:
-            from hcf_ray.pcf.methods import BASELINE_DESCRIPTIONS, make_baseline, make_runner
-
-            if name not in BASELINE_DESCRIPTIONS:
-                raise ValueError(f"unknown method {name!r}")
-            base = make_baseline(name, level_bpp=self.level_bpp, tail_model=self.tail_model)
-            self._baselines[name] = EvalMethod(name, BASELINE_DESCRIPTIONS[name], make_runner(base))
-        return self._baselines[name]
+    # -- named methods (hcf_ray.methods) ----------------------------------------------
+    def method(self, name: str) -> Method:
+        return get_method(name)
 
     def method_point(self, img: ImageItem, name: str, s: int, d: int) -> Point:
-        m = self.method(name)
-        program = program_of(m, self.engine, img.x, s, d) if name in EVAL_METHODS else None
-        if program is not None:
-            return self.run(img, program)
-        key = (img.name, name, s, d)
-        if key not in self._points:
-            with torch.no_grad():
-                rate, x_hat = m.run(self.engine, img.x, s, d)
-            self._points[key] = Point(rate, psnr(img.x, x_hat), ms_ssim_db(img.x, x_hat))
-        return self._points[key]
+        return self.run(img, self.method(name).eval_program(s, d))
 
     def set_level_rates(self, level_bpp: dict[int, float] | None) -> None:
         """Target rates of the ladder levels for the baselines (None: the default table)."""
-        from hcf_ray.pcf.levels import check_level_bpp
-
-        try:
-            self.level_bpp = check_level_bpp(level_bpp) if level_bpp else None
-        except ValueError:  # e.g. a random ladder whose rates do not increase with level
-            self.level_bpp = None
-        self._baselines.clear()
+        self.engine.baselines = BaselineSet(level_bpp, self.tail_model)
+        self.level_bpp = self.engine.baselines.level_bpp
 
     # -- curves ------------------------------------------------------------------------
     def curve(

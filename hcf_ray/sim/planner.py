@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hcf_ray.cascade import Program, Stage
+from hcf_ray.methods import Method
 from hcf_ray.policy import Policy
-from hcf_ray.sim.methods import SimMethod
 from hcf_ray.sim.topology import Topology, Unreachable
 from hcf_ray.sim.treelevels import PlanError, TreeProblem
 
@@ -153,17 +153,25 @@ class ModelNeeds:
     base: frozenset[int] = frozenset()
     hcf: frozenset[int] = frozenset()
     phis: frozenset[tuple[int, str]] = field(default_factory=frozenset)
+    baselines: frozenset[str] = frozenset()  # progressive / classical codecs (hcf_ray.pcf)
 
     def __or__(self, other: ModelNeeds) -> ModelNeeds:
-        return ModelNeeds(self.base | other.base, self.hcf | other.hcf, self.phis | other.phis)
+        return ModelNeeds(
+            self.base | other.base,
+            self.hcf | other.hcf,
+            self.phis | other.phis,
+            self.baselines | other.baselines,
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.base or self.hcf or self.phis)
+        return bool(self.base or self.hcf or self.phis or self.baselines)
 
     @classmethod
     def of_stage(cls, stage: Stage) -> ModelNeeds:
         if stage.is_forward:
             return cls()
+        if stage.baseline is not None:
+            return cls(baselines=frozenset({stage.baseline}))
         coded = {lv for lv in (stage.receive, stage.send) if lv is not None}
         coded |= {op.level for op in stage.ops if op.kind == "synthesis"}
         base = {op.level for op in stage.ops if op.kind == "analysis"}
@@ -194,7 +202,7 @@ def node_needs(plans: Sequence[FlowPlan]) -> dict[str, ModelNeeds]:
 def plan_flow(
     topology: Topology,
     flow: FlowSpec,
-    method: SimMethod,
+    method: Method,
     weight: str = "latency_ms",
     max_level: int | None = None,
 ) -> FlowPlan:

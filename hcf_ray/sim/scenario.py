@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hcf_ray.images import ImageError, image_files, sample_images, usable_images
+from hcf_ray.methods import get_method
 from hcf_ray.policy import PolicyError, resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
 from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.faults import check_faults
-from hcf_ray.sim.methods import get_method, method_names
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
 from hcf_ray.sim.topology import Topology, build_topology
 from hcf_ray.sim.treelevels import PlanError
@@ -93,8 +93,10 @@ def build_scenario(
     codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
     warns: list[str] = []
     for m in methods or ():
-        if m not in method_names():
-            raise ConfigError(f"unknown method {m!r}; choose from {', '.join(method_names())}")
+        try:
+            get_method(m, base_dir)
+        except ValueError as exc:
+            raise ConfigError(str(exc), "--methods") from None
     flows: list[FlowRun] = []
     plans: dict[tuple[str, str], FlowPlan] = {}
     names: set[str] = set()
@@ -104,9 +106,9 @@ def build_scenario(
         if run.spec.name in names:
             raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
         names.add(run.spec.name)
-        if "hcf" in run.methods and not codec.has_phis:
-            run.methods.remove("hcf")
-            warns.append(f"codec {codec.requested!r} has no φ modules: skipping hcf")
+        for m in [m for m in run.methods if get_method(m).needs_phis and not codec.has_phis]:
+            run.methods.remove(m)
+            warns.append(f"codec {codec.requested!r} has no φ modules: skipping {m}")
         for m in run.methods:
             try:
                 plans[run.spec.name, m] = plan_flow(
@@ -211,11 +213,12 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
         dests.append(FlowDestination(d.node, d.level, policy, label, dw, n_q, nfield))
     chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
     for k, m in enumerate(chosen):
-        if m not in method_names():
-            raise ConfigError(
-                f"unknown method {m!r}; choose from {', '.join(method_names())}",
-                f"{where}.methods[{k}]",
-            )
+        try:  # a user method file.py:Class is loaded and known by its name from here on
+            chosen[k] = get_method(m, base_dir).name
+        except ValueError as exc:
+            where_m = "--methods" if methods else f"{where}.methods[{k}]"
+            raise ConfigError(str(exc), where_m) from None
+    chosen = list(dict.fromkeys(chosen))
     name = cfg.flow_name(i)
     spec = FlowSpec(name, f.source, s, tuple(dests), f, where)
     files = _images(f.images, base_dir, f"{where}.images")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hcf_ray.methods import get_method
 from hcf_ray.policy import (
     EdgePolicy,
     ExplicitPolicy,
@@ -49,7 +50,6 @@ from hcf_ray.policy import (
     enumerate_policies,
 )
 from hcf_ray.sim.devices import check_priced
-from hcf_ray.sim.methods import get_method
 from hcf_ray.sim.planner import FlowPlan, plan_flow
 from hcf_ray.sim.scenario import FlowRun, Scenario
 from hcf_ray.sim.treelevels import PlanError

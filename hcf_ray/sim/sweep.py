@@ -171,8 +171,8 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
+    from hcf_ray.methods import method_names
     from hcf_ray.sim.codec import resolve_codec
-    from hcf_ray.sim.methods import method_names
 
     for i, m in enumerate(cfg.methods):
         if m not in method_names():

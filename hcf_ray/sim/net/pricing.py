@@ -5,7 +5,8 @@ system, whatever the simulation's ``transport``: step 0 receives (``decode[k]``,
 decoder of level k; nothing at the source), steps 1..n are the stage's ops (``analysis[k]``,
 ``phi_inter[k]`` / ``phi_intra[k]`` for the transition k→k-1, ``synthesis[k]``,
 ``pixels8``) and the last step sends (``encode[k]``: hyper-analysis and entropy coding;
-nothing at the destination). ``transport: latent`` only shortcuts the simulation's own
+nothing at the destination). A baseline's stage costs its ops only (``{name}:encode[k]``,
+``{name}:relay[k]`` for a drop into level k, ``{name}:decode[k]``). ``transport: latent`` only shortcuts the simulation's own
 entropy coding; the simulated nodes are still priced as coding real bitstreams.
 
 A node's :class:`Device` prices an op at ``profile.seconds(op, h, w) / throughput``; the
@@ -56,6 +57,8 @@ def op_key(op) -> str:
         return f"phi_{op.variant}[{op.level}]"
     if op.kind == "pixels8":
         return "pixels8"
+    if op.kind in ("encode", "relay", "decode"):  # a baseline's op: name:kind[level]
+        return f"{op.variant}:{op.kind}[{op.level}]"
     return f"{op.kind}[{op.level}]"
 
 
@@ -64,6 +67,8 @@ def step_ops(stage, step: int) -> tuple[str, ...]:
     if stage.is_forward:
         return ()
     n = len(stage.ops)
+    if getattr(stage, "baseline", None) is not None:  # parsing / sending bytes: free
+        return (op_key(stage.ops[step - 1]),) if 1 <= step <= n else ()
     if step == 0:
         return () if stage.receive is None else (f"decode[{stage.receive}]",)
     if step <= n:

@@ -96,6 +96,7 @@ class ModelCache:
         self._source = None
         self._units: OrderedDict[Unit, tuple[object, int]] = OrderedDict()
         self._bank = None  # the φ bank while φ modules are being picked from it
+        self._baselines = None  # the progressive / classical codecs, made on first use
         self.stats = ModelStats()
 
     @property
@@ -135,7 +136,15 @@ class ModelCache:
         phis = {(u[1], u[2]): m for u, (m, _) in self._units.items() if u[0] == "phi"}
         base_view = LevelView(src.levels, base, self.node)
         hcf_view = LevelView(src.levels, hcf, self.node) if src.has_tuned else None
-        return CascadeEngine(base_view, PhiView(phis, self.node), hcf_view)
+        engine = CascadeEngine(base_view, PhiView(phis, self.node), hcf_view)
+        if needs.baselines:
+            if self._baselines is None:
+                from hcf_ray.pcf.stages import BaselineSet
+
+                # level k of a baseline = the rate of the bundle's level k (hcf_ray.level_rates)
+                self._baselines = BaselineSet.for_bundle(self.codec)
+            engine.baselines = self._baselines
+        return engine
 
     def _load(self, unit: Unit) -> None:
         src = self.source
