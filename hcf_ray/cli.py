@@ -567,7 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
         "hcf, every level drop for drf and the baselines)",
     )
     ev.add_argument("--out", default=None, help="write CompressAI-style JSON per method here")
-    ev.add_argument("--threads", type=int, default=2)
+    ev.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads; 1 reproduces the simulator's node actors (one thread each) bit "
+        "for bit, as some float kernels depend on the thread count",
+    )
     ev.set_defaults(func=_cmd_eval)
 
     bd = sub.add_parser("bd", help="BD tables from saved eval results (one or more --out dirs)")

@@ -27,8 +27,13 @@ def to_8bit(x: Tensor) -> Tensor:
 
 
 def psnr(x: Tensor, x_hat: Tensor) -> float:
-    """PSNR in dB between two images in [0,1], after 8-bit rounding of both."""
-    mse = torch.mean((to_8bit(x) - to_8bit(x_hat)) ** 2).item()
+    """PSNR in dB between two images in [0,1], after 8-bit rounding of both.
+
+    The squared errors are integers summed in float64, exactly: the value does not depend on
+    the tensors' memory layout or the order of the reduction (a node's reconstruction and an
+    in-process one give the same number)."""
+    diff = (to_8bit(x) - to_8bit(x_hat)).to(torch.float64)
+    mse = (diff * diff).sum().item() / diff.numel()
     if mse == 0:
         return float("inf")
     return 10.0 * math.log10(255.0**2 / mse)

@@ -9,7 +9,7 @@ the route with its links and nodes) into a :class:`PolicyVector` ``π = [π_s, �
 * ``π_k = 0``: the latent stays unquantized inside the node; φ^intra_{k→k-1} is applied.
 * ``π_d = 1`` always (the destination needs a bitstream), and ``Σ π_k = n_q``.
 
-In the simulator a route has ``ctx.hops`` links and ``ctx.n_q ≤ ctx.hops`` quantizations
+In the simulator a route has ``ctx.num_hops`` links and ``ctx.n_q ≤ ctx.num_hops`` quantizations
 (the destination's ``n_q`` in the topology YAML; by default one per hop while the levels
 allow it). :meth:`Policy.place` then spreads the vector's transmission levels over the hops:
 a hop that carries the same level as the one before it is a relay forwarding the bytes
@@ -33,7 +33,7 @@ Writing a policy::
 
         def choose(self, ctx: PolicyContext) -> PolicyVector:
             ...  # look at ctx.route.hops[i].bandwidth_mbps, return a vector
-            return PolicyVector.from_levels(ctx.source_level, ctx.target_level, [6, 2, 1])
+            return PolicyVector.from_levels(ctx.start_level, ctx.target_level, [6, 2, 1])
 
 and reference it from a topology YAML as ``policy: my_policies.py:SlowestLinkLast``.
 A policy loaded from a file runs guarded: its import, ``__init__``, ``choose`` and ``place``
@@ -50,7 +50,9 @@ To also choose where the drops happen on a route longer than ``n_q`` hops::
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import itertools
 import numbers
 import os
@@ -60,7 +62,8 @@ import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -167,6 +170,21 @@ def place_late(levels: Sequence[int], hops: int) -> tuple[int, ...]:
     return (levels[0],) * (hops - len(levels)) + levels
 
 
+def all_placements(
+    levels: Sequence[int], hops: int, min_levels: Sequence[int | None] | None = None
+) -> Iterator[tuple[int, ...]]:
+    """Every way to spread ``levels`` (descending) over ``hops`` links, earliest drops first:
+    ``(6, 3)`` on 3 hops → ``(6, 3, 3)``, ``(6, 6, 3)``. With ``min_levels`` (one per hop,
+    e.g. ``[h.min_level for h in ctx.route]``) placements that put a level below a hop's
+    minimum are left out."""
+    levels = _fitting(levels, hops)
+    for cuts in itertools.combinations(range(1, hops), len(levels) - 1):
+        bounds = (0, *cuts, hops)
+        out = tuple(lv for lv, a, b in zip(levels, bounds, bounds[1:]) for _ in range(a, b))
+        if min_levels is None or all(m is None or lv >= m for lv, m in zip(out, min_levels)):
+            yield out
+
+
 def check_placement(vector: PolicyVector, hop_levels: Sequence[int], hops: int) -> None:
     """A placement must give every hop a level, never raise the level, and use exactly the
     vector's transmission levels (a repeated level = a relay forwarding the bytes)."""
@@ -191,45 +209,262 @@ class Hop:
     dst: str
     bandwidth_mbps: float
     latency_ms: float
-    loss: float = 0.0
+    loss: float = 0.0  # packet-loss probability; lost packets are resent (ARQ)
     min_level: int | None = None  # lowest level this hop may carry (multicast trees)
 
 
 @dataclass(frozen=True)
-class Route:
-    """The path one transmission chain takes: ``nodes[0]`` is the source (or the relay a
-    multicast branch starts from, which already holds level ``upstream_level``)."""
+class Route(Sequence):
+    """The path one transmission chain takes: ``nodes[0]`` is the source (or the fork relay a
+    later multicast destination's chain starts from, which already holds ``upstream_level``).
+
+    A route is a sequence of its :class:`Hop` s: ``len(route)``, ``route[i]``, ``for hop in
+    route`` (``route.hops`` is the same tuple)."""
 
     nodes: tuple[str, ...]
     hops: tuple[Hop, ...]
     node_resources: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    node_speed: Mapping[str, float] = field(default_factory=dict)
+    node_speed: Mapping[str, float] = field(default_factory=dict)  # op time is divided by it
     upstream_level: int | None = None
     # relays of this route where the flow's multicast tree branches off or another
     # destination sits: the stream they receive also serves someone else
     forks: frozenset[str] = frozenset()
 
+    def __len__(self) -> int:
+        return len(self.hops)
 
-@dataclass(frozen=True)
+    def __getitem__(self, i):
+        return self.hops[i]
+
+    def __iter__(self) -> Iterator[Hop]:
+        return iter(self.hops)
+
+
+class PolicyEnvironment:
+    """What the simulator knows besides the route: the image size, the codec (for
+    :meth:`PolicyContext.rate_model`) and the nodes' devices (for
+    :meth:`PolicyContext.cost_model`). Made by the scenario; a policy reads it through its
+    context. ``devices`` maps node → an object with ``seconds(ops, height, width)`` (a
+    :class:`hcf_ray.sim.net.pricing.Device`); ``node_speed`` node → speed factor."""
+
+    def __init__(
+        self,
+        image_size: tuple[int, int] | None = None,
+        codec_spec: str | None = None,
+        phi_dir: str | Path | None = None,
+        devices: Mapping[str, Any] | None = None,
+        node_speed: Mapping[str, float] | None = None,
+        level_bpp: Callable[[], Mapping[int, float]] | None = None,
+    ):
+        self.image_size = _image_size(image_size)
+        self.codec_spec = codec_spec
+        self.phi_dir = phi_dir
+        self.devices = dict(devices or {})
+        self.node_speed = dict(node_speed or {})
+        self._level_bpp = level_bpp
+        self._table: dict[int, float] | None = None
+        self._lock = threading.Lock()
+
+    def level_bpp(self) -> dict[int, float]:
+        """Mean bpp per level of the codec, measured on first use (seconds with real models,
+        then cached on disk: :func:`hcf_ray.level_rates.level_bpp`)."""
+        with self._lock:
+            if self._table is None:
+                with untimed():  # not charged to the policy's time limit
+                    if self._level_bpp is not None:
+                        table = self._level_bpp()
+                    elif self.codec_spec is not None:
+                        from hcf_ray.level_rates import level_bpp
+
+                        table = level_bpp(self.codec_spec, self.phi_dir)
+                    else:
+                        raise LookupError("rate_model: no codec is known here")
+                self._table = {int(k): float(v) for k, v in table.items()}
+            return dict(self._table)
+
+
+_ENV_ATTR = "_hcf_policy_environment"
+
+
+def bind_environment(policy: Policy, env: PolicyEnvironment | None) -> Policy:
+    """Attach the simulator's environment to a resolved policy (the scenario does this; the
+    contexts the planner builds for this policy then carry it)."""
+    object.__setattr__(policy, _ENV_ATTR, env)
+    return policy
+
+
+def environment_of(policy: Policy) -> PolicyEnvironment | None:
+    return getattr(policy, _ENV_ATTR, None)
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    h, w = (int(v) for v in value)
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {h}x{w}")
+    return h, w
+
+
+@dataclass(frozen=True, init=False)
 class PolicyContext:
-    source_level: int
+    """Everything a policy may base its decision on (read-only).
+
+    Levels and counts:
+
+    * ``flow_source_level`` — the level the flow's source starts from (``source_level`` in the
+      YAML, else the codec's top level);
+    * ``start_level`` — the top level of the vector this policy returns, ``π = [π_start, …,
+      π_target]``. It is the flow's source level, except for a later destination of a
+      multicast tree: its chain starts at the fork relay, which already holds level
+      ``route.upstream_level`` from the shared part of the tree, and ``start_level`` is one
+      below it (the relay must drop at least one level to plan anything);
+    * ``target_level`` — the destination's level (the last hop carries it);
+    * ``n_q`` — quantizations the vector must have (``Σπ``; fixed by the YAML's ``n_q`` or
+      by default one per hop while the levels allow it);
+    * ``num_hops`` — links of the route this policy plans (``≥ n_q``; without a route: n_q);
+    * ``max_level`` — the codec's top level (None outside the simulator).
+
+    Inside the simulator (None outside it):
+
+    * ``route`` — a :class:`Route`: ``route.nodes``, per hop ``bandwidth_mbps``,
+      ``latency_ms``, ``loss``, ``min_level``; ``route.node_speed`` / ``node_resources``;
+    * ``image_size`` — ``(H, W)`` of the largest image the flow sends (the costs below are
+      priced for it);
+    * ``flow`` — the flow's config entry.
+
+    Estimates (inside the simulator): :meth:`rate_model` (bytes of a level's bitstream),
+    :meth:`cost_model` (seconds of ops on a node, priced as the simulator prices them),
+    :meth:`transmit_s` (seconds to send a level over a hop).
+
+    Deprecated aliases, kept for old policies: ``source_level`` (= ``start_level``) and
+    ``hops`` (= ``num_hops``).
+    """
+
+    start_level: int
     target_level: int
     n_q: int  # quantizations (= transmissions of a new level) the vector must have
     route: Route | None = None  # set inside the simulator
     flow: Any = None  # the flow config (simulator), for policies that want more
     max_level: int | None = None
-    hops: int | None = None  # links on the route (None: n_q, one transmission per hop)
+    num_hops: int | None = None  # links on the route (None: n_q, one transmission per hop)
+    flow_source_level: int | None = None  # None: start_level
+    image_size: tuple[int, int] | None = None
+    environment: PolicyEnvironment | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        check_levels(self.source_level, self.target_level, self.max_level)
-        check_n_q(self.source_level, self.target_level, self.n_q)
-        if self.hops is None:
-            object.__setattr__(self, "hops", len(self.route.hops) if self.route else self.n_q)
-        if self.hops < self.n_q:
+    def __init__(
+        self,
+        start_level: int | None = None,
+        target_level: int | None = None,
+        n_q: int | None = None,
+        route: Route | None = None,
+        flow: Any = None,
+        max_level: int | None = None,
+        num_hops: int | None = None,
+        *,
+        flow_source_level: int | None = None,
+        image_size: tuple[int, int] | None = None,
+        environment: PolicyEnvironment | None = None,
+        source_level: int | None = None,  # deprecated: start_level
+        hops: int | None = None,  # deprecated: num_hops
+    ):
+        start_level = _alias(start_level, source_level, "start_level", "source_level")
+        num_hops = _alias(num_hops, hops, "num_hops", "hops")
+        if start_level is None or target_level is None or n_q is None:
+            raise TypeError("PolicyContext needs start_level, target_level and n_q")
+        if image_size is None and environment is not None:
+            image_size = environment.image_size
+        values = {
+            "start_level": int(start_level),
+            "target_level": int(target_level),
+            "n_q": int(n_q),
+            "route": route,
+            "flow": flow,
+            "max_level": max_level,
+            "num_hops": num_hops,
+            "flow_source_level": start_level if flow_source_level is None else flow_source_level,
+            "image_size": _image_size(image_size),
+            "environment": environment,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        check_levels(self.start_level, self.target_level, self.max_level)
+        check_n_q(self.start_level, self.target_level, self.n_q)
+        if self.num_hops is None:
+            object.__setattr__(self, "num_hops", len(route.hops) if route else self.n_q)
+        if self.num_hops < self.n_q:
             raise ValueError(
                 f"n_q={self.n_q} quantizations need at least {self.n_q} hops; "
-                f"the route has {self.hops}"
+                f"the route has {self.num_hops}"
             )
+
+    # deprecated names -----------------------------------------------------------------------
+    @property
+    def source_level(self) -> int:
+        """Deprecated: :attr:`start_level` (the top of *this* chain's vector, which for a later
+        multicast destination is not the flow's source level; see :attr:`flow_source_level`)."""
+        return self.start_level
+
+    @property
+    def hops(self) -> int:
+        """Deprecated: :attr:`num_hops`."""
+        return self.num_hops
+
+    # estimates ------------------------------------------------------------------------------
+    def _env(self, what: str) -> PolicyEnvironment:
+        if self.environment is None:
+            raise LookupError(f"{what} is only available inside the simulator")
+        return self.environment
+
+    def _size(self, what: str) -> tuple[int, int]:
+        if self.image_size is None:
+            raise LookupError(f"{what}: the image size is not known here")
+        return self.image_size
+
+    def rate_model(self, level: int, pixels: int | None = None) -> float:
+        """Estimated bytes of a level-``level`` bitstream of an image of ``pixels`` pixels
+        (default: ``image_size``): the codec's mean bpp of that level on the shipped sample
+        images × pixels / 8 (:func:`hcf_ray.level_rates.level_bpp`; measured on the first
+        call of a run, seconds with real models, then cached on disk — not counted against
+        the policy's time limit)."""
+        table = self._env("rate_model").level_bpp()
+        if level not in table:
+            raise ValueError(f"rate_model: no level {level}; the codec has levels {sorted(table)}")
+        if pixels is None:
+            h, w = self._size("rate_model")
+            pixels = h * w
+        return table[level] * float(pixels) / 8.0
+
+    def cost_model(self, op: str | Sequence[str], node: str) -> float:
+        """Simulated seconds of cost-profile op(s) on ``node`` for an ``image_size`` image,
+        exactly as the simulator prices them: profile seconds / device throughput / node speed.
+
+        Op keys (:mod:`hcf_ray.sim.net.costs`): ``analysis[k]`` (g_a at level k, the source),
+        ``encode[k]`` (Q/E: quantize and entropy-code level k before a send), ``decode[k]``
+        (entropy-decode level k after a receive), ``phi_inter[k]`` (the φ of level k→k-1 right
+        after a link), ``phi_intra[k]`` (φ of k→k-1 inside a node), ``synthesis[k]`` (g_s at
+        the destination). Raises ValueError for an op the node's profile lacks."""
+        env = self._env("cost_model")
+        if node not in env.devices:
+            raise ValueError(f"cost_model: unknown node {node!r}")
+        ops = (op,) if isinstance(op, str) else tuple(op)
+        h, w = self._size("cost_model")
+        return env.devices[node].seconds(ops, h, w) / env.node_speed.get(node, 1.0)
+
+    def transmit_s(self, level: int, hop: Hop) -> float:
+        """Estimated seconds from the first bit of a level-``level`` stream entering ``hop``
+        until it has arrived: rate_model bytes (plus expected retransmissions, /(1 - loss))
+        × 8 / bandwidth + latency. Queueing behind other traffic is not included."""
+        wire = self.rate_model(level) / (1.0 - hop.loss)
+        return wire * 8.0 / (hop.bandwidth_mbps * 1e6) + hop.latency_ms / 1000.0
+
+
+def _alias(value, old, name: str, old_name: str):
+    if old is None:
+        return value
+    if value is not None and value != old:
+        raise TypeError(f"PolicyContext: give {name} or its old name {old_name}, not both")
+    return old
 
 
 # -- policies ---------------------------------------------------------------------------------
@@ -246,12 +481,12 @@ class Policy(ABC):
         vec = (
             out
             if isinstance(out, PolicyVector)
-            else PolicyVector(ctx.source_level, ctx.target_level, _int_list(out, "choose()"))
+            else PolicyVector(ctx.start_level, ctx.target_level, _int_list(out, "choose()"))
         )
-        if (vec.source_level, vec.target_level) != (ctx.source_level, ctx.target_level):
+        if (vec.source_level, vec.target_level) != (ctx.start_level, ctx.target_level):
             raise ValueError(
                 f"policy {self.name!r} returned a vector for s={vec.source_level}, "
-                f"d={vec.target_level}; expected s={ctx.source_level}, d={ctx.target_level}"
+                f"d={vec.target_level}; expected s={ctx.start_level}, d={ctx.target_level}"
             )
         if vec.n_q != ctx.n_q:
             raise ValueError(
@@ -261,18 +496,18 @@ class Policy(ABC):
         return vec
 
     def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
-        """Level sent over each of the route's ``ctx.hops`` links (source side first).
+        """Level sent over each of the route's ``ctx.num_hops`` links (source side first).
 
         Default: drop as early as possible (:func:`place_early`). A repeated level is a relay
         forwarding the bytes it received; override to pick the relays that do the work."""
-        return place_early(vector.transmission_levels, ctx.hops)
+        return place_early(vector.transmission_levels, ctx.num_hops)
 
     def hop_levels(self, ctx: PolicyContext) -> tuple[int, ...]:
         """:meth:`choose` + :meth:`place`, checked: the level each hop carries."""
         vec = self(ctx)
         levels = _int_list(self.place(ctx, vec), "place()", bits=False)
         try:
-            check_placement(vec, levels, ctx.hops)
+            check_placement(vec, levels, ctx.num_hops)
         except ValueError as exc:
             raise ValueError(f"policy {self.name!r}: {exc}") from None
         return levels
@@ -290,7 +525,7 @@ class EdgePolicy(Policy):
     name = "edge"
 
     def choose(self, ctx: PolicyContext) -> Sequence[int]:
-        s, d, n = ctx.source_level, ctx.target_level, ctx.n_q
+        s, d, n = ctx.start_level, ctx.target_level, ctx.n_q
         return [1] * (n - 1) + [0] * (s - d + 1 - n) + [1]
 
 
@@ -300,7 +535,7 @@ class LatePolicy(Policy):
     name = "late"
 
     def choose(self, ctx: PolicyContext) -> Sequence[int]:
-        s, d, n = ctx.source_level, ctx.target_level, ctx.n_q
+        s, d, n = ctx.start_level, ctx.target_level, ctx.n_q
         return [0] * (s - d + 1 - n) + [1] * n
 
 
@@ -310,7 +545,7 @@ class UniformPolicy(Policy):
     name = "uniform"
 
     def choose(self, ctx: PolicyContext) -> PolicyVector:
-        s, d, n = ctx.source_level, ctx.target_level, ctx.n_q
+        s, d, n = ctx.start_level, ctx.target_level, ctx.n_q
         if n == 1:
             return PolicyVector.from_levels(s, d, [d])
         levels = [s - round(i * (s - d) / (n - 1)) for i in range(n)]
@@ -326,7 +561,7 @@ class ExplicitPolicy(Policy):
         self.bits = tuple(int(b) for b in bits)
 
     def choose(self, ctx: PolicyContext) -> PolicyVector:
-        return PolicyVector(ctx.source_level, ctx.target_level, self.bits)
+        return PolicyVector(ctx.start_level, ctx.target_level, self.bits)
 
     def __repr__(self) -> str:
         return f"ExplicitPolicy({list(self.bits)})"
@@ -337,8 +572,9 @@ BUILTIN_POLICIES: dict[str, type[Policy]] = {
 }
 
 
-class PolicyReturnError(ValueError):
-    """A policy returned something that is not a vector (or levels) at all."""
+class PolicyReturnError(ValueError, TypeError):
+    """A policy returned something that is not a vector (or levels) at all (reported as a
+    TypeError; a ValueError for the planner, which reports bad vectors alike)."""
 
 
 def _int_list(out: Any, what: str, bits: bool = True) -> tuple[int, ...]:
@@ -430,11 +666,34 @@ def _call_limited(fn, args: tuple, timeout: float):
     return box["value"]
 
 
+class _AlarmState:
+    depth = 0  # calls into policy code guarded by SIGALRM, in the main thread
+
+
+_ALARM = _AlarmState()
+
+
+@contextmanager
+def untimed():
+    """Run a block inside a policy call without charging it to the policy's time limit (the
+    SIGALRM guard is paused; off the main thread the watchdog keeps counting)."""
+    if _ALARM.depth == 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    left, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
 def _call_alarm(fn, args: tuple, timeout: float):
     def on_alarm(signum, frame):
         raise _Timeout
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
+    _ALARM.depth += 1
     outer, interval = signal.setitimer(signal.ITIMER_REAL, timeout)
     if 0 < outer < timeout:  # someone else's alarm (e.g. pytest-timeout) is due first
         signal.setitimer(signal.ITIMER_REAL, outer)
@@ -442,6 +701,7 @@ def _call_alarm(fn, args: tuple, timeout: float):
     try:
         return fn(*args)
     finally:
+        _ALARM.depth -= 1
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
         if outer > 0:
@@ -449,8 +709,10 @@ def _call_alarm(fn, args: tuple, timeout: float):
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), interval)
 
 
-def _run_user(source: _Source, what: str, fn, *args):
-    """Call into a policy file, guarded: every failure becomes one PolicyError."""
+def _run_user(source: _Source, what: str, fn, *args, line: int | None = None):
+    """Call into a policy file, guarded: every failure becomes one PolicyError. ``line``: the
+    line to name when the failure is not raised from the file itself (e.g. the ``def`` of
+    the method whose result was refused)."""
     limit = policy_timeout()
     try:
         return _call_limited(fn, args, limit)
@@ -461,19 +723,19 @@ def _run_user(source: _Source, what: str, fn, *args):
     except (KeyboardInterrupt, PolicyError):
         raise
     except BaseException as exc:  # anything, SystemExit included
-        raise PolicyError(_describe(exc, source, what), source.shown, exc) from None
+        raise PolicyError(_describe(exc, source, what, line), source.shown, exc) from None
 
 
-def _describe(exc: BaseException, source: _Source, what: str) -> str:
-    """``policy FILE:LINE: TYPE: message``, LINE the deepest frame of the user's file."""
-    if isinstance(exc, PolicyReturnError):
-        return f"policy {source.shown}: {exc}"
+def _describe(exc: BaseException, source: _Source, what: str, fallback: int | None = None) -> str:
+    """``policy FILE:LINE: TYPE: message``, LINE the deepest frame of the user's file (else
+    ``fallback``)."""
     line = None
     if isinstance(exc, SyntaxError) and exc.filename == source.real:
         line = exc.lineno
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if frame.f_code.co_filename == source.real:
             line = lineno
+    line = line or fallback
     if isinstance(exc, SystemExit):
         msg = f"{what} called sys.exit({_show(exc.code)})"
     elif isinstance(exc, SyntaxError):
@@ -481,8 +743,26 @@ def _describe(exc: BaseException, source: _Source, what: str) -> str:
     else:
         text = str(exc)
         msg = text.splitlines()[0] if text.strip() else ""
+    kind = "TypeError" if isinstance(exc, PolicyReturnError) else type(exc).__name__
     where = f"{source.shown}:{line}" if line else source.shown
-    return f"policy {where}: {type(exc).__name__}" + (f": {msg}" if msg else "")
+    return f"policy {where}: {kind}" + (f": {msg}" if msg else "")
+
+
+def _def_line(source: _Source, obj: Any) -> int | None:
+    """First line of a function (or class) when it is defined in the policy file."""
+    if isinstance(obj, type):
+        lines = [_def_line(source, v) for k, v in vars(obj).items() if callable(v)]
+        lines = [n for n in lines if n]
+        if not lines:
+            return None
+        try:  # the class statement itself
+            return inspect.getsourcelines(obj)[1]
+        except (OSError, TypeError):
+            return min(lines)
+    code = getattr(getattr(obj, "__func__", obj), "__code__", None)
+    if code is not None and code.co_filename == source.real:
+        return code.co_firstlineno
+    return None
 
 
 class UserPolicy(Policy):
@@ -494,34 +774,53 @@ class UserPolicy(Policy):
         name = getattr(type(inner), "name", None)
         self.name = name if isinstance(name, str) else type(inner).__name__
 
+    def _line(self, method: str) -> int | None:
+        return _def_line(self.source, getattr(type(self.inner), method, None))
+
+    def _fail(self, exc: BaseException, what: str, method: str) -> PolicyError:
+        return PolicyError(
+            _describe(exc, self.source, what, self._line(method)), self.source.shown, exc
+        )
+
     def choose(self, ctx: PolicyContext) -> PolicyVector | Sequence[int]:
-        return _run_user(self.source, "choose()", self.inner.choose, ctx)
+        return _run_user(self.source, "choose()", self.inner.choose, ctx, line=self._line("choose"))
 
     def __call__(self, ctx: PolicyContext) -> PolicyVector:
-        vec = _run_user(self.source, "choose()", self.inner, ctx)
+        vec = _run_user(self.source, "choose()", self.inner, ctx, line=self._line("choose"))
         if not isinstance(vec, PolicyVector):
-            raise PolicyError(
-                f"policy {self.source.shown}: returned {type(vec).__name__} {_show(vec)}, "
-                "not a PolicyVector",
-                self.source.shown,
-            )
+            err = PolicyReturnError(f"choose() returned {type(vec).__name__} {_show(vec)}")
+            raise self._fail(err, "choose()", "choose")
         return vec
 
     def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
-        return _run_user(self.source, "place()", self.inner.place, ctx, vector)
+        return _run_user(
+            self.source, "place()", self.inner.place, ctx, vector, line=self._line("place")
+        )
 
     def hop_levels(self, ctx: PolicyContext) -> tuple[int, ...]:
-        out = _run_user(self.source, "choose()/place()", self.inner.hop_levels, ctx)
-        try:
-            levels = _int_list(out, "hop_levels()", bits=False)
-        except PolicyReturnError as exc:
-            raise PolicyError(f"policy {self.source.shown}: {exc}", self.source.shown) from None
-        if len(levels) != ctx.hops:
-            raise PolicyError(
-                f"policy {self.source.shown}: hop_levels() gave {len(levels)} levels for a "
-                f"route of {ctx.hops} hops",
-                self.source.shown,
+        if type(self.inner).hop_levels is not Policy.hop_levels:  # the file overrides it
+            out = _run_user(
+                self.source,
+                "hop_levels()",
+                self.inner.hop_levels,
+                ctx,
+                line=self._line("hop_levels"),
             )
+            method, what = "hop_levels", "hop_levels()"
+        else:
+            vec = self(ctx)
+            out = self.place(ctx, vec)
+            method, what = "place", "place()"
+        try:
+            levels = _int_list(out, what, bits=False)
+            if method == "place":
+                check_placement(vec, levels, ctx.num_hops)
+            elif len(levels) != ctx.num_hops:
+                raise ValueError(
+                    f"hop_levels() gave {len(levels)} levels for a route of {ctx.num_hops} hops"
+                )
+        except ValueError as exc:
+            raise self._fail(exc, what, method) from None
         return levels
 
     def __repr__(self) -> str:
@@ -529,19 +828,45 @@ class UserPolicy(Policy):
 
 
 def resolve_policy(
-    spec: str | Sequence[int] | Policy, base_dir: str | Path | None = None
+    spec: str | Sequence[int] | Mapping[str, Any] | Policy,
+    base_dir: str | Path | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> Policy:
-    """A policy from a built-in name, an explicit 0/1 list, or ``path/to/file.py:ClassName``
-    (a :class:`UserPolicy`; loading problems are ValueErrors, failures of the file's own
-    code PolicyErrors)."""
+    """A policy from a built-in name, an explicit 0/1 list, ``path/to/file.py:ClassName`` (a
+    :class:`UserPolicy`), or a mapping ``{"class": one of those names, "args": {...}}``.
+
+    ``args`` are passed to the class as keyword arguments (the YAML's ``policy: {class: …,
+    args: {deadline_ms: 80}}``). Loading problems (no such file or class, bad arguments to a
+    built-in) are ValueErrors; failures of the file's own code (its import, its
+    ``__init__`` — a missing or unknown argument included —, later its ``choose``/``place``)
+    are one-line :class:`PolicyError` s ``policy FILE:LINE: TYPE: message``."""
     if isinstance(spec, Policy):
         return spec
+    if isinstance(spec, Mapping):
+        extra = sorted(set(spec) - {"class", "args"})
+        if extra or "class" not in spec:
+            raise ValueError(
+                f"policy mapping needs 'class' (and optionally 'args'), got keys {sorted(spec)}"
+            )
+        if args is not None:
+            raise ValueError("give args in the mapping or as a parameter, not both")
+        return resolve_policy(spec["class"], base_dir, spec.get("args") or {})
+    kwargs = dict(args or {})
     if isinstance(spec, str):
         if spec in BUILTIN_POLICIES:
-            return BUILTIN_POLICIES[spec]()
+            cls = BUILTIN_POLICIES[spec]
+            try:
+                return cls(**kwargs)
+            except TypeError as exc:
+                raise ValueError(f"policy {spec}: TypeError: {exc}") from None
         if ":" in spec:
             cls, source = _load_policy(spec, base_dir)
-            inner = _run_user(source, f"{cls.__name__}()", cls)
+            inner = _run_user(
+                source,
+                f"{cls.__name__}()",
+                functools.partial(cls, **kwargs),
+                line=_def_line(source, cls.__init__) or _def_line(source, cls),
+            )
             if not isinstance(inner, Policy):
                 raise PolicyError(
                     f"policy {source.shown}: {cls.__name__}() did not make a Policy",
@@ -552,6 +877,8 @@ def resolve_policy(
             f"unknown policy {_show(spec)}: use one of {', '.join(BUILTIN_POLICIES)}, a 0/1 "
             "list, or path/to/file.py:ClassName"
         )
+    if kwargs:
+        raise ValueError("an explicit 0/1 policy vector takes no args")
     return ExplicitPolicy(spec)
 
 
@@ -601,11 +928,13 @@ def _load_policy(spec: str, base_dir: str | Path | None) -> tuple[type[Policy], 
             for n, v in vars(module).items()
             if isinstance(v, type) and issubclass(v, Policy) and v.__module__ == module.__name__
         )
-        listed = ", ".join(found_here) if found_here else "none"
-        raise ValueError(
-            f"{_show(spec, 80)}: {cls_name!r} is not a Policy subclass in {path_str} "
-            f"(Policy subclasses there: {listed})"
+        listed = ", ".join(found_here) if found_here else "no Policy classes"
+        problem = (
+            f"no class {cls_name!r} in {path_str}"
+            if cls is None
+            else f"{cls_name!r} in {path_str} is not a Policy subclass"
         )
+        raise ValueError(f"{problem}; it defines: {listed}")
     return cls, source
 
 

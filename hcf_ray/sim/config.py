@@ -108,7 +108,9 @@ class ConfigError(ValueError):
 
 
 # -- field types --------------------------------------------------------------------------
-def _policy_spec(v: Any) -> str | list[int]:
+def _policy_spec(v: Any) -> str | list[int] | PolicyRef:
+    if isinstance(v, PolicyRef):
+        return v
     if isinstance(v, str) and v.strip():
         return _path_str(v.strip())
     if (
@@ -117,7 +119,60 @@ def _policy_spec(v: Any) -> str | list[int]:
         and all(type(b) is int and b in (0, 1) for b in v)  # not True/False
     ):
         return [int(b) for b in v]
-    raise ValueError("policy must be a built-in name, a 0/1 list, or path/to/file.py:ClassName")
+    if isinstance(v, dict):
+        return _policy_ref(v)
+    raise ValueError(
+        "policy must be a built-in name, a 0/1 list, path/to/file.py:ClassName, or "
+        "{class: NAME, args: {...}}"
+    )
+
+
+def _policy_ref(v: dict) -> PolicyRef:
+    """``{class: NAME, args: {...}}``: NAME as a string policy; args keyword arguments of
+    plain YAML values (strings, numbers, booleans, null, lists and mappings of them)."""
+    unknown = [k for k in v if k not in ("class", "args")]
+    if unknown:
+        raise ValueError(f"unknown key {show(unknown[0], 30)} (allowed: class, args)")
+    name = v.get("class")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            "'class' must be a built-in name or path/to/file.py:ClassName"
+            + (f" (got {show(name, 30)})" if "class" in v else " (missing)")
+        )
+    args = v.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ValueError(f"args must be a mapping of names to values (got {show(args, 30)})")
+    for key, value in args.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"args: {show(key, 30)} is not a valid argument name")
+        _plain(value, f"args.{key}")
+    return PolicyRef(cls=_path_str(name.strip()), args=args)
+
+
+def _plain(value: Any, where: str, depth: int = 0) -> None:
+    """A plain YAML value: str, int, finite float, bool, None, or lists / mappings of them."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: must be a finite number (no .inf or .nan)")
+        return
+    if isinstance(value, list):
+        for i, x in enumerate(value):
+            _plain(x, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for k, x in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: mapping key {show(k, 30)} is not a string")
+            _plain(x, f"{where}.{k}", depth + 1)
+        return
+    raise ValueError(
+        f"{where}: {type(value).__name__} {show(value, 30)} is not a plain value (use a "
+        "string, number, boolean, null, list or mapping)"
+    )
 
 
 def _gpus(v: Any) -> float | str:
@@ -170,7 +225,30 @@ def _min_factor(v: float) -> float:
     return v
 
 
-PolicySpec = Annotated[str | list[int], BeforeValidator(_policy_spec)]
+class PolicyRef(BaseModel):
+    """``policy: {class: NAME, args: {...}}``: a built-in name or ``path/to/file.py:Class``,
+    made with ``args`` as keyword arguments (checked by :func:`_policy_ref`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
+    cls: str = Field(alias="class")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, cls: str, args: dict | None = None):
+        super().__init__(**{"class": cls, "args": dict(args or {})})
+
+
+def policy_label(spec: Any) -> str:
+    """A policy spec as written: ``edge``, ``[1,0,1]``, ``p.py:P``, ``p.py:P(deadline_ms=80)``."""
+    if isinstance(spec, PolicyRef):
+        args = ",".join(f"{k}={v!r}" for k, v in spec.args.items())
+        return f"{spec.cls}({args})" if args else spec.cls
+    if isinstance(spec, str):
+        return spec
+    return "[" + ",".join(map(str, spec)) + "]"
+
+
+PolicySpec = Annotated[str | list[int] | PolicyRef, BeforeValidator(_policy_spec)]
 GpuSpec = Annotated[float | str, BeforeValidator(_gpus)]
 # numbers: an int or a float, never a bool or a string; finite (the models' allow_inf_nan)
 Num = Annotated[float, Field(strict=True)]

@@ -14,11 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hcf_ray.images import ImageError, image_files, sample_images, usable_images
+from hcf_ray.images import ImageError, image_files, inspect_image, sample_images, usable_images
 from hcf_ray.methods import get_method
-from hcf_ray.policy import PolicyError, resolve_policy
+from hcf_ray.policy import PolicyEnvironment, PolicyError, bind_environment, resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
-from hcf_ray.sim.config import SAMPLES, ConfigError, SimConfig, load_config, resolve_path
+from hcf_ray.sim.config import (
+    SAMPLES,
+    ConfigError,
+    PolicyRef,
+    SimConfig,
+    load_config,
+    policy_label,
+    resolve_path,
+)
 from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.faults import check_faults
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
@@ -101,8 +109,10 @@ def build_scenario(
     plans: dict[tuple[str, str], FlowPlan] = {}
     names: set[str] = set()
     image_errors: dict[Path, str] = {}
+    devices = resolve_devices(cfg, topology, base_dir)  # before planning: policies price ops
     for i in range(len(cfg.flows)):
         run = _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors)
+        _bind_policy_environment(run, codec, devices, topology)
         if run.spec.name in names:
             raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
         names.add(run.spec.name)
@@ -119,7 +129,6 @@ def build_scenario(
             except PolicyError as exc:  # the user's policy code failed: not a plan problem
                 raise ConfigError(str(exc), _policy_field(cfg.flows[i], i, exc.file)) from None
         flows.append(run)
-    devices = resolve_devices(cfg, topology, base_dir)
     check_priced(plans.values(), devices)
     check_faults(cfg.faults, topology.nodes, lambda u, v: (u, v) in topology.links)
     warns += _profile_warnings(codec, devices)
@@ -205,10 +214,13 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
         spec = d.policy if d.policy is not None else f.policy
         pfield = f"{dw}.policy" if d.policy is not None else f"{where}.policy"
         try:
-            policy = resolve_policy(spec, base_dir)
+            if isinstance(spec, PolicyRef):  # {class: ..., args: {...}}
+                policy = resolve_policy(spec.cls, base_dir, spec.args)
+            else:
+                policy = resolve_policy(spec, base_dir)
         except (ValueError, PolicyError) as exc:
             raise ConfigError(str(exc), pfield) from None
-        label = spec if isinstance(spec, str) else "[" + ",".join(map(str, spec)) + "]"
+        label = policy_label(spec)
         n_q, nfield = (d.n_q, f"{dw}.n_q") if d.n_q is not None else (f.n_q, f"{where}.n_q")
         dests.append(FlowDestination(d.node, d.level, policy, label, dw, n_q, nfield))
     chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
@@ -240,9 +252,31 @@ def _policy_field(flow, i: int, file: str) -> str:
     """The config field naming the policy file that failed (a destination's override, else
     the flow's policy)."""
     for j, d in enumerate(flow.destinations):
-        if isinstance(d.policy, str) and d.policy.rpartition(":")[0] == file:
+        name = d.policy.cls if isinstance(d.policy, PolicyRef) else d.policy
+        if isinstance(name, str) and name.rpartition(":")[0] == file:
             return f"flows[{i}].destinations[{j}].policy"
     return f"flows[{i}].policy"
+
+
+def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
+    """Give the flow's policies what the simulator knows (PolicyContext.image_size,
+    rate_model, cost_model): the largest image's (H, W), the codec, the nodes' devices."""
+    sizes = []
+    for p in run.images:
+        try:
+            info = inspect_image(p)
+        except ImageError:
+            continue
+        sizes.append((info.height, info.width))
+    env = PolicyEnvironment(
+        image_size=max(sizes, key=lambda hw: (hw[0] * hw[1], hw)) if sizes else None,
+        codec_spec=codec.spec,
+        phi_dir=codec.phi_dir,
+        devices=devices,
+        node_speed={n: spec.speed for n, spec in topology.nodes.items()},
+    )
+    for d in run.spec.destinations:
+        bind_environment(d.policy, env)
 
 
 def _images(value: str, base_dir: Path | None, where: str) -> list[Path]:

@@ -9,8 +9,9 @@ hop with the same level is a relay forwarding the bytes unchanged. A destination
 carry them (:meth:`Policy.place`). Destinations are planned in order of decreasing target level
 (then shorter routes first): the first one's policy fixes the levels of its whole route; a
 later destination keeps the levels already fixed on the shared prefix of its route and its
-policy plans only the rest, from the fork relay on (source level = the level the relay
-received − 1; when that already is the target level, the rest of the route forwards it).
+policy plans only the rest, from the fork relay on (its context's ``start_level`` = the level
+the relay received − 1, ``flow_source_level`` the flow's; when the relay already receives the
+target level, the rest of the route forwards it).
 ``Hop.min_level`` tells a policy the lowest level a hop may carry so that every destination
 further down the tree remains reachable (the highest target level below it); a plan that
 breaks it is an error.
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hcf_ray.policy import ExplicitPolicy, Hop, Policy, PolicyContext, Route
+from hcf_ray.policy import ExplicitPolicy, Hop, Policy, PolicyContext, Route, environment_of
 from hcf_ray.sim.topology import MulticastTree, Topology
 
 
@@ -147,7 +148,15 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
                 problem.n_q_field(dest),
             )
         try:
-            ctx = PolicyContext(s, d, sum(policy.bits), max_level=problem.max_level, hops=hops)
+            ctx = PolicyContext(
+                s,
+                d,
+                sum(policy.bits),
+                max_level=problem.max_level,
+                num_hops=hops,
+                flow_source_level=s,
+                environment=environment_of(policy),
+            )
             levels = policy.hop_levels(ctx)
         except ValueError as exc:
             raise PlanError(f"{exc} (route has {hops} hops)", where) from None
@@ -196,7 +205,15 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
     )
     try:
         ctx = PolicyContext(
-            top, d, n_rest, route=route, flow=problem.flow, max_level=problem.max_level, hops=n
+            top,
+            d,
+            n_rest,
+            route=route,
+            flow=problem.flow,
+            max_level=problem.max_level,
+            num_hops=n,
+            flow_source_level=s,
+            environment=environment_of(policy),
         )
         return policy.hop_levels(ctx)
     except ValueError as exc:
