@@ -1,27 +1,34 @@
 """Quantization policies: where along a cascade the latent is quantized and transmitted.
 
-This is the one file a policy author needs. A policy turns a :class:`PolicyContext` (source
-level ``s``, target level ``d``, number of transmissions ``n_q``, and — inside the simulator —
-the route with its links and nodes) into a :class:`PolicyVector` ``π = [π_s, …, π_d]``:
+This is the one file a policy author needs (with one of the examples in ``policies/``). A
+policy turns a :class:`PolicyContext` into a :class:`PolicyVector` ``π = [π_start, …, π_target]``:
 
 * ``π_k = 1``: after reaching level ``k`` the latent is quantized with the level-k entropy
   model, entropy-coded and sent over the next link; the receiver applies φ^inter_{k→k-1}.
 * ``π_k = 0``: the latent stays unquantized inside the node; φ^intra_{k→k-1} is applied.
-* ``π_d = 1`` always (the destination needs a bitstream), and ``Σ π_k = n_q``.
+* ``π_target = 1`` always (the destination needs a bitstream), and ``Σ π_k = ctx.n_q``.
 
-In the simulator a route has ``ctx.num_hops`` links and ``ctx.n_q ≤ ctx.num_hops`` quantizations
-(the destination's ``n_q`` in the topology YAML; by default one per hop while the levels
-allow it). :meth:`Policy.place` then spreads the vector's transmission levels over the hops:
-a hop that carries the same level as the one before it is a relay forwarding the bytes
-unchanged (no decode, no compute). The default placement drops levels as early as possible
-(the i-th ``1`` of ``π`` on hop i, the target level on every remaining hop); override
-``place`` to choose *which relays* do the work. On a multicast tree the links nearer the
-source are shared: they are planned first (for the destination with the highest target level)
-and a later destination's policy only sees the rest of its route, starting at the relay where
-it leaves the shared part — ``ctx.route`` then has ``upstream_level`` set (what that relay
-received; the policy's ``source_level`` is one below it), ``Hop.min_level`` says how low
-a hop may go so that every destination further down the tree stays reachable, and
-``Route.forks`` names the relays whose stream also serves another destination.
+The context (see :class:`PolicyContext`) names the levels (``flow_source_level``,
+``start_level``, ``target_level``, ``max_level``), the counts (``n_q``, ``num_hops``), and
+inside the simulator the ``route`` (its hops' ``bandwidth_mbps``, ``latency_ms``, ``loss``,
+``min_level``; ``route.nodes``, ``route.node_speed``), the flow's largest ``image_size`` and
+three estimates priced like the simulator prices them: ``ctx.rate_model(level)`` (bytes),
+``ctx.cost_model(ops, node)`` (seconds of compute) and ``ctx.transmit_s(level, hop)``.
+
+In the simulator a route has ``ctx.num_hops`` links and ``ctx.n_q ≤ ctx.num_hops``
+quantizations (the destination's ``n_q`` in the topology YAML; by default one per hop while
+the levels allow it). :meth:`Policy.place` then spreads the vector's transmission levels over
+the hops: a hop that carries the same level as the one before it is a relay forwarding the
+bytes unchanged (no decode, no compute). The default placement drops levels as early as
+possible (the i-th ``1`` of ``π`` on hop i, the target level on every remaining hop); override
+``place`` to choose *which relays* do the work (:func:`all_placements` lists the choices).
+On a multicast tree the links nearer the source are shared: they are planned first (for the
+destination with the highest target level) and a later destination's policy only sees the
+rest of its route, starting at the relay where it leaves the shared part — ``ctx.route`` then
+has ``upstream_level`` set (what that relay received; ``ctx.start_level`` is one below it,
+``ctx.flow_source_level`` stays the flow's), ``Hop.min_level`` says how low a hop may go so
+that every destination further down the tree stays reachable, and ``Route.forks`` names the
+relays whose stream also serves another destination.
 
 Writing a policy::
 
@@ -31,21 +38,30 @@ Writing a policy::
     class SlowestLinkLast(Policy):
         name = "slowest-link-last"
 
+        def __init__(self, threshold_mbps: float = 20.0):   # args from the YAML
+            self.threshold_mbps = threshold_mbps
+
         def choose(self, ctx: PolicyContext) -> PolicyVector:
-            ...  # look at ctx.route.hops[i].bandwidth_mbps, return a vector
+            ...  # look at hop.bandwidth_mbps for hop in ctx.route, return a vector
             return PolicyVector.from_levels(ctx.start_level, ctx.target_level, [6, 2, 1])
 
-and reference it from a topology YAML as ``policy: my_policies.py:SlowestLinkLast``.
-A policy loaded from a file runs guarded: its import, ``__init__``, ``choose`` and ``place``
-may take at most :func:`policy_timeout` seconds per call (``$HCF_POLICY_TIMEOUT_S``, default
-5), and whatever goes wrong in them (an exception, ``sys.exit``, a result that is not a
-:class:`PolicyVector` or a list of 0/1 ints of the right length) is a :class:`PolicyError`
-of one line, ``policy my_policies.py:12: ZeroDivisionError: division by zero``, naming the
-line of the file where it was raised.
-To also choose where the drops happen on a route longer than ``n_q`` hops::
+and reference it from a topology YAML as ``policy: my_policies.py:SlowestLinkLast``, or with
+constructor arguments as ``policy: {class: my_policies.py:SlowestLinkLast, args:
+{threshold_mbps: 10}}``. A policy loaded from a file runs guarded: its import, ``__init__``,
+``choose`` and ``place`` may take at most :func:`policy_timeout` seconds per call
+(``$HCF_POLICY_TIMEOUT_S``, default 5; the first ``rate_model`` measurement is not counted),
+and whatever goes wrong in them (an exception, ``sys.exit``, a missing or unknown constructor
+argument, a result that is not a :class:`PolicyVector` or a list of 0/1 ints of the right
+length) is a :class:`PolicyError` of one line, ``policy my_policies.py:12: ZeroDivisionError:
+division by zero``, naming the line of the file where it was raised (for a refused result or
+a bad call, the ``def`` line of the method or class). To also choose where the drops happen
+on a route longer than ``n_q`` hops::
 
         def place(self, ctx, vector):           # levels per hop, e.g. (6, 6, 2, 1)
             ...
+
+The old context names ``ctx.source_level`` (= ``start_level``) and ``ctx.hops``
+(= ``num_hops``) still work but are deprecated.
 """
 
 from __future__ import annotations
@@ -858,7 +874,8 @@ def resolve_policy(
             try:
                 return cls(**kwargs)
             except TypeError as exc:
-                raise ValueError(f"policy {spec}: TypeError: {exc}") from None
+                given = f" (args: {', '.join(kwargs)})" if kwargs else ""
+                raise ValueError(f"policy {spec}: TypeError: {exc}{given}") from None
         if ":" in spec:
             cls, source = _load_policy(spec, base_dir)
             inner = _run_user(

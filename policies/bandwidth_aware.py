@@ -11,7 +11,12 @@ ones. It plans routes with one quantization per hop (levels strictly decrease, t
 carries the target level, ``hop.min_level`` from multicast trees is respected); when the
 destination asks for fewer quantizations than hops (``n_q`` in the YAML) it falls back to the
 edge vector, whose default placement (``Policy.place``) already sends the lowest level over as
-many links as possible.
+many links as possible. ``ctx.start_level`` is the top of the vector (the source level, or for
+a later multicast destination one below what its fork relay holds).
+
+``slow_fraction`` can be set from the YAML::
+
+    policy: {class: ../policies/bandwidth_aware.py:BandwidthAware, args: {slow_fraction: 0.3}}
 """
 
 from __future__ import annotations
@@ -21,17 +26,18 @@ from hcf_ray.policy import Policy, PolicyContext, PolicyVector
 
 class BandwidthAware(Policy):
     name = "bandwidth-aware"
-    slow_fraction = 0.5
+
+    def __init__(self, slow_fraction: float = 0.5):
+        self.slow_fraction = slow_fraction
 
     def choose(self, ctx: PolicyContext) -> PolicyVector:
-        top, d, n = ctx.source_level, ctx.target_level, ctx.n_q
-        if ctx.route is None or ctx.hops != n:
+        top, d, n = ctx.start_level, ctx.target_level, ctx.n_q
+        if ctx.route is None or ctx.num_hops != n:
             # outside the simulator: behave like the edge policy
             return PolicyVector.from_levels(top, d, [top - i for i in range(n - 1)] + [d])
-        hops = ctx.route.hops
-        fastest = max(h.bandwidth_mbps for h in hops)
+        fastest = max(hop.bandwidth_mbps for hop in ctx.route)
         levels: list[int] = []
-        for i, hop in enumerate(hops):
+        for i, hop in enumerate(ctx.route):
             remaining = n - 1 - i  # hops after this one, each needs a lower level
             lowest = max(d + remaining, hop.min_level or 0)
             highest = min(top - i, levels[-1] - 1 if levels else top)

@@ -7,9 +7,15 @@ low. On a multicast tree that has a price: once the first relay has cut the stre
 first destination's level, every destination that branches off further down inherits that
 cut and needs one more quantization of its own. ``ForkAware`` chooses the edge vector (paper
 Eq. 16) but forwards the source's stream untouched up to the first relay where the tree
-branches, and drops from there on, so each destination below that relay can reach its level
-with its own ``n_q`` quantizations, from one shared decode at the fork. The shared links then
-carry the higher level: rate on those links is traded for quality at the destinations.
+branches (``ctx.route.forks``), and drops from there on, so each destination below that relay
+can reach its level with its own ``n_q`` quantizations, from one shared decode at the fork.
+The shared links then carry the higher level: rate on those links is traded for quality at
+the destinations.
+
+It only overrides :meth:`~hcf_ray.policy.Policy.place`; the vector comes from
+:class:`~hcf_ray.policy.EdgePolicy`. For a later destination of the tree, ``ctx.start_level``
+is one below the level its fork relay already holds (``ctx.route.upstream_level``), not the
+flow's ``ctx.flow_source_level``.
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ class ForkAware(EdgePolicy):
         levels = vector.transmission_levels
         route = ctx.route
         if route is None or not route.forks or len(levels) == 1:
-            return place_early(levels, ctx.hops)
+            return place_early(levels, ctx.num_hops)
         # the hops up to the first fork relay forward the source's level; the other levels
         # are dropped as early as possible from the fork on (each needs one hop)
         first_fork = min(route.nodes.index(x) for x in route.forks)
-        keep = min(first_fork, ctx.hops - len(levels) + 1)
-        return (levels[0],) * keep + place_early(levels[1:], ctx.hops - keep)
+        keep = min(first_fork, ctx.num_hops - len(levels) + 1)
+        return (levels[0],) * keep + place_early(levels[1:], ctx.num_hops - keep)

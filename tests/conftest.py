@@ -9,6 +9,16 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests compare in-process results with node actors' (one torch thread each, and some
+    float kernels depend on the thread count); a CLI command run in a test sets its own
+    ``--threads``, so every test starts from one thread again."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_ladder():
     from hcf_ray.codecs import QualityLadder

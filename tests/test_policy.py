@@ -110,5 +110,7 @@ def test_resolve_policy_specs(tmp_path):
     assert pol.vector(5, 1, 2).transmission_levels == (4, 1)
     with pytest.raises(ValueError, match="not found"):
         resolve_policy(f"{tmp_path}/nope.py:X")
-    with pytest.raises(ValueError, match="not a Policy subclass"):
+    with pytest.raises(
+        ValueError, match=r"no class 'Missing' in .*mine\.py; it defines: SecondLevel"
+    ):
         resolve_policy(f"{f}:Missing")

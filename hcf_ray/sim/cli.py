@@ -59,7 +59,12 @@ def add_sim_commands(sub) -> None:
     se.add_argument(
         "--destination", default=None, help="search this destination only (default: every one)"
     )
-    se.add_argument("--methods", nargs="+", default=None, help="hcf and/or drf (default: hcf)")
+    se.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="methods whose levels a policy picks: hcf, drf, the baselines (default: hcf)",
+    )
     se.add_argument(
         "--n-q", dest="n_q", type=int, nargs="+", default=None, help="n_q values (default: all)"
     )

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hcf_ray.methods import get_method
+from hcf_ray.methods import get_method, method_names
 from hcf_ray.policy import (
     EdgePolicy,
     ExplicitPolicy,
@@ -63,7 +63,13 @@ METRICS = {
     "energy_j": "busy energy of the flow's compute per image (J)",
 }
 FRONT = (("psnr", 1), ("bpp", -1), ("latency_ms", -1))  # (metric, +1: higher is better)
-SEARCH_METHODS = ("hcf", "drf")
+
+
+def search_methods() -> tuple[str, ...]:
+    """Methods whose levels a policy picks (the others fix their own, or have none)."""
+    return tuple(m for m in method_names() if get_method(m).uses_policy)
+
+
 MAX_CANDIDATES = 1000
 GRAMMAR = "max|min METRIC [s.t. METRIC (<=|>=) NUMBER [and METRIC (<=|>=) NUMBER ...]]"
 
@@ -306,13 +312,16 @@ def plan_search(
     """The targets (flow × destination) and their feasible candidates, planned."""
     methods = tuple(dict.fromkeys(methods))
     for m in methods:
-        if m not in SEARCH_METHODS:
+        if m not in search_methods():
             raise SearchError(
                 f"--methods: {m!r} cannot be searched (methods with a policy: "
-                f"{', '.join(SEARCH_METHODS)})"
+                f"{', '.join(search_methods())})"
             )
-    if "hcf" in methods and not scenario.codec.has_phis:
-        raise SearchError(f"codec {scenario.codec.requested!r} has no φ modules: hcf cannot run")
+    for m in methods:
+        if get_method(m).needs_phis and not scenario.codec.has_phis:
+            raise SearchError(
+                f"codec {scenario.codec.requested!r} has no φ modules: {m} cannot run"
+            )
     flows = [f for f in scenario.flows if flow is None or f.spec.name == flow]
     if not flows:
         names = ", ".join(f.spec.name for f in scenario.flows)
@@ -439,9 +448,10 @@ def _references(scenario: Scenario, t: Target) -> None:
             levels = tuple(policy.hop_levels(ctx))
             refs.append((policy.name, n, str(policy(ctx)), levels, {}))
     plan = next(
-        (scenario.plans[t.flow, m] for m in SEARCH_METHODS if (t.flow, m) in scenario.plans), None
+        (scenario.plans[t.flow, m] for m in search_methods() if (t.flow, m) in scenario.plans),
+        None,
     )
-    if plan is not None:  # hcf and drf carry the same levels
+    if plan is not None:  # every policy-driven method carries the same levels
         dest = next(d for d in plan.destinations if d.node == t.destination)
         vec = PolicyVector.from_levels(t.source_level, t.level, dest.levels)
         refs.append(("configured", vec.n_q, str(vec), tuple(dest.levels), {"label": dest.policy}))

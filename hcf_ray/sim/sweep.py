@@ -342,7 +342,9 @@ def _sweep_field(field: str) -> str:
 
 
 def _label(policy) -> str:
-    return policy if isinstance(policy, str) else "[" + ",".join(map(str, policy)) + "]"
+    from hcf_ray.sim.config import policy_label
+
+    return policy_label(policy)
 
 
 # -- running ----------------------------------------------------------------------------------
