@@ -89,3 +89,37 @@ def test_every_method_on_a_topology_matches_eval_bit_for_bit(ray_session, tmp_pa
     # the relays really forwarded where the plan said so (n_q = 2: two of three relays)
     hcf = next(r for (m, _), r in got.items() if m == "hcf")
     assert len(set(hcf["levels"])) == n_q
+
+
+USER_METHOD = '''
+from hcf_ray.methods import DRF
+
+
+class RecodeOnce(DRF):
+    """DRF that decodes and re-encodes once, wherever the destination's policy says."""
+
+    name = "recode-once"
+    description = "DRF, a user method from a file"
+'''
+
+
+def test_a_user_method_file_is_planned_like_a_registered_one(tmp_path, capsys):
+    from hcf_ray.sim.config import load_config
+    from hcf_ray.sim.scenario import build_scenario
+
+    (tmp_path / "mine.py").write_text(USER_METHOD)
+    cfg = yaml.safe_load((ROOT / "topologies" / "methods.yaml").read_text())
+    cfg["codec"] = "random:mbt2018-mean"
+    cfg["flows"][0]["methods"] = ["drf", "mine.py:RecodeOnce"]
+    path = tmp_path / "topo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    sc = build_scenario(*load_config(path), max_images=1)
+    drf, mine = sc.plan("route", "drf"), sc.plan("route", "recode-once")
+    assert mine.method == "recode-once" and mine.jobs == drf.jobs
+    assert "recode-once" in method_names()
+
+    cfg["flows"][0]["methods"] = ["mine.py:Nope"]
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Method class 'Nope' in mine.py; it defines: RecodeOnce" in err[0]
