@@ -139,6 +139,14 @@ def _weights_dir(spec: str | None) -> str | None:
     return str(default_weights_dir())
 
 
+def _demo_notice(spec: str) -> None:
+    """One line on stderr when the numbers come from the shipped demo models."""
+    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
+
+    if is_demo(spec):
+        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
+
+
 def _load_ladder(spec: str, flag: str):
     """The base ladder of a model bundle (``default`` or a directory), for a trainer."""
     from hcf_ray.bundle import load_bundle
@@ -303,6 +311,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except (ImageError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    _demo_notice(args.models)
     try:
         curves = evaluate(
             bundle,

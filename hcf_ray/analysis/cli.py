@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_report_command(subparsers) -> argparse.ArgumentParser:
@@ -61,6 +62,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be 0 or >= 64 pixels")
     if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: CUDA is not available")
+    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
+
+    if is_demo(args.models):
+        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
     cfg = ReportConfig(
         image_dirs=args.images,
         out=args.out,

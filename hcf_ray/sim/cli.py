@@ -158,6 +158,14 @@ def _warn(msg: str) -> None:
     print(f"hcf-sim: warning: {msg}", file=sys.stderr)
 
 
+def _demo_notice(*specs: str) -> None:
+    """One line when the numbers come from the shipped demo models (hcf_ray.demo_models)."""
+    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
+
+    if any(is_demo(s) for s in specs):
+        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
+
+
 def _info(msg: str) -> None:
     """A progress line (stderr, so stdout holds only the result tables)."""
     print(f"hcf-sim: {msg}", file=sys.stderr, flush=True)
@@ -211,6 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sc.warnings:
         _warn(w)
+    _demo_notice(sc.codec.requested, sc.codec.spec)
 
     import ray
 
@@ -328,6 +337,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sweep.warnings:
         _warn(w)
+    _demo_notice(sweep.config.codec)
 
     import ray
 
@@ -440,6 +450,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sc.warnings:
         _warn(w)
+    _demo_notice(sc.codec.requested, sc.codec.spec)
 
     import ray
 

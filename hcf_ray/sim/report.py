@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hcf_ray.demo_models import models_record
 from hcf_ray.sim.scenario import Scenario
 
 
@@ -127,6 +128,7 @@ def summarize(
             "max_level": scenario.codec.max_level,
             "bundle_sha256": bundle_sha256,
         },
+        "models": models_record(scenario.codec.requested, scenario.codec.spec, bundle_sha256),
         "pricing": {
             "profiles": profiles,
             "devices": {n: d.describe() for n, d in scenario.devices.items()},

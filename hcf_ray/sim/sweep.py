@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 import networkx as nx
 from pydantic import Field, ValidationInfo, field_validator
 
+from hcf_ray.demo_models import models_record
 from hcf_ray.sim.config import (
     MAX_NODES,
     Bandwidth,
@@ -523,6 +524,7 @@ def run_sweep(
         timing=cfg.timing,
         codec=first.codec.spec,
         bundle_sha256=bundle_hash(first),
+        models=models_record(cfg.codec, first.codec.spec, bundle_hash(first)),
         seeds={"networks": list(cfg.seeds), "links": cfg.seed},
         resolved_config=cfg.model_dump(mode="json"),
         networks=[n for n in sweep.networks if n["network"] in keep],
