@@ -4,9 +4,14 @@ Specs accepted everywhere a codec is configured (CLI ``--models``, topology YAML
 
 * ``default`` — the ladder and φ modules shipped in ``hcf_ray/weights/default``;
 * a directory path — written by ``QualityLadder.save`` (+ ``PhiBank.save`` for HCF);
-* ``zoo:ARCH`` — CompressAI zoo models with ``pretrained=True`` (needs internet), qualities 1..6,
-  with untrained full-size φ modules unless a ``phi`` directory is given;
-* ``random:ARCH[:N[:M[:LEVELS]]]`` — random init (tiny by default), for tests and dry runs.
+* ``zoo:ARCH[@Q1-Q2]`` — CompressAI zoo models with ``pretrained=True`` (torch hub's cache, or a
+  download), qualities 1..6 or Q1..Q2 as levels 1..n, with untrained full-size φ modules unless
+  a ``phi`` directory is given;
+* ``random:ARCH[:N[:M[:LEVELS]]]`` — random init (tiny by default), for tests and dry runs;
+* a bundle directory written by ``train hcf --export``: ``ladder.json`` references the ladder
+  (spec + sha256 of each weights file), next to the φ bank and the ``hcf/`` overlay.
+
+The grammar and its checks live in :mod:`hcf_ray.model_spec`.
 """
 
 from __future__ import annotations
@@ -71,41 +76,29 @@ class BundleSource:
     """Where a bundle's models come from; loads any one level (base or HCF-tuned) or the φ
     bank on its own, so a worker can hold only the models its jobs use and load the others
     when they are first needed. :meth:`bundle` loads everything (what :func:`load_bundle`
-    returns)."""
+    returns). The spec is checked by :func:`hcf_ray.model_spec.parse_spec` (a bad one is a
+    one-line :class:`~hcf_ray.model_spec.SpecError`, a ValueError)."""
 
     def __init__(self, spec: str = DEFAULT_SPEC, phi_dir: str | Path | None = None):
-        self.spec = spec
+        from hcf_ray.model_spec import parse_spec
+
+        self.spec = str(spec)
         self.phi_dir = Path(phi_dir) if phi_dir else None
-        self.path: Path | None = None
+        self.parsed = parse_spec(self.spec)
+        base = self.parsed.base
+        self.path: Path | None = self.parsed.path  # the bundle's own dir (φ, overlay)
         self._random: tuple[str, int, int] | None = None
         self._zoo: str | None = None
-        if spec == DEFAULT_SPEC:
-            self.path = default_weights_dir()
-            if not (self.path / MANIFEST).is_file():
-                raise ValueError(f"no shipped default models found in {self.path}")
-        elif spec.startswith("random:"):
-            parts = spec.split(":")[1:]
-            nums = [int(p) for p in parts[1:]]
-            arch = parts[0] or "mbt2018-mean"
-            self._random = (arch, nums[0] if nums else 16, nums[1] if len(nums) > 1 else 24)
-            self.levels = list(range(1, (nums[2] if len(nums) > 2 else 6) + 1))
-        elif spec.startswith("zoo:"):
-            self._zoo = spec.split(":", 1)[1]
-            self.levels = list(range(1, 7))
+        self._ladder_dir: Path | None = None
+        if base.kind == "random":
+            self._random = (base.arch, base.N, base.M)
+        elif base.kind == "zoo":
+            self._zoo = base.arch
         else:
-            self.path = Path(spec)
-            if not self.path.is_dir():
-                raise ValueError(
-                    f"codec {spec!r}: not 'default', 'zoo:ARCH', 'random:ARCH' or an existing "
-                    "directory"
-                )
-        if self.path is not None:
-            manifest = self.path / MANIFEST
-            if not manifest.is_file():
-                raise FileNotFoundError(f"{manifest}: no ladder manifest")
-            self._manifest = json.loads(manifest.read_text())
-            self.levels = sorted(int(k) for k in self._manifest["levels"])
-        phi_path = (self.phi_dir or self.path) if self.path is not None else None
+            self._ladder_dir = base.path
+            self._manifest = json.loads((base.path / MANIFEST).read_text())
+        self.levels = base.levels
+        phi_path = self.phi_dir or self.path
         overlay = phi_path / OVERLAY_DIR if phi_path is not None else None
         self._overlay = overlay if overlay and (overlay / OVERLAY_MANIFEST).is_file() else None
 
@@ -120,6 +113,8 @@ class BundleSource:
 
     def level(self, k: int, tuned: bool = False) -> LevelCodec:
         """Level ``k`` of the base ladder, or of the HCF-tuned ladder with ``tuned``."""
+        from hcf_ray.model_spec import prepare_level
+
         if k not in self.levels:
             raise ValueError(f"level {k} is outside the ladder's levels 1..{self.max_level}")
         if tuned and self._overlay is not None:
@@ -127,29 +122,33 @@ class BundleSource:
         if self._random is not None:
             arch, n, m = self._random
             return QualityLadder.random(arch, num_levels=k, N=n, M=m, only=(k,))[k]
+        prepare_level(self.parsed, k)  # zoo: fetched (or one-line error); bundle: sha256
         if self._zoo is not None:
-            try:
-                return zoo_level(self._zoo, k)
-            except OSError as exc:  # URLError, HTTPError, timeouts: the download failed
-                raise ValueError(
-                    f"codec {self.spec!r}: cannot download the pretrained weights of level {k} "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                ) from None
-        assert self.path is not None
-        return _dir_level(self.path, self._manifest, k)
+            quality = self.parsed.base.qualities[k - 1]
+            return zoo_level(self._zoo, quality, level=k)
+        assert self._ladder_dir is not None
+        return _dir_level(self._ladder_dir, self._manifest, k)
+
+    def ladder(self) -> QualityLadder:
+        """The base ladder alone (what a trainer starts from)."""
+        return QualityLadder([self.level(k) for k in self.levels])
 
     def phis(self, ladder: QualityLadder | None = None) -> PhiBank | None:
-        """The φ bank, or None when the bundle has none (HCF cannot run)."""
+        """The φ bank, or None when the bundle has none (HCF cannot run). A zoo or random
+        ladder without a φ directory gets untrained modules (full-size / tiny)."""
         if self.phi_dir is not None and self._zoo is not None:
             return PhiBank.from_dir(self.phi_dir)
-        if self._random is not None or self._zoo is not None:
-            ladder = ladder or QualityLadder([self.level(k) for k in self.levels])
-            return PhiBank.for_ladder(ladder, TINY_PHI if self._random else None)
-        phi_path = self.phi_dir or self.path
-        return PhiBank.from_dir(phi_path) if PhiBank.exists_in(phi_path) else None
+        if self.path is not None:  # a directory: its φ bank (or the phi_dir's) if it has one
+            phi_path = self.phi_dir or self.path
+            if PhiBank.exists_in(phi_path):
+                return PhiBank.from_dir(phi_path)
+            if self._ladder_dir is not None:
+                return None
+        ladder = ladder or self.ladder()
+        return PhiBank.for_ladder(ladder, TINY_PHI if self._random else None)
 
     def bundle(self) -> ModelBundle:
-        ladder = QualityLadder([self.level(k) for k in self.levels])
+        ladder = self.ladder()
         hcf = None
         if self._overlay is not None:
             hcf = load_hcf_overlay(ladder, self._overlay)

@@ -147,12 +147,31 @@ def _demo_notice(spec: str) -> None:
         print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
 
 
-def _load_ladder(spec: str, flag: str):
-    """The base ladder of a model bundle (``default`` or a directory), for a trainer."""
-    from hcf_ray.bundle import load_bundle
+MODEL_SPECS = (
+    "model spec: 'default', a model directory (or a bundle exported by train hcf), "
+    "zoo:ARCH[@Q1-Q2] (CompressAI pretrained, from torch hub's cache) or "
+    "random:ARCH[:N[:M[:LEVELS]]]"
+)
+
+
+def _model_spec(spec: str, flag: str):
+    """``spec`` parsed (:mod:`hcf_ray.model_spec`), or a one-line UserError naming ``flag``."""
+    from hcf_ray.model_spec import SpecError, parse_spec
 
     try:
-        return load_bundle(spec).ladder
+        return parse_spec(spec)
+    except SpecError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def _load_ladder(spec: str, flag: str):
+    """The base ladder of any model spec (``default``, a directory or bundle, ``zoo:``,
+    ``random:``), for a trainer; zoo files are fetched / checked first (one-line errors)."""
+    from hcf_ray.bundle import BundleSource
+
+    _model_spec(spec, flag)
+    try:
+        return BundleSource(spec).ladder()
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(f"{flag}: {exc}") from None
 
@@ -234,8 +253,14 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
         raise UserError(f"train hcf: {exc}") from None
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
     if args.export:
-        trainer.export(args.export)
-        print(f"exported φ modules{' and HCF overlay' if trainer.tuned else ''} to {args.export}")
+        try:
+            trainer.export(args.export, ladder_spec=args.ladder)
+        except ValueError as exc:
+            raise UserError(f"train hcf: --export: {exc}") from None
+        print(
+            f"exported φ modules{' and HCF overlay' if trainer.tuned else ''} and a reference "
+            f"to the ladder {args.ladder!r} to {args.export}"
+        )
     return 0 if done else 3
 
 
@@ -249,8 +274,7 @@ def _cmd_train_hyper(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     source = _weights_dir(args.models)
-    if not Path(source).is_dir():
-        raise UserError(f"--models: {args.models!r} is not 'default' or a model directory")
+    parsed = _model_spec(source, "--models")
     try:
         bundle = load_bundle(source)
         recipe = HyperRecipe(
@@ -274,7 +298,7 @@ def _cmd_train_hyper(args: argparse.Namespace) -> int:
     done = trainer.run(max_hours=args.max_hours)
     if args.export:
         try:
-            trainer.export(args.export, source)
+            trainer.export(args.export, Path(source) if parsed.path is not None else None)
         except ValueError as exc:
             raise UserError(f"train hyper: {exc}") from None
         print(
@@ -305,6 +329,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from hcf_ray.images import ImageError, image_files
 
     torch.set_num_threads(args.threads)
+    _model_spec(args.models, "--models")
     try:
         files = image_files(args.images)[: args.max_images]
         bundle = load_bundle(args.models)
@@ -364,6 +389,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.overwrite:
         raise UserError(f"--out {args.out} already exists (pass --overwrite to replace it)")
     device = _device(args)
+    _model_spec(args.models, "--models")
     print(
         f"calibrating {args.models} on {device} ({args.threads} thread(s), "
         f"sizes {', '.join(f'{h}x{w}' for h, w in sizes)}, runs {args.runs})",
@@ -484,7 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
     ts.set_defaults(func=_cmd_train_shared)
 
     th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
-    th.add_argument("--ladder", default="default", help="ladder: 'default' or a directory")
+    th.add_argument(
+        "--ladder",
+        default="default",
+        help=f"the ladder to train φ for, a {MODEL_SPECS}; --export then references it",
+    )
     th.add_argument("--data", required=True, help="training image folder")
     th.add_argument("--workdir", required=True, help="cache, checkpoints, logs (resumable)")
     th.add_argument("--export", default=None, help="write phi.json/phi.pt and hcf/ overlay here")
@@ -529,7 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune every level's entropy model (h_a, h_s, z prior) on whole-image "
         "latents, transforms frozen",
     )
-    thy.add_argument("--models", default="default", help="'default' or a model directory")
+    thy.add_argument(
+        "--models",
+        "--ladder",
+        dest="models",
+        default="default",
+        help=f"the models to tune, a {MODEL_SPECS}",
+    )
     thy.add_argument("--data", required=True, help="training image folder")
     thy.add_argument("--val", default=None, help="validation image folder")
     thy.add_argument("--workdir", required=True, help="latent cache, checkpoints, log (resumable)")
@@ -558,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pcf_commands(tsub)
     ev = sub.add_parser("eval", help="RD curves of SSF / HCF / DRF on an image folder")
     ev.add_argument("--images", required=True, help="image folder")
-    ev.add_argument("--models", default="default", help="model bundle: 'default' or a directory")
+    ev.add_argument("--models", default="default", help=f"the models, a {MODEL_SPECS}")
     ev.add_argument(
         "--methods",
         default="ssf,hcf,hcf-late,drf,drf-nq2",
@@ -595,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate",
         help="measure every op of a model bundle (and the baselines) into a cost profile",
     )
-    cal.add_argument("--models", default="default", help="model bundle: 'default' or a spec")
+    cal.add_argument("--models", default="default", help=f"the models, a {MODEL_SPECS}")
     cal.add_argument("--phi-dir", default=None, help="φ modules from this directory")
     cal.add_argument("--out", required=True, help="profile JSON to write")
     cal.add_argument(

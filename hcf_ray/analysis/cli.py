@@ -20,7 +20,12 @@ def add_report_command(subparsers) -> argparse.ArgumentParser:
         "analyses use the first)",
     )
     p.add_argument("--out", required=True, help="output folder for report.md, report.json, PNGs")
-    p.add_argument("--models", default="default", help="model bundle: 'default', a dir, random:…")
+    p.add_argument(
+        "--models",
+        default="default",
+        help="the models: 'default', a model directory (or a bundle exported by train hcf), "
+        "zoo:ARCH[@Q1-Q2] or random:ARCH[:N[:M[:LEVELS]]]",
+    )
     p.add_argument(
         "--quick", action="store_true", help="2 images, 512-px crops, no full-size timing"
     )
@@ -62,6 +67,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be 0 or >= 64 pixels")
     if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: CUDA is not available")
+    from hcf_ray.model_spec import SpecError, parse_spec
+
+    try:
+        parse_spec(args.models)
+    except SpecError as exc:
+        raise UserError(f"--models: {exc}") from None
     from hcf_ray.demo_models import DEMO_NOTICE, is_demo
 
     if is_demo(args.models):

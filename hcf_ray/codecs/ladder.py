@@ -2,8 +2,9 @@
 
 Three ways to build one:
 
-* :meth:`QualityLadder.from_zoo` — CompressAI zoo models, ``pretrained=True`` downloads the
-  published weights (needs internet), ``pretrained=False`` gives the zoo's random init.
+* :meth:`QualityLadder.from_zoo` — CompressAI zoo models, ``pretrained=True`` loads the
+  published weights from torch hub's cache (downloading them when missing),
+  ``pretrained=False`` gives the zoo's random init. Spec ``zoo:ARCH@Q1-Q2``.
 * :meth:`QualityLadder.from_dir` — a checkpoint directory written by :meth:`QualityLadder.save`
   (this is how the shipped default ladder is stored).
 * :meth:`QualityLadder.random` — random init with configurable ``N``/``M``: tiny models for tests.
@@ -133,9 +134,18 @@ class QualityLadder:
         levels: Iterable[int] = range(1, 7),
         pretrained: bool = True,
         metric: str = "mse",
+        qualities: Iterable[int] | None = None,
     ) -> QualityLadder:
-        """CompressAI zoo models; level k = zoo quality k. ``pretrained`` needs internet."""
-
+        """CompressAI zoo models; level k = zoo quality k, or with ``qualities`` (Q1..Q2,
+        as in ``zoo:ARCH@Q1-Q2``) level i = the i-th of them. ``pretrained`` loads torch
+        hub's cache or downloads (see :mod:`hcf_ray.model_spec`)."""
+        if qualities is not None:
+            return cls(
+                [
+                    zoo_level(arch, q, pretrained, metric, level=i)
+                    for i, q in enumerate(qualities, 1)
+                ]
+            )
         return cls([zoo_level(arch, q, pretrained, metric) for q in levels])
 
     @classmethod
@@ -200,13 +210,21 @@ class QualityLadder:
         (path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def zoo_level(arch: str, quality: int, pretrained: bool = True, metric: str = "mse") -> LevelCodec:
-    """One CompressAI zoo model as ladder level ``quality``."""
+def zoo_level(
+    arch: str,
+    quality: int,
+    pretrained: bool = True,
+    metric: str = "mse",
+    level: int | None = None,
+) -> LevelCodec:
+    """One CompressAI zoo model of ``quality`` as ladder level ``level`` (default: the
+    quality). ``pretrained`` loads torch hub's cached file (``$TORCH_HOME/hub/checkpoints``)
+    or downloads it; λ is the zoo quality's."""
     from compressai.zoo import image_models
 
     _arch_class(arch)
     model = image_models[arch](quality=quality, metric=metric, pretrained=pretrained)
-    return LevelCodec(model, quality, arch, MSE_LAMBDAS.get(quality))
+    return LevelCodec(model, quality if level is None else level, arch, MSE_LAMBDAS.get(quality))
 
 
 # Entropy-coder tables are derived data: ``LevelCodec`` rebuilds them with ``update(force=True)``

@@ -78,6 +78,7 @@ class NodeWorker:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "device": self.device,
+            "gpu_ids": _gpu_ids(),
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             "models": self.models.stats.as_dict(),
         }
@@ -179,6 +180,14 @@ def _payload_info(payload) -> dict:
         "bytes": payload.nbytes,
         "wire_bytes": payload.wire_nbytes,
     }
+
+
+def _gpu_ids() -> list:
+    """The GPUs Ray assigned to this actor (logical ids; empty without any)."""
+    try:
+        return [str(g) for g in ray.get_gpu_ids()]
+    except Exception:  # not inside a Ray worker
+        return []
 
 
 def _gpu_assigned() -> bool:

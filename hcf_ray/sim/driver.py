@@ -89,7 +89,13 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
     if scenario.config.placement == "dedicated":
         return LazyBackend(
             lambda: DedicatedBackend(
-                node_workers(scenario), codec.spec, codec.phi_dir, options.timeout_s, log
+                node_workers(scenario),
+                codec.spec,
+                codec.phi_dir,
+                options.timeout_s,
+                log,
+                plans=list(scenario.plans.values()),
+                transport=scenario.transport,
             ),
             options.say,
         )
@@ -462,7 +468,8 @@ def merge_records(
 
 
 def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[str, dict]:
-    keys = ("name", "ray_node_id", "host", "pid", "device", "levels", "models", "rss_peak_mb")
+    keys = ("name", "ray_node_id", "host", "pid", "device", "gpu_ids", "levels", "models")
+    keys += ("rss_peak_mb",)
     started = not isinstance(backend, LazyBackend) or backend.started
     if started:
         backend.actors.refresh()

@@ -408,9 +408,29 @@ class HCFTrainer:
             codecs.append(LevelCodec(model, c.level, c.arch, c.lmbda) if model is not None else c)
         return QualityLadder(codecs)
 
-    def export(self, out_dir: str | Path) -> None:
-        """Write ``phi.json``/``phi.pt`` and the HCF overlay ``hcf/`` into ``out_dir``."""
+    def export(self, out_dir: str | Path, ladder_spec: str | None = None) -> None:
+        """Write ``phi.json``/``phi.pt`` and the HCF overlay ``hcf/`` into ``out_dir``.
+
+        With ``ladder_spec`` (the spec the ladder was loaded from: ``zoo:ARCH@Q1-Q2``,
+        ``default``, a directory), ``out_dir`` also gets a ``ladder.json`` that *references*
+        that ladder (:func:`hcf_ray.model_spec.bundle_manifest`: the spec and each weights
+        file's sha256, the zoo's files not copied), so ``out_dir`` is a complete model spec
+        itself. A directory that holds a ladder of its own keeps it (no reference).
+        """
         out_dir = Path(out_dir)
+        manifest = None
+        if ladder_spec is not None:
+            from hcf_ray.model_spec import (
+                BUNDLE_FORMAT,
+                LADDER_MANIFEST,
+                bundle_manifest,
+                parse_spec,
+            )
+
+            existing = out_dir / LADDER_MANIFEST
+            own = existing.is_file() and _manifest_format(existing) != BUNDLE_FORMAT
+            if not own:
+                manifest = bundle_manifest(parse_spec(ladder_spec))
         info = {
             "training": {
                 "recipe": asdict(self.recipe),
@@ -427,6 +447,16 @@ class HCFTrainer:
         self.phis.save(out_dir, extra=info)
         if self.tuned:
             save_hcf_overlay(self.hcf_ladder(), out_dir / "hcf", levels=sorted(self.tuned))
+        if manifest is not None:
+            (out_dir / LADDER_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _manifest_format(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("format") if isinstance(data, dict) else None
 
 
 def _portable_dir(path: str | None) -> str | None:

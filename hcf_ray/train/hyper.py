@@ -386,11 +386,14 @@ class HyperTrainer:
         self.log(json.dumps(rec))
 
     # -- export ---------------------------------------------------------------------------
-    def export(self, out_dir: str | Path, source_dir: str | Path) -> Path:
-        """A complete model directory: ``source_dir`` (the bundle's own directory) with the
-        tuned entropy models of the finished jobs, and the run in its training records."""
-        out, src = Path(out_dir), Path(source_dir)
-        if out.resolve() == src.resolve():
+    def export(self, out_dir: str | Path, source_dir: str | Path | None) -> Path:
+        """A complete model directory: ``source_dir`` (the bundle's own directory; None for a
+        ``zoo:``/``random:`` spec) with the tuned entropy models of the finished jobs, and
+        the run in its training records. The ladder is written in full (its entropy models
+        changed), also when the source bundle only referenced a zoo ladder."""
+        out = Path(out_dir)
+        src = Path(source_dir) if source_dir is not None else None
+        if src is not None and out.resolve() == src.resolve():
             raise ValueError(f"{out}: export to a new directory, not over the source models")
         base, hcf = self.ladders()
         record = {
@@ -399,21 +402,24 @@ class HyperTrainer:
             "hours": round(self.state["hours"], 3),
             "validation": self.state["val"],
         }
-        manifest = json.loads((src / LADDER_MANIFEST).read_text())
+        manifest = json.loads((src / LADDER_MANIFEST).read_text()) if src is not None else {}
         training = manifest.get("training", {})
         run = {k: v for k, v in record.items() if k != "validation"}
         training["hyper"] = [*training.get("hyper", []), run]  # one record per run
         base.save(out, extra={"training": training})
         for name in ("phi.json", "phi.pt"):
-            if (src / name).is_file():
+            if src is not None and (src / name).is_file():
                 shutil.copy2(src / name, out / name)
-        if (src / "pcf").is_dir():
+        if src is not None and (src / "pcf").is_dir():
             shutil.copytree(src / "pcf", out / "pcf", dirs_exist_ok=True)
         levels = overlay_levels(self.bundle)
         if hcf is not None and levels:
             save_hcf_overlay(hcf, out / OVERLAY_DIR, levels)
             path = out / OVERLAY_DIR / OVERLAY_MANIFEST
-            before = json.loads((src / OVERLAY_DIR / OVERLAY_MANIFEST).read_text())
+            src_overlay = src / OVERLAY_DIR / OVERLAY_MANIFEST if src is not None else None
+            before = (
+                json.loads(src_overlay.read_text()) if src_overlay and src_overlay.is_file() else {}
+            )
             overlay = json.loads(path.read_text())
             overlay["hyper"] = [*before.get("hyper", []), run]
             path.write_text(json.dumps(overlay, indent=2) + "\n")

@@ -101,8 +101,27 @@ class Backend(ABC):
 class DedicatedBackend(Backend):
     """One actor per topology node, with that node's Ray resources."""
 
-    def __init__(self, workers: list[WorkerSpec], codec: str, phi_dir, timeout_s, log=None):
+    def __init__(
+        self,
+        workers: list[WorkerSpec],
+        codec: str,
+        phi_dir,
+        timeout_s,
+        log=None,
+        plans=(),
+        transport: str = "bitstream",
+    ):
         self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log)
+        if plans:  # each node's actor now runs on a known device: refuse mixed CPU/GPU coding
+            from hcf_ray.sim.mixed_devices import check_devices
+            from hcf_ray.sim.pool import SimulationError
+
+            device_of = {name: info.get("device", "cpu") for name, info in self.actors.info.items()}
+            try:
+                check_devices(plans, device_of, transport)
+            except ValueError as exc:
+                self.actors.close()
+                raise SimulationError(str(exc)) from None
 
     def actor_for(self, job: Job):
         return self.actors.actor(job.node)
