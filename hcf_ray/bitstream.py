@@ -191,11 +191,69 @@ class LatentPayload:
         return self.bits / (h * w)
 
 
+# wire format of a baseline payload (little-endian): magic b"PCF1", level (u8), method name
+# length (u8), H (u16), W (u16), CRC-32 (u32) of every other byte, method name, data
+_WIRE_MAGIC = b"PCF1"
+_WIRE = struct.Struct("<4sBBHHI")
+_WIRE_CRC_AT = 10
+
+
+@dataclass(frozen=True)
+class BaselinePayload:
+    """What a progressive / classical baseline (:mod:`hcf_ray.pcf`) sends to the next node:
+    method, level, image size and the codec's real bytes."""
+
+    method: str
+    level: int
+    image_size: tuple[int, int]  # (H, W)
+    data: bytes
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def wire_nbytes(self) -> int:
+        """Bytes on a link: the data plus the wire header (method, level, size, CRC)."""
+        return _WIRE.size + len(self.method.encode()) + len(self.data)
+
+    def bpp(self) -> float:
+        h, w = self.image_size
+        return len(self.data) * 8.0 / (h * w)
+
+    def to_bytes(self) -> bytes:
+        """The wire format: a small header with a CRC-32, then the codec's own bytes."""
+        name = self.method.encode()
+        h, w = self.image_size
+        head = _WIRE.pack(_WIRE_MAGIC, self.level, len(name), h, w, 0)
+        crc = zlib.crc32(self.data, zlib.crc32(name, zlib.crc32(head)))
+        head = head[:_WIRE_CRC_AT] + struct.pack("<I", crc)
+        return head + name + self.data
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> BaselinePayload:
+        """Parse and verify what arrived; a damaged stream raises ``BitstreamError``."""
+        data = bytes(data)
+        if len(data) < _WIRE.size:
+            raise BitstreamError(f"payload too short ({len(data)} bytes) for its header")
+        magic, level, n, h, w, crc = _WIRE.unpack_from(data)
+        if magic != _WIRE_MAGIC:
+            raise BitstreamError(f"not a baseline payload (magic {magic!r})")
+        if len(data) < _WIRE.size + n:
+            raise BitstreamError("truncated payload: method name cut short")
+        head = data[:_WIRE_CRC_AT] + b"\0\0\0\0"
+        actual = zlib.crc32(data[_WIRE.size :], zlib.crc32(head))
+        if actual != crc:
+            raise BitstreamError(f"payload CRC mismatch (computed {actual:08x}, sent {crc:08x})")
+        if not data[_WIRE.size + n :] or h == 0 or w == 0:
+            raise BitstreamError("empty payload")
+        name = data[_WIRE.size : _WIRE.size + n].decode("ascii", errors="replace")
+        return cls(name, level, (h, w), data[_WIRE.size + n :])
+
+
 def parse_wire(data: bytes | bytearray | memoryview):
     """Parse and verify a received stream of any kind: a learned :class:`Bitstream`, or a
-    progressive / classical baseline's :class:`~hcf_ray.pcf.methods.Payload` (``PCF1``)."""
-    if bytes(data[:4]) == b"PCF1":
-        from hcf_ray.pcf.methods import Payload
-
-        return Payload.from_bytes(data)
+    progressive / classical baseline's :class:`BaselinePayload` (``PCF1``)."""
+    if bytes(data[:4]) == _WIRE_MAGIC:
+        return BaselinePayload.from_bytes(data)
     return Bitstream.from_bytes(data)

@@ -98,7 +98,7 @@ class BundleSource:
             self._ladder_dir = base.path
             self._manifest = json.loads((base.path / MANIFEST).read_text())
         self.levels = base.levels
-        phi_path = self.phi_dir or self.path
+        phi_path = (self.phi_dir or self.path) if self.path is not None else None
         overlay = phi_path / OVERLAY_DIR if phi_path is not None else None
         self._overlay = overlay if overlay and (overlay / OVERLAY_MANIFEST).is_file() else None
 

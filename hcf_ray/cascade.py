@@ -263,18 +263,17 @@ class CascadeEngine:
         self.ladder = ladder
         self.phis = phis
         self.hcf_ladder = hcf_ladder or ladder
-        # the progressive / classical baselines' codecs, made on first use
-        # (:class:`hcf_ray.pcf.stages.BaselineSet`)
+        # the progressive / classical baselines' codecs (hcf_ray.pcf.stages.BaselineSet)
         self._baselines = baselines
         if self.hcf_ladder.levels != ladder.levels:
             raise ValueError("the HCF ladder must have the same levels as the base ladder")
 
     @property
     def baselines(self):
+        """The baselines' codecs (a :class:`hcf_ray.pcf.stages.BaselineSet`), set by whoever
+        runs baseline stages (it holds their rate table)."""
         if self._baselines is None:
-            from hcf_ray.pcf.stages import BaselineSet
-
-            self._baselines = BaselineSet()
+            raise ValueError("this engine has no baseline codecs: set engine.baselines first")
         return self._baselines
 
     @baselines.setter
@@ -349,11 +348,8 @@ class CascadeEngine:
         """
         if stage.is_forward:
             return StageOutput(bitstream=payload, image=None)
-        if stage.baseline is not None:
-            from hcf_ray.pcf.stages import run_baseline_stage
-
-            base = self.baselines.get(stage.baseline)
-            return run_baseline_stage(base, stage, payload, image_size, clock, start, stop)
+        if stage.baseline is not None:  # a progressive / classical codec's stage
+            return self.baselines.run_stage(stage, payload, image_size, clock, start, stop)
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
         send_step = len(stage.ops) + 1

@@ -6,23 +6,11 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input (config, files, arguments)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import warnings
-
-from hcf_ray.sim.cli import add_sim_commands
-
-EXIT_BAD_INPUT = 2
-
 
 # one class whether this module runs as ``python -m hcf_ray.cli`` or is imported
-from hcf_ray.errors import UserError  # noqa: E402
-
-
-def _quiet() -> None:
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+from hcf_ray.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RunError, UserError, quiet_warnings
+from hcf_ray.sim.cli import add_sim_commands
 
 
 # -- train ------------------------------------------------------------------------------
@@ -684,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 success, 1 runtime failure (or an internal error), 2 bad input with one
     line on stderr and no traceback. ``--debug`` (anywhere on the line) prints the
     traceback as well."""
-    _quiet()
+    quiet_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -697,6 +685,11 @@ def main(argv: list[str] | None = None) -> int:
             _print_traceback(exc)
         print(_error_line(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RunError as exc:
+        if debug:
+            _print_traceback(exc)
+        print(_error_line(exc), file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         print("hcf-sim: interrupted", file=sys.stderr)
         return 130

@@ -259,12 +259,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _offline_message(spec: ModelSpec, path: Path, exc: BaseException) -> str:
+def _offline_message(path: Path, exc: BaseException) -> str:
+    # short enough for one error line (MAX_LINE) with the field name in front
     return (
-        f"{spec.base.text!r}: cannot download the pretrained weights ({type(exc).__name__}, "
-        f"offline?): {path.name} is not in the torch hub cache; copy it into "
-        "$TORCH_HOME/hub/checkpoints, or set TORCH_HOME to a cache that has it "
-        f"(cache now: {path.parent})"
+        f"{path.name} not cached, no download ({type(exc).__name__}, offline?): copy it into "
+        "$TORCH_HOME/hub/checkpoints or set TORCH_HOME to a cache with it"
     )
 
 
@@ -285,11 +284,11 @@ def fetch_zoo_file(spec: ModelSpec, level: int, timeout_s: float | None = None) 
     try:
         zoo_image.load_state_dict_from_url(url, progress=False)
     except Exception as exc:  # URLError, HTTPError, timeouts, a corrupt download
-        raise SpecError(_offline_message(spec, path, exc)) from None
+        raise SpecError(_offline_message(path, exc)) from None
     finally:
         socket.setdefaulttimeout(previous)
     if not path.is_file():  # a download function that did not store the file
-        raise SpecError(_offline_message(spec, path, FileNotFoundError()))
+        raise SpecError(_offline_message(path, FileNotFoundError()))
     return path
 
 
@@ -308,8 +307,8 @@ def verify_file(path: Path, expected: str | None, what: str) -> None:
     got = file_sha256(path)
     if got != expected:
         raise SpecError(
-            f"{path.name}: sha256 {got[:16]}… but {what} expects {expected[:16]}…; replace "
-            f"the file (in {path.parent}) with the one the bundle was made with"
+            f"{path.name}: sha256 {got[:16]}… but {what} expects {expected[:16]}…: restore "
+            "the file the bundle was made with"
         )
     _VERIFIED[key] = True
 
@@ -332,7 +331,7 @@ def prepare_level(spec: ModelSpec, level: int, timeout_s: float | None = None) -
     else:
         path = level_file(spec, level) if spec.kind == "bundle" else None
     if spec.kind == "bundle" and path is not None:
-        verify_file(path, spec.sha256.get(level), f"{spec.path / LADDER_MANIFEST}")
+        verify_file(path, spec.sha256.get(level), "the bundle's ladder.json")
 
 
 def prepare(spec: ModelSpec, timeout_s: float | None = None) -> None:

@@ -287,14 +287,9 @@ class PolicyEnvironment:
         with self._lock:
             if self._table is None:
                 with untimed():  # not charged to the policy's time limit
-                    if self._level_bpp is not None:
-                        table = self._level_bpp()
-                    elif self.codec_spec is not None:
-                        from hcf_ray.level_rates import level_bpp
-
-                        table = level_bpp(self.codec_spec, self.phi_dir)
-                    else:
+                    if self._level_bpp is None:
                         raise LookupError("rate_model: no codec is known here")
+                    table = self._level_bpp()
                 self._table = {int(k): float(v) for k, v in table.items()}
             return dict(self._table)
 

@@ -60,3 +60,45 @@ def dpict_curve() -> RDCurve:
     )
     rows = sorted((float(r[0]), float(r[1])) for r in csv.reader(text.splitlines()) if r)
     return RDCurve("DPICT", tuple(r[0] for r in rows), tuple(r[1] for r in rows), None, "kodak")
+
+
+@dataclass(frozen=True)
+class PaperValues:
+    """The HCF paper's published numbers (Tables 1–4, Figs. 3 and 6), keyed for lookup.
+
+    ``table1``: (n_q, d, policy) → (bpp, PSNR, MS-SSIM dB, η_PSNR, η_MS-SSIM);
+    ``fig3_jumps``: policy → (level of the first quantization, jump there, final jump), bits;
+    ``table2``: method → (Kodak BD-rate %, Kodak BD-PSNR dB, CLIC BD-rate %, CLIC BD-PSNR dB),
+    ``table2_ours``: our method name → the paper's row for it;
+    ``table3``: arch → per node (FLOPs, params, memory, time) reductions in %;
+    ``table4``: (source k, anchor k+1) → (BD-rate_P, BD-rate_M) %;
+    ``fig6``: the ablation's qualitative findings, ``fig6_worse_at``: variant → "low"/"high".
+    """
+
+    table1: dict[tuple[int, int, str], tuple[float, ...]]
+    fig3_jumps: dict[str, tuple[int, float, float]]
+    fig3_latent_channels: int
+    table2: dict[str, tuple[float, ...]]
+    table2_ours: dict[str, str]
+    table3: dict[str, list[tuple[float, ...]]]
+    table4: dict[tuple[int, int], tuple[float, ...]]
+    fig6: str
+    fig6_worse_at: dict[str, str]
+
+
+@cache
+def paper_values() -> PaperValues:
+    """The paper's numbers from ``hcf_ray/data/paper_reference.json``."""
+    raw = json.loads(resources.files("hcf_ray.data").joinpath("paper_reference.json").read_text())
+    t2 = raw["table2"]["rows"]
+    return PaperValues(
+        table1={(r["n_q"], r["d"], r["policy"]): tuple(r["values"]) for r in raw["table1"]["rows"]},
+        fig3_jumps={r["policy"]: tuple(r["values"]) for r in raw["fig3"]["rows"]},
+        fig3_latent_channels=raw["fig3"]["latent_channels"],
+        table2={r["method"]: tuple(r["values"]) for r in t2},
+        table2_ours={r["ours"]: r["method"] for r in t2 if "ours" in r},
+        table3={k: [tuple(v) for v in rows] for k, rows in raw["table3"]["models"].items()},
+        table4={(r["source"], r["anchor_source"]): tuple(r["values"]) for r in raw["table4"]["rows"]},
+        fig6=raw["fig6"]["findings"],
+        fig6_worse_at=dict(raw["fig6"]["worse_at"]),
+    )

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from hcf_ray.analysis.cli import main
 from hcf_ray.analysis.report import SECTIONS
+from hcf_ray.cli import main
 from hcf_ray.images import load_image, sample_images, save_image
 
 

@@ -359,7 +359,8 @@ def test_zoo_without_internet_fails_before_ray(tmp_path, capsys, monkeypatch):
     path = write(tmp_path, config(LINE, codec="zoo:mbt2018-mean"))
     assert main(["validate", str(path)]) == 0  # validate cannot know
     line = refused(capsys, path, "--out", str(tmp_path / "out"), command="run")
-    assert "codec: 'zoo:mbt2018-mean': cannot download the pretrained weights (URLError" in line
+    assert "codec: mbt2018-mean-1-e522738d.pth.tar not cached, no download (URLError" in line
+    assert "TORCH_HOME" in line
     assert not (tmp_path / "out").exists()
 
 

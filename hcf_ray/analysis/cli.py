@@ -95,24 +95,3 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     print(f"wrote {res.path} ({len(res.plots)} plots) in {sum(res.seconds.values()):.0f} s")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hcf_ray.analysis.cli report …``: the same command outside ``hcf-sim``."""
-    import sys
-
-    from hcf_ray.cli import EXIT_BAD_INPUT, UserError, _quiet
-
-    _quiet()
-    parser = argparse.ArgumentParser(prog="hcf-sim")
-    add_report_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"hcf-sim: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

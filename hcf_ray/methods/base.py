@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,6 +29,8 @@ from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector
 
 if TYPE_CHECKING:
     from hcf_ray.sim.treelevels import TreeProblem
+
+Assign = Callable[["TreeProblem"], dict[str, tuple[int, ...]]]
 
 
 class Method(ABC):
@@ -41,12 +44,11 @@ class Method(ABC):
     is_baseline: ClassVar[bool] = False  # runs a progressive / classical codec (hcf_ray.pcf)
 
     # -- on a network ---------------------------------------------------------------------
-    def hop_levels(self, problem: TreeProblem) -> dict[str, tuple[int, ...]]:
+    def hop_levels(self, problem: TreeProblem, assign: Assign) -> dict[str, tuple[int, ...]]:
         """Level sent over each hop of each destination's route: by default the levels the
-        destinations' policies choose (:func:`~hcf_ray.sim.treelevels.assign_levels`)."""
-        from hcf_ray.sim.treelevels import assign_levels
-
-        return assign_levels(problem)
+        destinations' policies choose. ``assign`` is the planner's
+        :func:`~hcf_ray.sim.treelevels.assign_levels` (policies → levels on a tree)."""
+        return assign(problem)
 
     @abstractmethod
     def stages(self, s: int, d: int, levels: tuple[int, ...]) -> tuple[Stage, ...]:
@@ -86,9 +88,7 @@ class FixedPolicyMethod(Method):
     uses_policy = False
     fixed_n_q: ClassVar[int | None] = None
 
-    def hop_levels(self, problem: TreeProblem) -> dict[str, tuple[int, ...]]:
-        from hcf_ray.sim.treelevels import assign_levels
-
+    def hop_levels(self, problem: TreeProblem, assign: Assign) -> dict[str, tuple[int, ...]]:
         policy = self.eval_policy()
         n_q = dict(problem.n_q or {})
         if self.fixed_n_q is not None:
@@ -97,7 +97,7 @@ class FixedPolicyMethod(Method):
                 d = problem.targets[dest]
                 n_q[dest] = min(self.fixed_n_q, len(path) - 1, s - d + 1)
         fixed = replace(problem, policies={d: policy for d in problem.targets}, n_q=n_q)
-        return assign_levels(fixed)
+        return assign(fixed)
 
     def eval_n_q(self, s: int, d: int) -> int:
         return self.fixed_n_q or 2

@@ -71,7 +71,7 @@ class SSF(Method):
     uses_policy = False
     include_source_level = True
 
-    def hop_levels(self, problem: TreeProblem) -> dict[str, tuple[int, ...]]:
+    def hop_levels(self, problem: TreeProblem, assign=None) -> dict[str, tuple[int, ...]]:
         return {
             dest: (problem.targets[dest],) * (len(path) - 1)
             for dest, path in problem.tree.paths.items()

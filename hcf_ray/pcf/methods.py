@@ -26,8 +26,6 @@ object store) and ``data`` is exactly what crosses a link.
 from __future__ import annotations
 
 import itertools
-import struct
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hcf_ray.bitstream import BaselinePayload as Payload
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.pcf import classical, j2k
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
@@ -50,67 +49,6 @@ BASELINE_DESCRIPTIONS: dict[str, str] = {
     "drf-webp": "WebP re-encoded at every node (rate-matched quality)",
 }
 BASELINES: tuple[str, ...] = tuple(BASELINE_DESCRIPTIONS)
-
-
-# wire format of a baseline payload (little-endian): magic b"PCF1", level (u8), method name
-# length (u8), H (u16), W (u16), CRC-32 (u32) of every other byte, method name, data
-_WIRE_MAGIC = b"PCF1"
-_WIRE = struct.Struct("<4sBBHHI")
-_WIRE_CRC_AT = 10
-
-
-@dataclass(frozen=True)
-class Payload:
-    """What one node sends to the next: method, level, image size and the real bytes."""
-
-    method: str
-    level: int
-    image_size: tuple[int, int]  # (H, W)
-    data: bytes
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.data)
-
-    @property
-    def wire_nbytes(self) -> int:
-        """Bytes on a link: the data plus the wire header (method, level, size, CRC)."""
-        return _WIRE.size + len(self.method.encode()) + len(self.data)
-
-    def bpp(self) -> float:
-        h, w = self.image_size
-        return len(self.data) * 8.0 / (h * w)
-
-    def to_bytes(self) -> bytes:
-        """The wire format: a small header with a CRC-32, then the codec's own bytes."""
-        name = self.method.encode()
-        h, w = self.image_size
-        head = _WIRE.pack(_WIRE_MAGIC, self.level, len(name), h, w, 0)
-        crc = zlib.crc32(self.data, zlib.crc32(name, zlib.crc32(head)))
-        head = head[:_WIRE_CRC_AT] + struct.pack("<I", crc)
-        return head + name + self.data
-
-    @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Payload:
-        """Parse and verify what arrived; a damaged stream raises ``BitstreamError``."""
-        from hcf_ray.bitstream import BitstreamError
-
-        data = bytes(data)
-        if len(data) < _WIRE.size:
-            raise BitstreamError(f"payload too short ({len(data)} bytes) for its header")
-        magic, level, n, h, w, crc = _WIRE.unpack_from(data)
-        if magic != _WIRE_MAGIC:
-            raise BitstreamError(f"not a baseline payload (magic {magic!r})")
-        if len(data) < _WIRE.size + n:
-            raise BitstreamError("truncated payload: method name cut short")
-        head = data[:_WIRE_CRC_AT] + b"\0\0\0\0"
-        actual = zlib.crc32(data[_WIRE.size :], zlib.crc32(head))
-        if actual != crc:
-            raise BitstreamError(f"payload CRC mismatch (computed {actual:08x}, sent {crc:08x})")
-        if not data[_WIRE.size + n :] or h == 0 or w == 0:
-            raise BitstreamError("empty payload")
-        name = data[_WIRE.size : _WIRE.size + n].decode("ascii", errors="replace")
-        return cls(name, level, (h, w), data[_WIRE.size + n :])
 
 
 def to_uint8(x: Tensor) -> np.ndarray:

@@ -63,6 +63,15 @@ class BaselineSet:
         table = tuple(sorted(self.level_bpp.items())) if self.level_bpp else None
         return (table, self.tail_model)
 
+    def run_stage(
+        self, stage: Stage, payload, image_size, clock=time.perf_counter, start=0, stop=None
+    ):
+        """Run a baseline stage (``stage.codecs`` names the baseline); see
+        :func:`run_baseline_stage`."""
+        return run_baseline_stage(
+            self.get(stage.codecs), stage, payload, image_size, clock, start, stop
+        )
+
     def get(self, name: str) -> Baseline:
         if name not in self._made:
             self._made[name] = make_baseline(

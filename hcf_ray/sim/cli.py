@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-EXIT_RUNTIME = 1
+from hcf_ray.errors import EXIT_RUNTIME, RunError
+
 # = hcf_ray.cascade.TRANSPORTS; not imported so that building the parser stays torch-free
 TRANSPORTS = ("bitstream", "latent")
 
@@ -233,8 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         started = connect(args.address, args.num_cpus, log_dir=out.path)
         summary = run_simulation(sc, out, options=options, log=_warn)
     except SimulationError as exc:
-        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
-        return EXIT_RUNTIME
+        raise RunError(str(exc)) from None
     except ImageError as exc:
         raise _user_error(exc) from None
     finally:
@@ -361,8 +361,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             say=_info,
         )
     except SimulationError as exc:
-        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
-        return EXIT_RUNTIME
+        raise RunError(str(exc)) from None
     finally:
         if started:
             ray.shutdown()
@@ -472,8 +471,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         started = connect(args.address, args.num_cpus, log_dir=out)
         result = run_search(sc, targets, objective, options, log=_warn)
     except SimulationError as exc:
-        print(f"hcf-sim: error: {_short(str(exc))}", file=sys.stderr)
-        return EXIT_RUNTIME
+        raise RunError(str(exc)) from None
     except ImageError as exc:
         raise _user_error(exc) from None
     finally:

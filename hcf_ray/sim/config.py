@@ -267,12 +267,12 @@ PathStr = Annotated[str, AfterValidator(_path_str)]  # a file/folder name or a c
 NodeId = Annotated[str, AfterValidator(_node_id)]
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
     # inf/nan are refused in every float field (and in nested dicts/tuples of floats)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class DeviceConfig(_Model):
+class DeviceConfig(StrictModel):
     """The hardware a node simulates: who prices its ops, how fast, how much power.
 
     An op on the node takes ``profile.seconds(op, size) / (throughput · speed)`` simulated
@@ -291,7 +291,7 @@ DeviceRef = str | DeviceConfig  # a name from the top-level ``devices`` table, o
 Resources = dict[str, Annotated[float, Field(strict=True, ge=0, le=1e9)]]
 
 
-class NodeDefaults(_Model):
+class NodeDefaults(StrictModel):
     """Defaults for every node (sized so a whole topology fits a 2-core laptop)."""
 
     num_cpus: Num = Field(0.25, ge=0, le=1e4)
@@ -303,7 +303,7 @@ class NodeDefaults(_Model):
     device: DeviceRef | None = None  # None: the run's profile, throughput 1, no power model
 
 
-class NodeConfig(_Model):
+class NodeConfig(StrictModel):
     id: NodeId
     role: Literal["source", "relay", "destination", "router"] = "relay"
     num_cpus: Num | None = Field(None, ge=0, le=1e4)
@@ -314,7 +314,7 @@ class NodeConfig(_Model):
     device: DeviceRef | None = None
 
 
-class LinkConfig(_Model):
+class LinkConfig(StrictModel):
     src: NodeId
     dst: NodeId
     bandwidth_mbps: Bandwidth
@@ -324,14 +324,14 @@ class LinkConfig(_Model):
     directed: bool = Field(False, strict=True)
 
 
-class DestinationConfig(_Model):
+class DestinationConfig(StrictModel):
     node: NodeId
     level: Level
     policy: PolicySpec | None = None  # overrides the flow's policy for this destination
     n_q: Level | None = None  # overrides the flow's n_q for this destination
 
 
-class FlowConfig(_Model):
+class FlowConfig(StrictModel):
     name: Name | None = None
     source: NodeId
     source_level: Level | None = None  # None: the ladder's top level
@@ -346,12 +346,12 @@ class FlowConfig(_Model):
     interval_ms: Millis = 0.0  # image i is released at i·interval (0: a burst)
 
 
-class RoutingConfig(_Model):
+class RoutingConfig(StrictModel):
     # link attribute minimised by the shortest path: latency_ms, hops, or inv_bandwidth
     weight: str = "latency_ms"
 
 
-class GraphImport(_Model):
+class GraphImport(StrictModel):
     """Nodes and links from a GraphML/GML file (Internet Topology Zoo style)."""
 
     file: PathStr
@@ -359,7 +359,7 @@ class GraphImport(_Model):
     latency_ms: Millis | None = None  # None: from coordinates, else 5 ms
 
 
-class SimConfig(_Model):
+class SimConfig(StrictModel):
     name: Name = "topology"
     codec: PathStr = "default"  # default | checkpoint dir | zoo:ARCH | random:ARCH[:N[:M[:L]]]
     phi_dir: PathStr | None = None

@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 import networkx as nx
 from pydantic import Field, ValidationError, model_validator
 
-from hcf_ray.sim.config import MAX_LINKS, MAX_NODES, ConfigError, _Model, pydantic_error, show
+from hcf_ray.sim.config import MAX_LINKS, MAX_NODES, ConfigError, StrictModel, pydantic_error, show
 
 MAX_PAIRS = 500_000  # node pairs a quadratic generator may look at (n ≤ 1000)
 
@@ -32,7 +32,7 @@ Prob = Annotated[float, Field(strict=True, ge=0, le=1)]
 Positive = Annotated[float, Field(strict=True, gt=0, le=1e6)]
 
 
-class _Params(_Model):
+class _Params(StrictModel):
     """Keyword arguments of one generator; ``nodes()`` and ``links()`` are what the
     parameters imply (``links()``: expected or exact count, None when unknown)."""
 

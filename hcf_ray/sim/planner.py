@@ -21,7 +21,7 @@ from hcf_ray.cascade import Program, Stage
 from hcf_ray.methods import Method
 from hcf_ray.policy import Policy
 from hcf_ray.sim.topology import Topology, Unreachable
-from hcf_ray.sim.treelevels import PlanError, TreeProblem
+from hcf_ray.sim.treelevels import PlanError, TreeProblem, assign_levels
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def plan_flow(
         n_q={d.node: d.n_q for d in flow.destinations},
         n_q_fields={d.node: d.n_q_field for d in flow.destinations},
     )
-    levels = method.hop_levels(problem)
+    levels = method.hop_levels(problem, assign_levels)
     per_dest = []
     for d in flow.destinations:
         lv = levels[d.node]

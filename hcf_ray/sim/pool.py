@@ -171,9 +171,11 @@ class ActorSet:
                 f"node {node!r} did not answer within {self.timeout_s:.0f} s"
             ) from None
         except RayActorError as exc:
-            raise SimulationError(f"node {node!r}: actor died ({_reason(exc)})") from None
+            raise SimulationError(
+                f"node {node!r}: actor died ({actor_death_reason(exc)})"
+            ) from None
         except RayTaskError as exc:
-            raise SimulationError(f"node {node!r}: {_cause(exc)}") from None
+            raise SimulationError(f"node {node!r}: {task_error_cause(exc)}") from None
 
     def close(self) -> None:
         for h in self.handles.values():
@@ -194,7 +196,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _reason(exc: BaseException) -> str:
+def actor_death_reason(exc: BaseException) -> str:
     text = str(exc)
     for marker in ("The actor died because", "The actor is dead because", "died because"):
         if marker in text:
@@ -202,7 +204,7 @@ def _reason(exc: BaseException) -> str:
     return _first_line(exc)
 
 
-def _cause(exc: RayTaskError) -> str:
+def task_error_cause(exc: RayTaskError) -> str:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException) and not isinstance(cause, RayTaskError):
         return f"{type(cause).__name__}: {_first_line(cause)}"

@@ -10,11 +10,13 @@ here too: a bad one is left out of its flow and listed in ``Scenario.image_error
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hcf_ray.images import ImageError, image_files, inspect_image, sample_images, usable_images
+from hcf_ray.level_rates import level_bpp
 from hcf_ray.methods import get_method
 from hcf_ray.policy import PolicyEnvironment, PolicyError, bind_environment, resolve_policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
@@ -274,6 +276,7 @@ def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
         phi_dir=codec.phi_dir,
         devices=devices,
         node_speed={n: spec.speed for n, spec in topology.nodes.items()},
+        level_bpp=functools.partial(level_bpp, codec.spec),
     )
     for d in run.spec.destinations:
         bind_environment(d.policy, env)

@@ -48,7 +48,7 @@ from hcf_ray.sim.config import (
     PolicySpec,
     Seed,
     SimConfig,
-    _Model,
+    StrictModel,
     parse,
     read_yaml,
     show,
@@ -64,7 +64,7 @@ MAX_NETWORKS = 1000  # generators × seeds of one sweep
 MAX_SWEEP_WORK = 500_000
 
 
-class Generator(_Model):
+class Generator(StrictModel):
     kind: str
     # keyword arguments of the generator, checked by its schema (hcf_ray.sim.generators)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -76,7 +76,7 @@ def _ordered(v: tuple, info: ValidationInfo) -> tuple:
     return v
 
 
-class Range(_Model):
+class Range(StrictModel):
     """Link parameters drawn uniformly from ``[low, high]`` (bandwidth ≥ 1 kbit/s,
     latency in 0..3 600 000 ms, like a topology's links)."""
 
@@ -86,7 +86,7 @@ class Range(_Model):
     _order = field_validator("bandwidth_mbps", "latency_ms")(_ordered)
 
 
-class SweepFlow(_Model):
+class SweepFlow(StrictModel):
     source_level: Level = 6  # at most the codec's top level (checked when loading)
     destinations: Annotated[int, Field(strict=True, ge=1, le=MAX_NODES)] = 2
     # target levels drawn from this inclusive range, within 1..source_level
@@ -109,7 +109,7 @@ class SweepFlow(_Model):
         return v
 
 
-class SweepConfig(_Model):
+class SweepConfig(StrictModel):
     name: Name = "sweep"
     codec: PathStr = "default"
     phi_dir: PathStr | None = None

@@ -265,6 +265,6 @@ class LazyBackend(Backend):
 
 
 def _first(exc: BaseException) -> str:
-    from hcf_ray.sim.pool import _reason
+    from hcf_ray.sim.pool import actor_death_reason
 
-    return _reason(exc)
+    return actor_death_reason(exc)

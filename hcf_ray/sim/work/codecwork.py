@@ -38,7 +38,7 @@ from ray.exceptions import (
 )
 
 from hcf_ray.sim.planner import FlowPlan, Job, plan_segments
-from hcf_ray.sim.pool import SimulationError, _cause, _reason
+from hcf_ray.sim.pool import SimulationError, actor_death_reason, task_error_cause
 from hcf_ray.sim.work.backend import Backend
 from hcf_ray.sim.work.cache import CodecCache, lineage_keys, source_key
 
@@ -328,12 +328,12 @@ class CodecWork:
             try:
                 ray.get(p.stats_ref, timeout=self.timeout_s)
             except RayActorError as exc:
-                why = f"node {node!r}: actor died ({_reason(exc)}) while processing {where}"
+                why = f"node {node!r}: actor died ({actor_death_reason(exc)}) while processing {where}"
                 return UnitFailure(why, True, p.actor, node)
             except RayTaskError as exc:
                 cause = getattr(exc, "cause", None)
                 system = isinstance(cause, SYSTEM_ERRORS)
-                why = f"node {node!r} failed on {where}: {_cause(exc)}"
+                why = f"node {node!r} failed on {where}: {task_error_cause(exc)}"
                 return UnitFailure(why, system, p.actor, node)
             except GetTimeoutError:
                 why = f"node {node!r} timed out after {self.timeout_s:.0f} s on {where}"
@@ -342,7 +342,7 @@ class CodecWork:
                 why = f"node {node!r} lost work on {where}: {type(exc).__name__}"
                 return UnitFailure(why, True, p.actor, node)
             except RayError as exc:
-                why = f"node {node!r} failed on {where}: {type(exc).__name__}: {_cause(exc)}"
+                why = f"node {node!r} failed on {where}: {type(exc).__name__}: {task_error_cause(exc)}"
                 return UnitFailure(why, False, p.actor, node)
         return UnitFailure(f"unit {where} failed", True)
 
