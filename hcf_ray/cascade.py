@@ -452,15 +452,6 @@ class CascadeEngine:
     ) -> CascadeResult:
         return self.execute(self.program(method, s, d, policy, n_q, phi_mode), x)
 
-    def hcf(self, x, s, d, policy="edge", n_q=2, phi_mode: PhiMode = "switch"):
-        return self.run(x, "hcf", s, d, policy, n_q, phi_mode)
-
-    def drf(self, x, s, d, policy=None, n_q=None):
-        return self.run(x, "drf", s, d, policy, n_q or (s - d + 1))
-
-    def ssf(self, x, d):
-        return self.run(x, "ssf", d, d)
-
 
 def _quantize(codec, value: Tensor, image_size: tuple[int, int]) -> LatentPayload:
     """``Q^k`` + entropy estimation: the latent-transport payload."""

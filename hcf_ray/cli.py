@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--refine-rounds",
         type=int,
         default=100,
-        help="rounds of the refine schedule over all levels (default: until --max-hours)",
+        help="rounds of the refine schedule over all levels (default 100; --max-hours also stops)",
     )
     tl.add_argument(
         "--refine-schedule",

@@ -100,6 +100,7 @@ def evaluate(
     n_q: int | None = None,
 ) -> dict[str, Curve]:
     """RD curves (mean over images) of each method for d = 1..s-1 (and s for SSF)."""
+    from hcf_ray.level_rates import level_bpp, measure_level_bpp
     from hcf_ray.pcf.stages import BaselineSet
 
     unknown = [m for m in methods if m not in method_names()]
@@ -114,7 +115,9 @@ def evaluate(
         raise ValueError("HCF needs φ modules; this bundle has none")
     xs = [(Path(p).name, load_image(p)) for p in images]
     if any(get_method(m).is_baseline for m in methods):
-        engine.baselines = BaselineSet.for_bundle(bundle.spec, tail_model, bundle.ladder)
+        # level k of a baseline = the rate of the bundle's level k, as on a topology
+        rates = level_bpp(bundle.spec) if bundle.spec else measure_level_bpp(bundle.ladder)
+        engine.baselines = BaselineSet(rates, tail_model)
     curves: dict[str, Curve] = {}
     for name in methods:
         m = get_method(name)

@@ -948,8 +948,3 @@ def _load_policy(spec: str, base_dir: str | Path | None) -> tuple[type[Policy], 
         )
         raise ValueError(f"{problem}; it defines: {listed}")
     return cls, source
-
-
-def iter_policy_space(s: int, d: int, n_q_values: Sequence[int]) -> Iterator[PolicyVector]:
-    for n in n_q_values:
-        yield from enumerate_policies(s, d, n)

@@ -30,10 +30,6 @@ def _load(dataset: str) -> dict:
     return json.loads(text)["curves"]
 
 
-def reference_names(dataset: str = "kodak") -> list[str]:
-    return sorted(_load(dataset))
-
-
 def reference_curve(key: str, dataset: str = "kodak") -> RDCurve:
     """A CompressAI results curve, e.g. ``compressai-bmshj2018-hyperprior_mse_cuda``."""
     curves = _load(dataset)
@@ -98,7 +94,9 @@ def paper_values() -> PaperValues:
         table2={r["method"]: tuple(r["values"]) for r in t2},
         table2_ours={r["ours"]: r["method"] for r in t2 if "ours" in r},
         table3={k: [tuple(v) for v in rows] for k, rows in raw["table3"]["models"].items()},
-        table4={(r["source"], r["anchor_source"]): tuple(r["values"]) for r in raw["table4"]["rows"]},
+        table4={
+            (r["source"], r["anchor_source"]): tuple(r["values"]) for r in raw["table4"]["rows"]
+        },
         fig6=raw["fig6"]["findings"],
         fig6_worse_at=dict(raw["fig6"]["worse_at"]),
     )

@@ -113,7 +113,7 @@ def entropy_plot(result, path: str | Path) -> Path:
             )
     ax.invert_xaxis()
     ax.set_xticks(range(result.d, result.s + 1))
-    ax.set_xlabel("level (cascade runs right to left: s → d)")
+    ax.set_xlabel("level (the cascade runs left to right: s → d)")
     ax.set_ylabel("differential entropy (bits / latent vector)")
     ax.set_title(
         f"Kozachenko–Leonenko estimate, k={result.k}, ties={result.ties}, "

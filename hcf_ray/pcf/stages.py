@@ -14,9 +14,9 @@ payload (nothing to quantize: the op already made the bytes). A relay whose leve
 drop forwards the bytes it received.
 
 :class:`BaselineSet` holds one codec per baseline, built on first use with one rate table
-(level → bpp) for all of them: by default the bundle's measured level rates
-(:func:`hcf_ray.level_rates.level_bpp`), so a baseline's level k means the same rate as the
-ladder's level k, in ``hcf-sim eval`` and on a topology alike.
+(level → bpp) for all of them. ``hcf-sim eval`` and the simulator give it the bundle's
+measured level rates (:func:`hcf_ray.level_rates.level_bpp`), so a baseline's level k means
+the same rate as the ladder's level k, in both alike.
 """
 
 from __future__ import annotations
@@ -46,16 +46,6 @@ class BaselineSet:
             self.level_bpp = None
         self.tail_model = str(tail_model)
         self._made: dict[str, Baseline] = {}
-
-    @classmethod
-    def for_bundle(cls, spec: str, tail_model: str | Path = "default", ladder=None):
-        """The rate table of a model bundle's ladder (its measured level rates; the default
-        table when they do not increase with the level, as with untrained ``random:``
-        models). A ``ladder`` without a spec is measured directly."""
-        from hcf_ray.level_rates import level_bpp, measure_level_bpp
-
-        table = level_bpp(spec) if spec else measure_level_bpp(ladder)
-        return cls(table, tail_model)
 
     @property
     def key(self) -> tuple:

@@ -191,22 +191,3 @@ def build_topology(cfg: SimConfig, base_dir: Path | None = None) -> Topology:
             directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
     nodes = [node_spec(n, cfg.node_defaults) for n in node_cfgs.values()]
     return Topology(nodes, directed.values(), cfg.name)
-
-
-def topology_from_graph(
-    g: nx.Graph,
-    bandwidth_mbps: Mapping[tuple, float],
-    latency_ms: Mapping[tuple, float],
-    defaults: NodeDefaults | None = None,
-    name: str = "",
-) -> Topology:
-    """A topology from a (generated) NetworkX graph with per-edge bandwidth and latency."""
-    defaults = defaults or NodeDefaults()
-    nodes = [node_spec(NodeConfig(id=str(n)), defaults) for n in g.nodes]
-    links = []
-    for u, v in g.edges:
-        bw, lat = bandwidth_mbps[u, v], latency_ms[u, v]
-        links.append(LinkSpec(str(u), str(v), bw, lat))
-        if not g.is_directed():
-            links.append(LinkSpec(str(v), str(u), bw, lat))
-    return Topology(nodes, links, name)

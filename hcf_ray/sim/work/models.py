@@ -139,10 +139,11 @@ class ModelCache:
         engine = CascadeEngine(base_view, PhiView(phis, self.node), hcf_view)
         if needs.baselines:
             if self._baselines is None:
+                from hcf_ray.level_rates import level_bpp
                 from hcf_ray.pcf.stages import BaselineSet
 
-                # level k of a baseline = the rate of the bundle's level k (hcf_ray.level_rates)
-                self._baselines = BaselineSet.for_bundle(self.codec)
+                # level k of a baseline = the rate of the bundle's level k
+                self._baselines = BaselineSet(level_bpp(self.codec))
             engine.baselines = self._baselines
         return engine
 
