@@ -1,6 +1,11 @@
 """``hcf-sim report --quick`` end to end on tiny random models and small crops."""
 
+import contextlib
+import io
 import json
+import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -8,31 +13,77 @@ from hcf_ray.analysis.report import SECTIONS
 from hcf_ray.cli import main
 from hcf_ray.images import load_image, sample_images, save_image
 
+QUICK_MODELS = "random:mbt2018-mean:16:24:6"
+# Every number of every Markdown table of the quick report, as printed by the report before
+# it was split into computation and templates; see test_quick_report_table_numbers_unchanged.
+TABLES_FIXTURE = Path(__file__).parent / "data" / "report_quick_tables.json"
+_TOKEN = re.compile(r"[+-]?\d+(?:\.\d+)?|n/a|—|†")
 
-@pytest.fixture(scope="module")
-def small_images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("imgs")
+
+def table_numbers(markdown: str) -> list:
+    """Every Markdown table of ``markdown``: a list of rows (header row first, the ``|---|``
+    row left out), each a list of cells, each the list of number tokens printed in the cell,
+    as strings (``n/a``, ``—`` and ``†`` count as tokens)."""
+    tables: list = []
+    current = None
+    for line in markdown.splitlines():
+        line = line.strip()
+        if not line.startswith("|"):
+            current = None
+            continue
+        if current is None:
+            current = []
+            tables.append(current)
+        cells = line.strip("|").split("|")
+        if all(set(c.strip()) <= {"-", ":"} and c.strip() for c in cells):
+            continue  # the header separator
+        current.append([_TOKEN.findall(c) for c in cells])
+    return tables
+
+
+def run_quick_report(images: Path, out: Path) -> tuple[int, str]:
+    """``hcf-sim report --quick`` on ``images`` into ``out``: (exit code, stdout)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(
+            [
+                "report",
+                "--images",
+                str(images),
+                "--out",
+                str(out),
+                "--models",
+                QUICK_MODELS,
+                "--quick",
+                "--threads",
+                "1",
+            ]
+        )
+    return rc, buf.getvalue()
+
+
+def make_small_images(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     for p in sample_images()[:2]:
         save_image(load_image(p)[..., :128, :192], folder / p.name)
     return folder
 
 
-def test_quick_report_has_every_section_and_plot(small_images, tmp_path, capsys):
-    out = tmp_path / "r"
-    rc = main(
-        [
-            "report",
-            "--images",
-            str(small_images),
-            "--out",
-            str(out),
-            "--models",
-            "random:mbt2018-mean:16:24:6",
-            "--quick",
-            "--threads",
-            "1",
-        ]
-    )
+@pytest.fixture(scope="module")
+def small_images(tmp_path_factory):
+    return make_small_images(tmp_path_factory.mktemp("imgs"))
+
+
+@pytest.fixture(scope="module")
+def quick_report(small_images, tmp_path_factory):
+    """One quick report for the tests of this module: (output folder, exit code, stdout)."""
+    out = tmp_path_factory.mktemp("report") / "r"
+    rc, stdout = run_quick_report(small_images, out)
+    return out, rc, stdout
+
+
+def test_quick_report_has_every_section_and_plot(small_images, quick_report):
+    out, rc, stdout = quick_report
     assert rc == 0
     md = (out / "report.md").read_text()
     for title in SECTIONS:
@@ -65,7 +116,37 @@ def test_quick_report_has_every_section_and_plot(small_images, tmp_path, capsys)
     assert shipped["measured"] and shipped["nodes"][0]["hcf_time_s"] > 0
     assert shipped["nodes"][0]["drf_peak_bytes"] > 0
     assert [r["source"] for r in data["cross_quality"]["bd"]] == [5, 4, 3]
-    assert "wrote" in capsys.readouterr().out
+    assert "wrote" in stdout
+
+
+def test_table_numbers_parses_markdown_tables():
+    md = "text 1.5\n\n| a | d=2 (0.125 bpp) |\n|---|---|\n| x | -0.50 (rank 1) |\n| y | n/a |\nend 3"
+    assert table_numbers(md) == [[[[], ["2", "0.125"]], [[], ["-0.50", "1"]], [[], ["n/a"]]]]
+
+
+def test_quick_report_table_numbers_unchanged(quick_report):
+    """Every number in every table of the quick report, as printed, equals the fixture made
+    with the report code before it was split into computation and Jinja2 templates. Cells
+    listed as ``volatile`` (wall-clock times, which differ between two identical runs) are
+    skipped. Set HCF_UPDATE_REPORT_FIXTURE=1 to rewrite the fixture after an intended change
+    of the report's numbers."""
+    out, rc, _ = quick_report
+    assert rc == 0
+    got = table_numbers((out / "report.md").read_text())
+    if os.environ.get("HCF_UPDATE_REPORT_FIXTURE"):
+        old = json.loads(TABLES_FIXTURE.read_text())
+        TABLES_FIXTURE.write_text(json.dumps({**old, "tables": got}, ensure_ascii=False) + "\n")
+    want = json.loads(TABLES_FIXTURE.read_text())
+    volatile = {tuple(tc) for tc in want["volatile_columns"]}
+    assert len(got) == len(want["tables"])
+    for t, (g, w) in enumerate(zip(got, want["tables"])):
+        assert len(g) == len(w), f"table {t}: {len(g)} rows, fixture {len(w)}"
+        for r, (grow, wrow) in enumerate(zip(g, w)):
+            assert len(grow) == len(wrow), f"table {t} row {r}: {len(grow)} cells"
+            for c, (gc, wc) in enumerate(zip(grow, wrow)):
+                if r > 0 and (t, c) in volatile:
+                    continue
+                assert gc == wc, f"table {t} row {r} column {c}: {gc} != fixture {wc}"
 
 
 def test_report_bad_input_is_one_line_exit_2(tmp_path, capsys, small_images):

@@ -76,6 +76,14 @@ def test_ray_transport_is_bit_identical_to_in_process(line_run, engine):
         ref = in_process(engine, sc, rec)
         # what the destination decoded is exactly what the in-process cascade produces
         assert rec["recon_sha256"] == sha(ref.x_hat)
+        # and what the engine compiles by itself, without the simulator's planner: the edge
+        # policy with one quantization per hop (3 hops, levels 6 → 2), or SSF at level 2
+        x = load_image(next(p for p in sc.flows[0].images if p.name == rec["image"]))
+        if rec["method"] == "ssf":
+            direct = engine.run(x, "ssf", 2, 2)
+        else:
+            direct = engine.run(x, rec["method"], 6, 2, policy="edge", n_q=3)
+        assert sha(direct.x_hat) == rec["recon_sha256"] and rec["bpp"] == direct.bpp()
         # per-hop bytes are the lengths of the bitstreams that crossed each link
         assert [h["bytes"] for h in rec["hops"]] == [len(t.bitstream) for t in ref.transmissions]
         assert [h["level"] for h in rec["hops"]] == [t.level for t in ref.transmissions]

@@ -2,6 +2,8 @@
 
 import json
 
+import pandas as pd
+import pytest
 import yaml
 
 from hcf_ray.sim.sweep import load_sweep, run_sweep
@@ -40,6 +42,18 @@ def test_sweep_reuses_actors_and_aggregates(ray_session, tmp_path):
     lines = (tmp_path / "out" / "sweep_results.jsonl").read_text().splitlines()
     assert len(lines) == summary["records"] == 12
     assert {"network", "generator", "seed"} <= set(json.loads(lines[0]))
+    # the summary's statistics are those of the records, recomputed here with pandas
+    df = pd.DataFrame([json.loads(x) for x in lines])
+    df["group"] = df["method"] + "/" + df["policy"]
+    for metric in ("bpp", "psnr", "latency_s", "compute_s", "total_bytes"):
+        by = df.groupby("group")[metric]
+        for key, stats in summary["by_method_policy"].items():
+            assert stats[metric]["mean"] == pytest.approx(by.mean()[key], rel=1e-12)
+            assert stats[metric]["std"] == pytest.approx(by.std(ddof=0)[key], rel=1e-9, abs=1e-15)
+            assert stats[metric]["max"] == by.max()[key] and stats[metric]["min"] == by.min()[key]
+    by_gen = df.groupby(df["generator"] + "/" + df["group"])["latency_s"].mean()
+    for key, stats in summary["by_generator"].items():
+        assert stats["latency_s"]["mean"] == pytest.approx(by_gen[key], rel=1e-12)
 
 
 def test_sweep_n_q_admits_routes_longer_than_the_levels(tmp_path):

@@ -4,6 +4,11 @@
 cross-quality, ablation) plus the RD curves on the shipped (or any) models, writes
 ``report.md``, ``report.json`` and the PNG plots into the output folder, and puts the paper's
 numbers next to ours. All RD numbers come from real bitstreams (:mod:`.runner`).
+
+This module runs the analyses; :mod:`.report_tables` turns their results into table data,
+:mod:`.report_render` lays the data out with the Jinja2 templates in ``templates/``,
+:mod:`.report_plots` draws the PNGs and :mod:`.report_json` writes ``report.json``. The
+paper's numbers are data (:func:`hcf_ray.reference.paper_values`).
 """
 
 from __future__ import annotations
