@@ -445,7 +445,7 @@ def test_real_processes(tmp_path):
     for args, expected in [
         (["validate", str(deep)], "nested too deeply"),
         (["validate", str(ansi)], "nodes[3].id: node id '\\x1b[2J\\x1b[31mX' is not allowed"),
-        (["run", str(bad_policy), "--out", str(out)], "choose()/place() did not return within 1 s"),
+        (["run", str(bad_policy), "--out", str(out)], "choose() did not return within 1 s"),
     ]:
         res = subprocess.run(
             [sys.executable, "-m", "hcf_ray.cli", *args],
