@@ -54,6 +54,10 @@ class Method(ABC):
     def stages(self, s: int, d: int, levels: tuple[int, ...]) -> tuple[Stage, ...]:
         """What each node of a route does: ``len(levels) + 1`` stages, source first."""
 
+    def policy_label(self, configured: str) -> str:
+        """The policy a record names: the destination's (``configured``), or ``-``."""
+        return configured if self.uses_policy else "-"
+
     def vector(self, s: int, d: int, levels: tuple[int, ...]) -> PolicyVector | None:
         """The policy vector π of a route (None: the method has none)."""
         return PolicyVector.from_levels(s, d, levels)
@@ -101,6 +105,11 @@ class FixedPolicyMethod(Method):
 
     def eval_n_q(self, s: int, d: int) -> int:
         return self.fixed_n_q or 2
+
+    def policy_label(self, configured: str) -> str:
+        """The method's own policy (and n_q), whatever the destination's says."""
+        name = self.eval_policy.name
+        return f"{name}, n_q={self.fixed_n_q}" if self.fixed_n_q else name
 
 
 def with_forwards(stages: tuple[Stage, ...], levels: tuple[int, ...]) -> tuple[Stage, ...]:

@@ -238,7 +238,7 @@ def plan_flow(
         except ValueError as exc:
             raise PlanError(str(exc), d.field) from None
         program = Program(method.name, s, d.level, vec, tuple(stages))
-        label = d.policy_label if method.uses_policy else "-"
+        label = method.policy_label(d.policy_label)
         per_dest.append((d, tree.paths[d.node], lv, program, label))
     jobs, chains = merge_stages([(p, prog.stages) for _, p, _, prog, _ in per_dest])
     destinations = tuple(

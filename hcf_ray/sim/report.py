@@ -191,8 +191,9 @@ def format_tables(summary: dict) -> str:
             f"({n_img} images, transport {summary['transport']}, timing {summary['timing']})"
         )
         w = max([10, *(len(d) + 2 for mv in f["methods"].values() for d in mv["destinations"])])
+        mw = max([7, *(len(m) + 1 for m in f["methods"])])  # method names: hcf … drf-webp
         head = (
-            f"  {'method':<7}{'policy':<12}{'dest':<{w}}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
+            f"  {'method':<{mw}}{'policy':<12}{'dest':<{w}}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
             f"{'MS-SSIM':>9}{'latency ms':>12}{'p95 ms':>9}{'compute ms':>12}{'GFLOP':>8}"
         )
         out.append(head)
@@ -201,19 +202,19 @@ def format_tables(summary: dict) -> str:
             for d, v in mv["destinations"].items():
                 lat = v["latency_s"]
                 out.append(
-                    f"  {m:<7}{_short(v['policy'], 11):<12}{d:<{w}}{v['level']:>4}"
+                    f"  {m:<{mw}}{_short(v['policy'], 11):<12}{d:<{w}}{v['level']:>4}"
                     f"{_f(v['bpp'], 4):>9}{_f(v['psnr'], 2):>8}{_f(v['ms_ssim_db'], 2):>9}"
                     f"{_f(_ms(lat.get('mean')), 1):>12}{_f(_ms(lat.get('p95')), 1):>9}"
                     f"{_f(_ms(v['compute_s']), 1):>12}{_f(_g(v['flops']), 2):>8}"
                 )
         out.append(
-            f"  {'method':<7}{'link bytes/img':>16}{'compute ms/img':>16}{'GFLOP/img':>11}"
+            f"  {'method':<{mw}}{'link bytes/img':>16}{'compute ms/img':>16}{'GFLOP/img':>11}"
             f"{'all-dest latency ms':>21}{'energy J/img':>14}   (shared work counted once)"
         )
         for m, mv in f["methods"].items():
             p = mv["per_image"]
             out.append(
-                f"  {m:<7}{_f(p['link_bytes'], 0):>16}{_f(_ms(p['compute_s']), 1):>16}"
+                f"  {m:<{mw}}{_f(p['link_bytes'], 0):>16}{_f(_ms(p['compute_s']), 1):>16}"
                 f"{_f(_g(p['flops']), 2):>11}{_f(_ms(p['latency_s_all_destinations']), 1):>21}"
                 f"{_f(p.get('energy_j'), 3):>14}"
             )
