@@ -31,7 +31,7 @@ def cache_root() -> Path:
 
 def level_bpp(spec: str = "default", phi_dir: str | Path | None = None) -> dict[int, float]:
     """Mean bpp of each ladder level on the shipped sample images (see the module doc)."""
-    from hcf_ray.sim.net.costs import bundle_sha256
+    from hcf_ray.bundle_id import bundle_sha256
 
     key = (str(spec), None if phi_dir is None else str(phi_dir))
     with _LOCK:

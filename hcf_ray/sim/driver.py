@@ -148,7 +148,7 @@ class ImageStore:
 
 
 def bundle_hash(scenario: Scenario) -> str:
-    from hcf_ray.sim.net.costs import bundle_sha256
+    from hcf_ray.bundle_id import bundle_sha256
 
     return bundle_sha256(scenario.codec.spec, scenario.codec.phi_dir)
 

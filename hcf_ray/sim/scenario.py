@@ -162,7 +162,7 @@ def _profile_warnings(codec, devices) -> list[str]:
 
 
 def _check_profiles(codec, devices) -> list[str]:
-    from hcf_ray.sim.net.costs import bundle_sha256
+    from hcf_ray.bundle_id import bundle_sha256
 
     out = []
     try:
