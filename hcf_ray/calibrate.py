@@ -54,11 +54,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from hcf_ray.analysis.efficiency import median_time, peak_activation_bytes
+from hcf_ray.bundle_id import bundle_sha256
+from hcf_ray.methods import baseline_names
 from hcf_ray.sim.net.costs import (
-    BASELINE_NAMES,
     FORMAT,
     baseline_op_keys,
-    bundle_sha256,
     fit_linear,
     learned_op_keys,
     padded_pixels,
@@ -220,12 +220,12 @@ def _build_baselines(levels, skipped: dict) -> list:
 
     missing = [k for k in levels if k not in DEFAULT_LEVEL_BPP]
     if missing:
-        for name in BASELINE_NAMES:
+        for name in baseline_names():
             skipped[name] = f"no default target rate for levels {missing}"
         return []
     level_bpp = {k: DEFAULT_LEVEL_BPP[k] for k in levels}
     out = []
-    for name in BASELINE_NAMES:
+    for name in baseline_names():
         try:
             out.append(make_baseline(name, level_bpp=level_bpp))
         except Exception as exc:  # a missing model, codec or library: report, never hide
@@ -304,7 +304,7 @@ def measure_points(
     learned = any(select(op) for op in learned_op_keys(levels))
     bases = []
     if baselines:
-        wanted = [n for n in BASELINE_NAMES if any(map(select, baseline_op_keys(n, levels)))]
+        wanted = [n for n in baseline_names() if any(map(select, baseline_op_keys(n, levels)))]
         bases = [b for b in _build_baselines(levels, skipped) if b.name in wanted]
     else:
         skipped["baselines"] = "excluded (--no-baselines)"

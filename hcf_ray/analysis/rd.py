@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from hcf_ray.analysis.runner import Evaluator, ImageItem, Progress
 from hcf_ray.evaluate import Curve, bd_table
+from hcf_ray.methods import baseline_names
 
 CASCADE_METHODS = ("ssf", "hcf", "drf")
 ANCHOR = "hcf"
@@ -30,12 +31,6 @@ class RDComparison:
     curves: dict[str, Curve]
     bd: list[dict]
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
-
-
-def baseline_names() -> list[str]:
-    from hcf_ray.methods import get_method, method_names
-
-    return [m for m in method_names() if get_method(m).is_baseline]
 
 
 def rd_comparison(

@@ -55,6 +55,11 @@ def method_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def baseline_names() -> list[str]:
+    """The registered progressive / classical baselines."""
+    return [m for m, method in _REGISTRY.items() if method.is_baseline]
+
+
 def get_method(name: str, base_dir: str | Path | None = None) -> Method:
     """A registered method by name, or a user method ``path/to/file.py:ClassName``."""
     if name in _REGISTRY:
@@ -121,6 +126,7 @@ __all__ = [
     "HCFLate",
     "Method",
     "PCFTail",
+    "baseline_names",
     "get_method",
     "load_method",
     "method_names",

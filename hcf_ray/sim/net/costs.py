@@ -39,7 +39,6 @@ from hcf_ray.bundle_id import bundle_sha256  # noqa: F401  (re-exported: the pro
 FORMAT = "hcf-sim-profile/1"
 QUANTITIES: tuple[str, ...] = ("seconds", "flops", "peak_mb")
 PAD_MULTIPLE = 64  # the level codecs pad to this (hcf_ray.codecs.level.PAD_MULTIPLE)
-BASELINE_NAMES: tuple[str, ...] = ("pcf-tail", "pcf-j2k", "drf-jpeg", "drf-webp")
 DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "data" / "profiles" / "cpu-default.json"
 
 
