@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hcf_ray.errors import EXIT_RUNTIME, RunError
+from hcf_ray.errors import RunError
 
 # = hcf_ray.cascade.TRANSPORTS; not imported so that building the parser stays torch-free
 TRANSPORTS = ("bitstream", "latent")
@@ -251,16 +251,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         + f") and {out.path / 'summary.json'}; timing {summary['timing']}; wall time "
         f"{summary['wall']['wall_s']:.1f} s"
     )
-    if args.plot:
-        plot_after(out.path)
     fails = summary["failures"]
-    if fails["error_records"]:
-        print(
-            f"hcf-sim: error: {fails['units']} unit(s) failed, {fails['error_records']} error "
-            f"record(s) written; first: {_short(summary['error'], 120)}",
-            file=sys.stderr,
-        )
-        return EXIT_RUNTIME
+    return _finish(
+        out.path,
+        args.plot,
+        f"{fails['units']} unit(s) failed, {fails['error_records']} error record(s) "
+        f"written; first: {_short(summary['error'], 120)}"
+        if fails["error_records"]
+        else None,
+    )
+
+
+def _finish(out: Path, plot: bool, failed: str | None) -> int:
+    """After the results are written: the figures (``--plot``), then exit 1 with one line
+    when some records are errors (every record is on disk already)."""
+    if plot:
+        plot_after(out)
+    if failed:
+        raise RunError(failed)
     return 0
 
 
@@ -372,17 +380,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         + (f", {kept} kept from before" if kept else "")
         + f") and {out.path / 'sweep_summary.json'}; wall time {summary['wall']['wall_s']:.1f} s"
     )
-    if args.plot:
-        plot_after(out.path)
     fails = summary["failures"]
-    if fails["error_records"]:
-        print(
-            f"hcf-sim: error: {fails['error_records']} error record(s) written; first: "
-            f"{_short(fails['first'], 120)}",
-            file=sys.stderr,
-        )
-        return EXIT_RUNTIME
-    return 0
+    return _finish(
+        out.path,
+        args.plot,
+        f"{fails['error_records']} error record(s) written; first: {_short(fails['first'], 120)}"
+        if fails["error_records"]
+        else None,
+    )
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -487,10 +492,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     if result.failed:
         first = result.failed[0]
-        print(
-            f"hcf-sim: error: {len(result.failed)} candidate(s) failed; first: "
-            f"{_short(first.error, 120)}",
-            file=sys.stderr,
+        raise RunError(
+            f"{len(result.failed)} candidate(s) failed; first: {_short(first.error, 120)}"
         )
-        return EXIT_RUNTIME
     return 0

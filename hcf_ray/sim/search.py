@@ -37,7 +37,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from hcf_ray.methods import get_method, method_names
 from hcf_ray.policy import (
@@ -519,6 +518,7 @@ def run_search(
         RunOptions,
         bundle_hash,
         make_backend,
+        phase_times,
         price_result,
         simulate_worlds,
         units_of,
@@ -544,11 +544,7 @@ def run_search(
     priced: dict[int, list] = defaultdict(list)
     errors: dict[int, str] = {}
     try:
-        needs: dict[str, Any] = {}
-        for _, _, sc in worlds:
-            for node, need in node_needs(list(sc.plans.values())).items():
-                needs[node] = needs[node] | need if node in needs else need
-        backend.prepare(needs)
+        backend.prepare(node_needs([p for _, _, sc in worlds for p in sc.plans.values()]))
         t_ready = time.perf_counter()
         work = CodecWork(
             backend,
@@ -613,10 +609,7 @@ def run_search(
         if objective is not None:
             t.chosen = objective.pick(t.candidates)
     wall = {
-        "wall_s": time.perf_counter() - t0,
-        "setup_s": t_ready - t0,
-        "codec_work_s": t_codec - t_ready,
-        "event_simulation_s": time.perf_counter() - t_codec,
+        **phase_times(t0, t_ready, t_codec),
         "cache": cache.describe(),
         "units": len(requests),
         "faults": {"retries": sum(f["retried"] for f in failures), "tries": failures},

@@ -435,11 +435,7 @@ def run_sweep(
     priced: dict[int, list] = defaultdict(list)
     errors: dict[int, dict[int, list[dict]]] = defaultdict(dict)
     try:
-        needs: dict[str, Any] = {}
-        for i in todo:
-            for node, need in node_needs(list(worlds[i].scenario.plans.values())).items():
-                needs[node] = needs[node] | need if node in needs else need
-        backend.prepare(needs)
+        backend.prepare(node_needs([p for i in todo for p in worlds[i].scenario.plans.values()]))
         t_ready = time.perf_counter()
         work = CodecWork(
             backend,
