@@ -13,6 +13,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import yaml
+from configs import LINE_HCF as LINE
 
 from hcf_ray.cli import main
 from hcf_ray.policy import PolicyError, resolve_policy
@@ -25,23 +26,6 @@ from hcf_ray.sim.topology import build_topology
 ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = ROOT / "topologies"
 
-LINE = {
-    "name": "t",
-    "codec": "random:mbt2018-mean",
-    "nodes": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
-    "links": [
-        {"src": "a", "dst": "b", "bandwidth_mbps": 10, "latency_ms": 1},
-        {"src": "b", "dst": "c", "bandwidth_mbps": 10, "latency_ms": 1},
-    ],
-    "flows": [
-        {
-            "source": "a",
-            "source_level": 6,
-            "destinations": [{"node": "c", "level": 2}],
-            "methods": ["hcf"],
-        }
-    ],
-}
 SWEEP = {
     "name": "s",
     "codec": "random:mbt2018-mean",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from configs import LINE
 
 from hcf_ray.cli import main
 from hcf_ray.sim.config import MAX_LINE
@@ -329,16 +330,6 @@ def test_hostile_policy_files(tmp_path, capsys, workdir):
 
 
 # hand-written cases of every class (each must be refused)
-LINE = {
-    "name": "t",
-    "codec": "random:mbt2018-mean",
-    "nodes": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
-    "links": [
-        {"src": "a", "dst": "b", "bandwidth_mbps": 10, "latency_ms": 1},
-        {"src": "b", "dst": "c", "bandwidth_mbps": 10, "latency_ms": 1},
-    ],
-    "flows": [{"source": "a", "source_level": 6, "destinations": [{"node": "c", "level": 2}]}],
-}
 
 
 def _classes() -> list[str | dict]:

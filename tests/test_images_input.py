@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from configs import LINE
 from PIL import Image
 
 from hcf_ray.cli import main
@@ -357,16 +358,6 @@ def test_usable_images_limit_counts_good_ones(tmp_path):
 
 
 # -- scenario and CLI ------------------------------------------------------------------------
-LINE = {
-    "name": "t",
-    "codec": "random:mbt2018-mean",
-    "nodes": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
-    "links": [
-        {"src": "a", "dst": "b", "bandwidth_mbps": 10, "latency_ms": 1},
-        {"src": "b", "dst": "c", "bandwidth_mbps": 10, "latency_ms": 1},
-    ],
-    "flows": [{"source": "a", "source_level": 6, "destinations": [{"node": "c", "level": 2}]}],
-}
 
 
 def mixed_folder(tmp_path: Path) -> tuple[Path, list[Path], list[Path]]:
