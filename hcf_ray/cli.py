@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hcf_ray.demo_models import print_notice
+
 # one class whether this module runs as ``python -m hcf_ray.cli`` or is imported
 from hcf_ray.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RunError, UserError, quiet_warnings
 from hcf_ray.sim.cli import add_sim_commands
@@ -127,21 +129,6 @@ def _weights_dir(spec: str | None) -> str | None:
     return str(default_weights_dir())
 
 
-def _demo_notice(spec: str) -> None:
-    """One line on stderr when the numbers come from the shipped demo models."""
-    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
-
-    if is_demo(spec):
-        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
-
-
-MODEL_SPECS = (
-    "model spec: 'default', a model directory (or a bundle exported by train hcf), "
-    "zoo:ARCH[@Q1-Q2] (CompressAI pretrained, from torch hub's cache) or "
-    "random:ARCH[:N[:M[:LEVELS]]]"
-)
-
-
 def _model_spec(spec: str, flag: str):
     """``spec`` parsed (:mod:`hcf_ray.model_spec`), or a one-line UserError naming ``flag``."""
     from hcf_ray.model_spec import SpecError, parse_spec
@@ -150,6 +137,13 @@ def _model_spec(spec: str, flag: str):
         return parse_spec(spec)
     except SpecError as exc:
         raise UserError(f"{flag}: {exc}") from None
+
+
+MODEL_SPECS = (
+    "model spec: 'default', a model directory (or a bundle exported by train hcf), "
+    "zoo:ARCH[@Q1-Q2] (CompressAI pretrained, from torch hub's cache) or "
+    "random:ARCH[:N[:M[:LEVELS]]]"
+)
 
 
 def _load_ladder(spec: str, flag: str):
@@ -324,7 +318,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except (ImageError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    _demo_notice(args.models)
     try:
         curves = evaluate(
             bundle,
@@ -338,6 +331,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except (ImageError, ValueError) as exc:
         raise UserError(str(exc)) from None
     bd = bd_table(curves) + reference_rows(curves)
+    print_notice(args.models)
     print(format_tables(curves, bd))
     if args.out:
         write_results(curves, bd, args.out)

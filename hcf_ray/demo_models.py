@@ -8,6 +8,7 @@ JPEG 2000. Every command that produces numbers with them prints :data:`DEMO_NOTI
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 DEMO_NOTICE = (
@@ -43,3 +44,10 @@ def models_record(requested: str, used: str, bundle_sha256: str) -> dict:
         "demo": demo,
         **({"notice": DEMO_NOTICE} if demo else {}),
     }
+
+
+def print_notice(*specs: str | None) -> None:
+    """One line on stderr when any of ``specs`` is the demo ladder (after the results, so that
+    bad input still gets exactly one line)."""
+    if any(is_demo(s) for s in specs):
+        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)

@@ -120,7 +120,9 @@ def test_quick_report_has_every_section_and_plot(small_images, quick_report):
 
 
 def test_table_numbers_parses_markdown_tables():
-    md = "text 1.5\n\n| a | d=2 (0.125 bpp) |\n|---|---|\n| x | -0.50 (rank 1) |\n| y | n/a |\nend 3"
+    md = (
+        "text 1.5\n\n| a | d=2 (0.125 bpp) |\n|---|---|\n| x | -0.50 (rank 1) |\n| y | n/a |\nend 3"
+    )
     assert table_numbers(md) == [[[[], ["2", "0.125"]], [[], ["-0.50", "1"]], [[], ["n/a"]]]]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_report_command(subparsers) -> argparse.ArgumentParser:
@@ -53,6 +52,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import torch
 
     from hcf_ray.analysis.report import ReportConfig, build_report
+    from hcf_ray.demo_models import print_notice
     from hcf_ray.errors import UserError
     from hcf_ray.images import ImageError
 
@@ -73,10 +73,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         parse_spec(args.models)
     except SpecError as exc:
         raise UserError(f"--models: {exc}") from None
-    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
-
-    if is_demo(args.models):
-        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
     cfg = ReportConfig(
         image_dirs=args.images,
         out=args.out,
@@ -94,4 +90,5 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except (ImageError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     print(f"wrote {res.path} ({len(res.plots)} plots) in {sum(res.seconds.values()):.0f} s")
+    print_notice(args.models)
     return 0

@@ -14,9 +14,7 @@ def report_plots(out: Path, rd, abl, xq, ent, pol, eff, arch: str) -> dict[str, 
     paths: dict[str, Path] = {}
     paths["policies"] = plots.policy_plot(pol, out / "policies.png")
     paths["entropy"] = plots.entropy_plot(ent, out / "entropy.png")
-    paths["efficiency"] = plots.efficiency_plot(
-        eff, paper_values().table3, out / "efficiency.png"
-    )
+    paths["efficiency"] = plots.efficiency_plot(eff, paper_values().table3, out / "efficiency.png")
     paths["crossq"] = plots.rd_plot(
         plots.curve_series({c.method: c for c in xq.curves.values()}),
         out / "crossq.png",

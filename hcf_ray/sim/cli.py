@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hcf_ray.demo_models import print_notice
 from hcf_ray.errors import RunError
 
 # = hcf_ray.cascade.TRANSPORTS; not imported so that building the parser stays torch-free
@@ -159,14 +160,6 @@ def _warn(msg: str) -> None:
     print(f"hcf-sim: warning: {msg}", file=sys.stderr)
 
 
-def _demo_notice(*specs: str) -> None:
-    """One line when the numbers come from the shipped demo models (hcf_ray.demo_models)."""
-    from hcf_ray.demo_models import DEMO_NOTICE, is_demo
-
-    if any(is_demo(s) for s in specs):
-        print(f"hcf-sim: {DEMO_NOTICE}", file=sys.stderr)
-
-
 def _info(msg: str) -> None:
     """A progress line (stderr, so stdout holds only the result tables)."""
     print(f"hcf-sim: {msg}", file=sys.stderr, flush=True)
@@ -220,7 +213,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sc.warnings:
         _warn(w)
-    _demo_notice(sc.codec.requested, sc.codec.spec)
 
     import ray
 
@@ -240,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if started:
             ray.shutdown()
+    print_notice(sc.codec.requested, sc.codec.spec)
     print(format_tables(summary), end="")
     note = closing_note(summary)
     if note:
@@ -345,7 +338,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sweep.warnings:
         _warn(w)
-    _demo_notice(sweep.config.codec)
 
     import ray
 
@@ -373,6 +365,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         if started:
             ray.shutdown()
+    print_notice(sweep.config.codec)
     print(format_sweep(summary), end="")
     kept = summary["wall"]["records_kept"]
     print(
@@ -454,7 +447,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     for w in sc.warnings:
         _warn(w)
-    _demo_notice(sc.codec.requested, sc.codec.spec)
 
     import ray
 
@@ -483,6 +475,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if started:
             ray.shutdown()
     paths = write_search(result, out)
+    print_notice(sc.codec.requested, sc.codec.spec)
     print(format_search(result), end="")
     c = result.wall["cache"]
     print(
