@@ -2,12 +2,15 @@
 
 import json
 
+import pytest
+
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cli import main
 from hcf_ray.codecs import QualityLadder
 from hcf_ray.pcf.train import TailDropRecipe, TailDropTrainer
 from hcf_ray.train.hcf import HCFRecipe, HCFTrainer
 from hcf_ray.train.ladder import LadderTrainer, Stage
+from hcf_ray.train.shared import SharedRecipe, SharedTrainer
 from hcf_ray.train.status import workdir_status
 
 
@@ -69,6 +72,7 @@ def test_hcf_and_pcf_status(tmp_path, one_image_dir):
     pcf.run()
     st = workdir_status(tmp_path / "p")
     assert (st.kind, st.done, st.total, st.finished) == ("pcf-tail", 3, 3, True)
+    assert st.hours is not None and "N=16 M=24, groups of 8" in st.format()
 
 
 def test_status_command_prints_text_or_json_and_refuses_other_dirs(tmp_path, one_image_dir, capsys):
@@ -87,9 +91,74 @@ def test_status_command_prints_text_or_json_and_refuses_other_dirs(tmp_path, one
     assert main(["train", "status", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"hcf-sim: error: train status: {tmp_path}: not a training work dir " + (
-        "(no state.json or recipe.json of a trainer)"
+        "(no state.json of a trainer)"
     )
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "state.json").write_text("{not json")
     assert main(["train", "status", str(tmp_path / "bad")]) == 2
     assert "state.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_shared_status_keeps_the_last_validation_of_every_level(tmp_path, one_image_dir):
+    init = QualityLadder.random("mbt2018-mean", 2, N=16, M=24, seed=3)
+    recipe = SharedRecipe(anchor=2, iters=4, batch=2, crop=64, val_every=2, log_every=2)
+    trainer = SharedTrainer(
+        tmp_path / "s", one_image_dir, init, one_image_dir, recipe, max_val_images=1,
+        log=lambda m: None,
+    )  # fmt: skip
+    assert trainer.run()
+    st = workdir_status(tmp_path / "s")
+    assert (st.kind, st.done, st.total, st.unit, st.finished) == (
+        "shared",
+        4,
+        4,
+        "iterations",
+        True,
+    )
+    assert set(st.validation) == {"1", "2"} and st.validation["1"]["at"] == "it 4"
+    assert "anchor level 2, batch 2 x 64^2" in st.format()
+
+
+def test_every_trainer_writes_the_common_state_block(tmp_path, one_image_dir, tiny_ladder_recipe):
+    LadderTrainer(tmp_path / "w", one_image_dir, recipe=tiny_ladder_recipe(), log=print).run(
+        max_jobs=1
+    )
+    state = json.loads((tmp_path / "w" / "state.json").read_text())
+    assert state["trainer"] == "ladder" and state["format"] == 2
+    assert state["progress"] == {"done": 1, "total": 4, "unit": "jobs"}
+    assert state["phase"] == "spread" and state["log"] == "train.log.jsonl"
+    assert state["seconds"] > 0 and state["lines"][0].startswith("mbt2018-mean N=16 M=24")
+
+
+def test_a_work_dir_of_an_older_version_is_named_in_one_line_and_taken_over(
+    tmp_path, one_image_dir, tiny_ladder_recipe, capsys
+):
+    work = tmp_path / "w"
+    LadderTrainer(work, one_image_dir, recipe=tiny_ladder_recipe(), log=lambda m: None).run(
+        max_jobs=1
+    )
+    state = json.loads((work / "state.json").read_text())
+    common = ("trainer", "format", "progress", "phase", "seconds", "lines", "log", "validation")
+    old = {k: v for k, v in state.items() if k not in common}
+    (work / "state.json").write_text(json.dumps(old))  # as the per-trainer versions wrote it
+    capsys.readouterr()
+    assert main(["train", "status", str(work)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "written by an older version" in err
+    LadderTrainer(work, one_image_dir, log=lambda m: None)  # opening it adds the common block
+    st = workdir_status(work)
+    assert (st.kind, st.done, st.total) == ("ladder", 1, 4)
+    assert "next job spread/1/0: level 1, it 0 of 1" in st.format()
+
+    # a pcf-tail work dir had recipe.json only: its trainer takes it over and resumes
+    pcf = tmp_path / "p"
+    recipe = TailDropRecipe(N=16, M=24, group_size=8, crop=64, batch=2, iters=3, val_every=99)
+    TailDropTrainer(pcf, one_image_dir, recipe=recipe, log=lambda m: None).run(max_iters=2)
+    (pcf / "state.json").unlink()
+    with pytest.raises(ValueError, match="written by an older version"):
+        workdir_status(pcf)
+    again = TailDropTrainer(pcf, one_image_dir, recipe=recipe, log=lambda m: None)
+    st = workdir_status(pcf)
+    assert (st.kind, st.done, st.total, st.hours) == ("pcf-tail", 2, 3, None)
+    again.run()
+    assert workdir_status(pcf).finished

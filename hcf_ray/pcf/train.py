@@ -14,7 +14,9 @@ Recipe (ProgDTD's stochastic tail-drop on a mean-scale hyperprior):
   first sorted by :func:`~hcf_ray.pcf.tail_drop.channel_importance` so the most important
   ones lead.
 
-The work dir holds ``pcf.ckpt`` (model + optimizers + sampler state), ``recipe.json`` and
+The work dir holds ``pcf.ckpt`` (model + optimizers + sampler state), ``state.json`` (the
+trainers' common state, :mod:`hcf_ray.train.base`), ``recipe.json`` (the recipe and warm
+start, as earlier versions wrote it; a work dir that has only this one is taken over) and
 ``train.log.jsonl`` (training averages, and on every validation the real-bitstream bpp/PSNR
 of each prefix on the validation images next to JPEG 2000 at comparable rates). Rerunning
 the same command resumes.
@@ -27,11 +29,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS
 from hcf_ray.pcf.codec import TailDropCodec
@@ -41,12 +44,11 @@ from hcf_ray.pcf.tail_drop import (
     permute_latent_channels,
     uniform_groups,
 )
-from hcf_ray.train.progress import progress_bar
-from hcf_ray.train.resume import describe_changes, resumed_recipe
+from hcf_ray.train.base import STATE, Trainer, net_aux_adam, net_aux_step
+from hcf_ray.train.resume import save_state
 
 CKPT = "pcf.ckpt"
 RECIPE = "recipe.json"
-LOG = "train.log.jsonl"
 
 
 @dataclass
@@ -128,7 +130,12 @@ def pick_warm_start(path: str | Path) -> Path:
     raise ValueError(f"{path}: no checkpoint to warm-start from")
 
 
-class TailDropTrainer:
+class TailDropTrainer(Trainer):
+    kind = "pcf-tail"
+    recipe_cls = TailDropRecipe
+    may_change = ("iters", "val_every")
+    ignore = ("lr",)  # run()'s to override on resume, see hcf_ray.train.resume
+
     def __init__(
         self,
         workdir: str | Path,
@@ -140,30 +147,15 @@ class TailDropTrainer:
     ):
         from hcf_ray.train.data import CropSampler
 
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = log
-        recipe_path = self.workdir / RECIPE
-        if recipe_path.exists():  # resume: lr is run()'s to override, see hcf_ray.train.resume
-            stored = json.loads(recipe_path.read_text())
-            self.recipe, changes = resumed_recipe(
-                self.workdir,
-                TailDropRecipe(**stored["recipe"]),
-                recipe,
-                may_change=("iters", "val_every"),
-                ignore=("lr",),
-            )
-            self.warm_start = stored.get("warm_start")
-            if changes:
-                stored["recipe"] = asdict(self.recipe)
-                recipe_path.write_text(json.dumps(stored, indent=1))
-                log(f"resuming {self.workdir} with {describe_changes(changes)}")
-        else:
-            self.recipe = recipe or TailDropRecipe()
-            self.warm_start = str(pick_warm_start(warm_start)) if warm_start else None
-            recipe_path.write_text(
-                json.dumps({"recipe": asdict(self.recipe), "warm_start": self.warm_start}, indent=1)
-            )
+        new = not any((Path(workdir) / name).exists() for name in (STATE, RECIPE))
+        fresh = {
+            "warm_start": str(pick_warm_start(warm_start)) if warm_start and new else None,
+            "it": 0,
+            "seconds": 0.0,
+        }
+        super().__init__(workdir, recipe, fresh, log)
+        self.warm_start = self.state.get("warm_start")
+        self.write_state()  # state.json and recipe.json from the start, as before
         r = self.recipe
         self.sampler = CropSampler(train_dir, seed=r.seed)
         self.val_images: list[Tensor] = []
@@ -177,6 +169,40 @@ class TailDropTrainer:
     @property
     def ckpt_path(self) -> Path:
         return self.workdir / CKPT
+
+    # -- state ----------------------------------------------------------------------------
+    def open_state(self, requested, fresh):
+        recipe_path = self.workdir / RECIPE
+        if not (self.workdir / STATE).exists() and recipe_path.exists():
+            # a work dir from before state.json: its recipe.json and checkpoint say it all
+            stored = json.loads(recipe_path.read_text())
+            it = 0
+            if self.ckpt_path.exists():
+                it = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)["it"]
+            save_state(self.workdir, {**fresh, **stored, "it": it, "seconds": None})
+        return super().open_state(requested, fresh)
+
+    def write_state(self) -> None:
+        super().write_state()
+        stored = {"recipe": asdict(self.recipe), "warm_start": self.state.get("warm_start")}
+        tmp = self.workdir / (RECIPE + ".tmp")
+        tmp.write_text(json.dumps(stored, indent=1))
+        tmp.replace(self.workdir / RECIPE)
+
+    def progress(self) -> tuple[int, int]:
+        return self.state["it"], self.recipe.iters
+
+    def seconds(self) -> float | None:
+        return self.state["seconds"]
+
+    def status_lines(self) -> list[str]:
+        r = self.recipe
+        lines = [
+            f"N={r.N} M={r.M}, groups of {r.group_size}, batch {r.batch} x {r.crop}^2, lr {r.lr:g}"
+        ]
+        if self.warm_start:
+            lines.append(f"warm start: {self.warm_start}")
+        return lines
 
     # -- model setup ----------------------------------------------------------------------
     def _init_model(self) -> tuple[TailDropHyperprior, dict | None]:
@@ -193,7 +219,7 @@ class TailDropTrainer:
             scores = channel_importance(model, x)
             perm = torch.argsort(scores, descending=True)
             permute_latent_channels(model, perm.tolist())
-            self._write_log(
+            self.log_record(
                 {
                     "event": "warm_start",
                     "from": self.warm_start,
@@ -213,10 +239,8 @@ class TailDropTrainer:
         r = self.recipe
         model, data = self._init_model()
         model.train()
-        main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-        aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-        opt = torch.optim.Adam(main, lr=r.lr)
-        aux_opt = torch.optim.Adam(aux, lr=r.aux_lr)
+        opt, aux_opt = net_aux_adam(model, r.lr, r.aux_lr)
+        main = opt.param_groups[0]["params"]
         it = 0
         if data is not None:
             opt.load_state_dict(data["opt"])
@@ -230,22 +254,21 @@ class TailDropTrainer:
         lambdas = r.lambdas()
         groups = model.num_groups
         stop_it = r.iters if max_iters is None else min(r.iters, it + max_iters)
-        t0 = time.time()
+        t0 = self._t = time.time()
         acc: dict[str, float] = {}
         n_acc = 0
-        with progress_bar(stop_it, "pcf-tail", initial=it) as bar:
+        with self.progress_bar(stop_it, "pcf-tail", initial=it) as bar:
             while it < stop_it:
                 x = self.sampler.batch(r.batch, r.crop)
                 k = torch.randint(r.min_groups, groups + 1, (r.batch,))
-                opt.zero_grad()
-                aux_opt.zero_grad()
-                loss, st = tail_drop_loss(model, x, k, lambdas)
-                loss.backward()
-                if r.clip_grad:
-                    nn.utils.clip_grad_norm_(main, r.clip_grad)
-                opt.step()
-                model.aux_loss().backward()
-                aux_opt.step()
+                st = net_aux_step(
+                    model,
+                    opt,
+                    aux_opt,
+                    partial(tail_drop_loss, model, x, k, lambdas),
+                    main,
+                    r.clip_grad,
+                )
                 it += 1
                 bar.update(1)
                 n_acc += 1
@@ -262,7 +285,7 @@ class TailDropTrainer:
                     acc, n_acc = {}, 0
                     if self.val_images and (it % r.val_every == 0 or it == stop_it):
                         rec["val"] = self.validate(model)
-                    self._write_log(rec)
+                    self.log_record(rec)
                     self._save(model, opt, aux_opt, it)
                 if out_of_time:
                     self.log(
@@ -320,8 +343,8 @@ class TailDropTrainer:
 
     # -- persistence ----------------------------------------------------------------------
     def _save(self, model, opt, aux_opt, it: int) -> None:
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save(
+        self.save_checkpoint(
+            self.ckpt_path,
             {
                 "model": model.state_dict(),
                 "opt": opt.state_dict(),
@@ -331,14 +354,13 @@ class TailDropTrainer:
                 "torch_rng": torch.get_rng_state(),
                 "group_sizes": list(model.group_sizes),
             },
-            tmp,
         )
-        tmp.replace(self.ckpt_path)
-
-    def _write_log(self, rec: dict) -> None:
-        with (self.workdir / LOG).open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-        self.log(json.dumps(rec))
+        now = time.time()
+        self.state["it"] = it
+        if self.state["seconds"] is not None:  # None: a work dir from before it was counted
+            self.state["seconds"] += now - self._t
+        self._t = now
+        self.write_state()
 
     def export(self, out_dir: str | Path) -> TailDropCodec:
         """Write the current checkpoint as shippable fp16 weights (``pcf.json`` + ``.pt``)."""

@@ -36,6 +36,7 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -53,10 +54,9 @@ from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import MANIFEST as PHI_MANIFEST
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
+from hcf_ray.train.base import Trainer, net_aux_adam, net_aux_step
 from hcf_ray.train.data import CropSampler
 from hcf_ray.train.losses import check_quant, rd_loss
-from hcf_ray.train.progress import progress_bar
-from hcf_ray.train.resume import open_state, save_state
 
 
 @dataclass
@@ -132,7 +132,12 @@ def cascade_latent(ladder, phis, cache_y, idx, s, k, upstream) -> Tensor:
 
 
 # -- trainer ------------------------------------------------------------------------------------
-class HCFTrainer:
+class HCFTrainer(Trainer):
+    kind = "hcf"
+    recipe_cls = HCFRecipe
+    may_change = ("log_every",)
+    unit = "transitions + levels"
+
     def __init__(
         self,
         ladder: QualityLadder,
@@ -144,19 +149,9 @@ class HCFTrainer:
         device: str | torch.device = "cpu",
         init_overlay: str | Path | None = None,
     ):
-        self.device = torch.device(device)
+        fresh = {"phase1_done": [], "phase2_done": [], "seconds": 0.0}
+        super().__init__(workdir, recipe, fresh, log, device)
         self.ladder = ladder.to(self.device)
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = log
-        self.recipe, self.state = open_state(
-            self.workdir,
-            recipe,
-            HCFRecipe,
-            {"phase1_done": [], "phase2_done": [], "seconds": 0.0},
-            ("log_every",),
-            log,
-        )
         self.s = ladder.max_level
         if self.state.setdefault("source_level", self.s) != self.s:
             raise ValueError(
@@ -193,6 +188,33 @@ class HCFTrainer:
             torch.save(self.cache, cache_path)
             self.log(f"latent cache: {self.recipe.cache_crops} crops in {time.time() - t0:.0f} s")
         self.rng = random.Random(self.recipe.seed)
+        self.upgrade_state()
+
+    # -- status ---------------------------------------------------------------------------
+    def progress(self) -> tuple[int, int]:
+        # transitions s..2 and target levels s-1..1
+        done = len(self.state["phase1_done"]) + len(self.state["phase2_done"])
+        return done, 2 * (self.s - 1)
+
+    def phase(self) -> str:
+        return "phase 1" if len(self.state["phase1_done"]) < self.s - 1 else "phase 2"
+
+    def seconds(self) -> float:
+        return self.state["seconds"]
+
+    def status_lines(self) -> list[str]:
+        r, p1, p2 = self.recipe, self.state["phase1_done"], self.state["phase2_done"]
+        lines = [
+            f"phi hidden {r.phi_hidden} x {r.phi_res} blocks; phase 1 "
+            f"{r.phase1_iters} it/transition, phase 2 {r.phase2_iters} it/level "
+            f"(quant {r.phase2_quant})",
+            f"phase 1 done: {', '.join(f'{k}->{k - 1}' for k in p1) or 'none'}; "
+            f"phase 2 done: levels {', '.join(map(str, p2)) or 'none'}",
+        ]
+        for key in ("phi_init", "overlay_init"):
+            if self.state.get(key):
+                lines.append(f"{key.replace('_', ' ')}: {self.state[key]}")
+        return lines
 
     def _init_phi(self, phi_dir: str | Path) -> None:
         """Warm-start phase 1 from an earlier φ bank (e.g. the shipped one, trained on the
@@ -220,7 +242,7 @@ class HCFTrainer:
         manifest = Path(phi_dir) / PHI_MANIFEST
         if manifest.is_file():  # the earlier bank's own record, so exports keep the history
             self.state["previous_training"] = json.loads(manifest.read_text()).get("training")
-        self._write_state()
+        self.write_state()
         self.log(f"φ modules warm-started from {phi_dir}")
 
     def _init_overlay(self, overlay_dir: str | Path | None) -> QualityLadder:
@@ -248,17 +270,9 @@ class HCFTrainer:
             for f in sorted(path.iterdir()):
                 digest.update(f.read_bytes())
             self.state["overlay_init_sha256"] = digest.hexdigest()
-            self._write_state()
+            self.write_state()
             self.log(f"phase 2 starts from the HCF overlay in {path}")
         return overlay
-
-    def _write_state(self) -> None:
-        save_state(self.workdir, self.state)
-
-    def _log(self, rec: dict) -> None:
-        with (self.workdir / "train.log.jsonl").open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-        self.log(json.dumps(rec))
 
     def _batch_idx(self, n: int) -> Tensor:
         return torch.randint(0, self.cache["x"].size(0), (n,), device=self.device)
@@ -269,7 +283,7 @@ class HCFTrainer:
         if r.phase1_iters == 0 and len(self.state["phase1_done"]) < self.s - 1:
             self.log(f"phase 1 skipped: φ modules kept from {self.state['phi_init']}")
             self.state["phase1_done"] = list(range(self.s, 1, -1))
-            self._write_state()
+            self.write_state()
         for k in range(self.s, 1, -1):
             if k in self.state["phase1_done"]:
                 continue
@@ -282,7 +296,7 @@ class HCFTrainer:
             inter.train()
             intra.train()
             t0, acc = time.time(), {"intra": 0.0, "inter": 0.0, "var": 0.0}
-            with progress_bar(r.phase1_iters, f"phase 1 {k}->{k - 1}") as bar:
+            with self.progress_bar(r.phase1_iters, f"phase 1 {k}->{k - 1}") as bar:
                 for it in range(1, r.phase1_iters + 1):
                     idx = self._batch_idx(r.phase1_batch)
                     up = draw_upstream(self.s, k, self.rng, r.p_edge, r.p_source)
@@ -305,7 +319,7 @@ class HCFTrainer:
                     acc["var"] += target.var().item()
                     if it % r.log_every == 0 or it == r.phase1_iters:
                         n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                        self._log(
+                        self.log_record(
                             {
                                 "phase": 1,
                                 "transition": f"{k}->{k - 1}",
@@ -322,7 +336,7 @@ class HCFTrainer:
             torch.save(self.phis.state_dict(), self.workdir / "phi.ckpt")
             self.state["phase1_done"].append(k)
             self.state["seconds"] += time.time() - t0
-            self._write_state()
+            self.write_state()
         return True
 
     # -- phase 2 ------------------------------------------------------------------------------
@@ -342,39 +356,33 @@ class HCFTrainer:
             if k in self.state["phase2_done"]:
                 continue
             model = copy.deepcopy(self.phase2_start[k].model)
-            tuned = [
-                p
-                for n, p in model.named_parameters()
-                if n.startswith(TUNED_PREFIXES) and not n.endswith(".quantiles")
-            ]
-            aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-            for p in tuned + aux:
+            opt, aux_opt = net_aux_adam(model, r.phase2_lr, 1e-3, prefixes=TUNED_PREFIXES)
+            tuned = opt.param_groups[0]["params"]
+            for p in tuned + aux_opt.param_groups[0]["params"]:
                 p.requires_grad_(True)
-            opt = torch.optim.Adam(tuned, lr=r.phase2_lr)
-            aux_opt = torch.optim.Adam(aux, lr=1e-3)
             lmbda = self.ladder[k].lmbda
             model.train()
             t0, acc = time.time(), {"loss": 0.0, "bpp": 0.0, "mse": 0.0}
-            with progress_bar(r.phase2_iters, f"phase 2 level {k}") as bar:
+            with self.progress_bar(r.phase2_iters, f"phase 2 level {k}") as bar:
                 for it in range(1, r.phase2_iters + 1):
                     idx = self._batch_idx(r.phase2_batch)
                     up = draw_upstream(self.s, k, self.rng, r.p_edge, 0.0)
                     y = cascade_latent(self.ladder, self.phis, self.cache["y"], idx, self.s, k, up)
                     x = self.cache["x"][idx].float() / 255
-                    loss, st = rd_loss(model, x, lmbda, r.phase2_quant, y=y)
-                    opt.zero_grad()
-                    aux_opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(tuned, 1.0)
-                    opt.step()
-                    model.aux_loss().backward()
-                    aux_opt.step()
+                    st = net_aux_step(
+                        model,
+                        opt,
+                        aux_opt,
+                        partial(rd_loss, model, x, lmbda, r.phase2_quant, y=y),
+                        tuned,
+                        1.0,
+                    )
                     bar.update(1)
                     for key in acc:
                         acc[key] += st[key]
                     if it % r.log_every == 0 or it == r.phase2_iters:
                         n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                        self._log(
+                        self.log_record(
                             {
                                 "phase": 2,
                                 "level": k,
@@ -392,7 +400,7 @@ class HCFTrainer:
             self.tuned[k] = model
             self.state["phase2_done"].append(k)
             self.state["seconds"] += time.time() - t0
-            self._write_state()
+            self.write_state()
         return True
 
     def run(self, max_hours: float | None = None, phase2: bool = True) -> bool:

@@ -41,14 +41,14 @@ from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, ModelBundle, save_hcf_
 from hcf_ray.codecs.ladder import MANIFEST as LADDER_MANIFEST
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec, pad_image
+from hcf_ray.train.base import LOG, Trainer, net_aux_adam, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
-from hcf_ray.train.ladder import evaluate_level, on_cpu
+from hcf_ray.train.ladder import evaluate_level
 from hcf_ray.train.losses import check_hyperprior, is_mean_scale
 from hcf_ray.train.progress import progress_bar
-from hcf_ray.train.resume import open_state, save_state
 
 TUNED = ("h_a.", "h_s.", "entropy_bottleneck.")
-LOG = "train.log.jsonl"
+__all__ = ["LOG", "TUNED", "HyperRecipe", "HyperTrainer", "hyper_jobs", "latent_rate"]
 
 
 @dataclass
@@ -172,9 +172,14 @@ def evaluate_hcf_level(
     return {"bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
 
 
-class HyperTrainer:
+class HyperTrainer(Trainer):
     """Resumable: ``WORKDIR/state.json``, ``cache.pt``, one checkpoint per running job and the
     tuned parts of every finished job (``base{k}.pt`` / ``hcf{k}.pt``)."""
+
+    kind = "hyper"
+    recipe_cls = HyperRecipe
+    may_change = ("iters", "log_every")
+    unit = "jobs"
 
     def __init__(
         self,
@@ -190,18 +195,8 @@ class HyperTrainer:
         for codec in bundle.ladder:
             check_hyperprior(codec.model, "train hyper")
         self.bundle = bundle
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(device)
-        self.log = log
-        self.recipe, self.state = open_state(
-            self.workdir,
-            recipe,
-            HyperRecipe,
-            {"done": [], "hours": 0.0, "val": {}, "models": bundle.spec, "jobs": []},
-            ("iters", "log_every"),
-            log,
-        )
+        fresh = {"done": [], "hours": 0.0, "val": {}, "models": bundle.spec, "jobs": []}
+        super().__init__(workdir, recipe, fresh, log, device)
         if self.state.get("models") != bundle.spec:
             raise ValueError(
                 f"{self.workdir}: this work dir tunes models {self.state.get('models')!r}, "
@@ -211,6 +206,49 @@ class HyperTrainer:
         self.state["jobs"] = self.jobs
         self.train_dir = train_dir
         self.val_images = validation_images(val_dir, max_val_images)
+        self._at: tuple[str, int] | None = None  # (job, it) of the last checkpoint written
+        if "validation" not in self.state:  # a work dir from before the common state block
+            for job, v in self.state["val"].items():
+                if "after" in v:
+                    self.record_validation(job, v["after"], "after tuning")
+        self.upgrade_state()
+
+    # -- status --------------------------------------------------------------------------
+    def _pending(self) -> list[str]:
+        return [job for job in self.jobs if job not in self.state["done"]]
+
+    def progress(self) -> tuple[int, int]:
+        return len(self.jobs) - len(self._pending()), len(self.jobs)
+
+    def phase(self) -> str | None:
+        pending = self._pending()
+        return pending[0] if pending else None
+
+    def seconds(self) -> float:
+        return self.state["hours"] * 3600
+
+    def status_lines(self) -> list[str]:
+        r, done = self.recipe, self.state["done"]
+        lines = [
+            f"models {self.state['models']}; {r.iters} it/level of {r.maps_per_iter} "
+            f"whole-image latents, lr {r.lr:g} (cosine)",
+            f"done: {', '.join(done) or 'none'}",
+        ]
+        pending = self._pending()
+        if pending:
+            if self._at is not None and self._at[0] == pending[0]:
+                at = self._at[1]
+            else:
+                at = _ckpt_iteration(self.workdir / "job.ckpt", pending[0])
+            lines.append(f"next job {pending[0]}: it {at} of {r.iters}")
+        for job, v in self.state["val"].items():
+            if "before" in v and "after" in v:
+                b, a = v["before"], v["after"]
+                lines.append(
+                    f"{job}: {b['bpp']:.4f} bpp {b['psnr']:.2f} dB -> {a['bpp']:.4f} bpp "
+                    f"{a['psnr']:.2f} dB ({100 * (a['bpp'] / b['bpp'] - 1):+.2f} % rate)"
+                )
+        return lines
 
     # -- models ------------------------------------------------------------------------
     def _source(self, job: str) -> LevelCodec:
@@ -269,7 +307,7 @@ class HyperTrainer:
         pending = [j for j in self.jobs if j not in self.state["done"]]
         if not pending:
             return True
-        deadline = None if max_hours is None else time.time() + max_hours * 3600
+        deadline = self.deadline(max_hours)
         cache = self._cache()
         return all(self._train_job(job, cache, deadline) for job in pending)
 
@@ -293,14 +331,10 @@ class HyperTrainer:
         model = copy.deepcopy(self._source(job).model).float().to(self.device)
         for p in model.parameters():
             p.requires_grad_(False)
-        main = [
-            p for n, p in model.named_parameters() if n.startswith(TUNED) and "quantiles" not in n
-        ]
-        aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
-        for p in main + aux:
+        opt, aux_opt = net_aux_adam(model, r.lr, r.aux_lr, prefixes=TUNED)
+        main = opt.param_groups[0]["params"]
+        for p in main + aux_opt.param_groups[0]["params"]:
             p.requires_grad_(True)
-        opt = torch.optim.Adam(main, lr=r.lr)
-        aux_opt = torch.optim.Adam(aux, lr=r.aux_lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, r.iters) / r.iters))
         )
@@ -318,11 +352,11 @@ class HyperTrainer:
                 it, t_job = data["it"], data["seconds"]
         if it == 0 and self.val_images:
             self.state["val"].setdefault(job, {})["before"] = self._validate(job, model)
-            save_state(self.workdir, self.state)
+            self.write_state()
         model.train()
         t0, acc = time.time(), {"bpp_y": 0.0, "bpp_z": 0.0}
         n_acc = 0
-        with progress_bar(r.iters, f"hyper {job}", initial=it) as bar:
+        with self.progress_bar(r.iters, f"hyper {job}", initial=it) as bar:
             while it < r.iters:
                 opt.zero_grad()
                 aux_opt.zero_grad()
@@ -349,8 +383,9 @@ class HyperTrainer:
                     if it == r.iters and self.val_images:
                         rec["val"] = self._validate(job, model)
                         self.state["val"].setdefault(job, {})["after"] = rec["val"]
+                        self.record_validation(job, rec["val"], "after tuning")
                         model.train()
-                    self._append_log(rec)
+                    self.log_record(rec)
                     now = time.time()
                     t_job, t0 = t_job + now - t0, now
                     self._checkpoint(job, it, model, opt, aux_opt, sched, gen, t_job)
@@ -359,13 +394,13 @@ class HyperTrainer:
         torch.save(weights_state(on_cpu(model), half=False, prefixes=TUNED), self._tuned_path(job))
         self.state["done"].append(job)
         self.state["hours"] += t_job / 3600
-        save_state(self.workdir, self.state)
+        self.write_state()
         (self.workdir / "job.ckpt").unlink(missing_ok=True)
         return True
 
     def _checkpoint(self, job, it, model, opt, aux_opt, sched, gen, seconds) -> None:
-        tmp = self.workdir / "job.ckpt.tmp"
-        torch.save(
+        self.save_checkpoint(
+            self.workdir / "job.ckpt",
             {
                 "job": job,
                 "it": it,
@@ -376,14 +411,9 @@ class HyperTrainer:
                 "rng": gen.get_state(),
                 "seconds": seconds,
             },
-            tmp,
         )
-        tmp.replace(self.workdir / "job.ckpt")
-
-    def _append_log(self, rec: dict) -> None:
-        with (self.workdir / LOG).open("a") as f:
-            f.write(json.dumps(rec) + "\n")
-        self.log(json.dumps(rec))
+        self._at = (job, it)
+        self.write_state()  # the running job's position, for status
 
     # -- export ---------------------------------------------------------------------------
     def export(self, out_dir: str | Path, source_dir: str | Path | None) -> Path:
@@ -425,3 +455,11 @@ class HyperTrainer:
             path.write_text(json.dumps(overlay, indent=2) + "\n")
         (out / "hyper.json").write_text(json.dumps(record, indent=2) + "\n")
         return out
+
+
+def _ckpt_iteration(ckpt: Path, job: str) -> int:
+    """How far the running job's checkpoint is into ``job`` (0: another job or none)."""
+    if not ckpt.is_file():
+        return 0
+    data = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return data["it"] if data.get("job") == job else 0

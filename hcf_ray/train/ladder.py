@@ -16,7 +16,6 @@ whatever ``device`` trains.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import zlib
@@ -28,10 +27,12 @@ from torch import nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.train.base import LOG, Trainer, net_aux_adam, net_aux_step, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.losses import check_quant, rd_loss
-from hcf_ray.train.progress import progress_bar
-from hcf_ray.train.resume import open_state, save_state
+from hcf_ray.train.resume import read_log
+
+__all__ = ["LadderRecipe", "LadderTrainer", "Stage", "ladder_jobs", "on_cpu", "train_step"]
 
 
 @dataclass
@@ -81,23 +82,14 @@ class LadderRecipe:
 
 def optimizers(model: nn.Module, lr: float, aux_lr: float):
     """Adam for the model's weights and a separate Adam for the bottleneck quantiles."""
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
-    return torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=aux_lr)
+    return net_aux_adam(model, lr, aux_lr)
 
 
 def train_step(model, opt, aux_opt, x, lmbda: float, quant: str, clip_grad: float) -> dict:
     """One ladder iteration: RD loss, backward, clipping, Adam step, then the aux step."""
-    opt.zero_grad()
-    aux_opt.zero_grad()
-    loss, stats = rd_loss(model, x, lmbda, quant)
-    loss.backward()
-    if clip_grad:
-        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-    opt.step()
-    model.aux_loss().backward()
-    aux_opt.step()
-    return stats
+    return net_aux_step(
+        model, opt, aux_opt, lambda: rd_loss(model, x, lmbda, quant), None, clip_grad
+    )
 
 
 @torch.no_grad()
@@ -135,7 +127,12 @@ def ladder_jobs(r: LadderRecipe) -> list[tuple[str, int, Stage]]:
 RESUME_MAY_CHANGE = ("val_every", "refine_rounds")
 
 
-class LadderTrainer:
+class LadderTrainer(Trainer):
+    kind = "ladder"
+    recipe_cls = LadderRecipe
+    may_change = RESUME_MAY_CHANGE
+    unit = "jobs"
+
     def __init__(
         self,
         workdir: str | Path,
@@ -146,20 +143,59 @@ class LadderTrainer:
         log=print,
         device: str | torch.device = "cpu",
     ):
-        self.device = torch.device(device)
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = log
-        self.recipe, self.state = open_state(
-            self.workdir,
-            recipe,
-            LadderRecipe,
-            {"done": [], "trained": [], "hours": 0.0},
-            RESUME_MAY_CHANGE,
-            log,
-        )
+        super().__init__(workdir, recipe, {"done": [], "trained": [], "hours": 0.0}, log, device)
         self.sampler = CropSampler(train_dir, seed=self.recipe.seed)
         self.val_images = validation_images(val_dir, max_val_images)
+        self._at: tuple[str, int] | None = None  # (job, it) of the last checkpoint written
+        if "validation" not in self.state:  # a work dir from before the common state block
+            for rec in read_log(self.workdir / LOG):
+                if "val" in rec and "level" in rec:
+                    self.record_validation(rec["level"], rec["val"], f"{rec['job']} it {rec['it']}")
+        self.upgrade_state()
+
+    # -- status --------------------------------------------------------------------------
+    def _pending(self) -> tuple[list[tuple[str, int, Stage]], list[tuple[str, int, Stage]]]:
+        """(this work dir's jobs, those not done yet): a parallel ``--only-levels`` run
+        counts its own levels' jobs only."""
+        jobs = self.jobs()
+        only = self.state.get("only_levels")
+        if only is not None:
+            jobs = [job for job in jobs if job[1] in only]
+        done = set(self.state["done"])
+        return jobs, [job for job in jobs if job[0] not in done]
+
+    def progress(self) -> tuple[int, int]:
+        jobs, pending = self._pending()
+        return len(jobs) - len(pending), len(jobs)
+
+    def phase(self) -> str | None:
+        _, pending = self._pending()
+        return pending[0][0].split("/")[0] if pending else None
+
+    def seconds(self) -> float:
+        return self.state["hours"] * 3600
+
+    def status_lines(self) -> list[str]:
+        r = self.recipe
+        only = self.state.get("only_levels")
+        lines = [
+            f"{r.arch} N={r.N} M={r.M}, levels 1..{r.levels}, quant {r.quant}; "
+            f"trained levels {sorted(self.state['trained']) or 'none'}"
+        ]
+        if only is not None:
+            lines.append(f"this work dir trains levels {', '.join(map(str, only))} (--only-levels)")
+        _, pending = self._pending()
+        if pending:
+            name, level, stage = pending[0]
+            if self._at is not None and self._at[0] == name:
+                at = self._at[1]
+            else:
+                at = _ckpt_iteration(self._ckpt(level), name)
+            lines.append(
+                f"next job {name}: level {level}, it {at} of {stage.iters} "
+                f"(batch {stage.batch} x {stage.crop}^2, lr {stage.lr:g})"
+            )
+        return lines
 
     # -- schedule -----------------------------------------------------------------------
     def jobs(self) -> list[tuple[str, int, Stage]]:
@@ -225,12 +261,11 @@ class LadderTrainer:
             if "rng" in data:
                 self.sampler.set_state(data["rng"])
         lmbda = MSE_LAMBDAS[level]
-        log_path = self.workdir / "train.log.jsonl"
         t_job = time.time()
         stats_acc: dict[str, float] = {}
         n_acc = 0  # iterations in stats_acc (fewer than val_every at a job's end or resume)
         it = start_it
-        with progress_bar(stage.iters, name, initial=start_it) as bar:
+        with self.progress_bar(stage.iters, name, initial=start_it) as bar:
             while it < stage.iters:
                 x = self.sampler.batch(stage.batch, stage.crop).to(self.device)
                 st = train_step(model, opt, aux_opt, x, lmbda, r.quant, r.clip_grad)
@@ -252,9 +287,8 @@ class LadderTrainer:
                     stats_acc, n_acc = {}, 0
                     if self.val_images:
                         rec["val"] = evaluate_level(on_cpu(model), level, r.arch, self.val_images)
-                    with log_path.open("a") as f:
-                        f.write(json.dumps(rec) + "\n")
-                    self.log(json.dumps(rec))
+                        self.record_validation(level, rec["val"], f"{name} it {it}")
+                    self.log_record(rec)
                     self._save(level, model, opt, aux_opt, name, it, t_job)
                     t_job = time.time()
                 elif deadline is not None and time.time() > deadline:
@@ -265,12 +299,12 @@ class LadderTrainer:
         self.state.setdefault("stages", {})[name] = asdict(stage)
         if level not in self.state["trained"]:
             self.state["trained"].append(level)
-        self._write_state()
+        self.write_state()
         return True
 
     def _save(self, level, model, opt, aux_opt, name, it, t_job) -> None:
-        tmp = self._ckpt(level).with_suffix(".tmp")
-        torch.save(
+        self.save_checkpoint(
+            self._ckpt(level),
             {
                 "model": model.state_dict(),
                 "opt": opt.state_dict(),
@@ -279,14 +313,10 @@ class LadderTrainer:
                 "it": it,
                 "rng": self.sampler.state(),
             },
-            tmp,
         )
-        tmp.replace(self._ckpt(level))
+        self._at = (name, it)
         self.state["hours"] += (time.time() - t_job) / 3600
-        self._write_state()
-
-    def _write_state(self) -> None:
-        save_state(self.workdir, self.state)
+        self.write_state()
 
     def import_ladder(self, ladder_dir: str | Path) -> None:
         """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier session).
@@ -323,7 +353,7 @@ class LadderTrainer:
         manifest = Path(ladder_dir) / "ladder.json"
         training = json.loads(manifest.read_text()).get("training", {}) if manifest.exists() else {}
         self.state["history"] = previous_sessions(training)
-        self._write_state()
+        self.write_state()
 
     def merge(self, other_workdir: str | Path) -> list[int]:
         """Take over the levels another work dir trained (a parallel ``--only-levels`` run
@@ -370,7 +400,7 @@ class LadderTrainer:
         }
         if key not in self.state.setdefault("merged", []):
             self.state["merged"].append(key)
-        self._write_state()
+        self.write_state()
         return sorted(theirs)
 
     # -- export -------------------------------------------------------------------------
@@ -405,11 +435,12 @@ class LadderTrainer:
         return ladder
 
 
-def on_cpu(model: nn.Module) -> nn.Module:
-    """The model itself on CPU, else a CPU copy: validation entropy-codes on the CPU."""
-    if next(model.parameters()).device.type == "cpu":
-        return model
-    return copy.deepcopy(model).cpu()
+def _ckpt_iteration(ckpt: Path, job: str) -> int:
+    """How far a level's checkpoint is into ``job`` (0 when it holds another job or none)."""
+    if not ckpt.is_file():
+        return 0
+    data = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return data["it"] if data.get("job") == job else 0
 
 
 def _job_level(name: str) -> int:

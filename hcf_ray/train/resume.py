@@ -17,6 +17,8 @@ from typing import TypeVar
 
 R = TypeVar("R")
 STATE = "state.json"
+STATE_FORMAT = 2  # 1: the per-trainer state.json of before (no "trainer" key, hcf_ray.train.base)
+LOG = "train.log.jsonl"
 
 
 class RecipeMismatch(ValueError):
@@ -63,9 +65,10 @@ def open_state(
     fresh: dict,
     may_change: Iterable[str] = (),
     log: Callable[[str], None] = print,
+    ignore: Iterable[str] = (),
 ) -> tuple[R, dict]:
     """A trainer's recipe and ``WORKDIR/state.json``: resumed (recipe checked by
-    :func:`resumed_recipe`, taken-over fields saved and logged) or fresh
+    :func:`resumed_recipe`, taken-over fields saved and logged, ``ignore``d ones kept) or fresh
     (``{"recipe": ..., **fresh}``, not written until the trainer saves it).
 
     The recipe is stored with ``recipe_cls.to_json``/``from_json`` where the class has them
@@ -77,7 +80,9 @@ def open_state(
         recipe = requested if requested is not None else recipe_cls()
         return recipe, {"recipe": encode(recipe), **fresh}
     state = json.loads(path.read_text())
-    recipe, changes = resumed_recipe(workdir, decode(state["recipe"]), requested, may_change)
+    recipe, changes = resumed_recipe(
+        workdir, decode(state["recipe"]), requested, may_change, ignore
+    )
     if changes:
         state["recipe"] = encode(recipe)
         save_state(workdir, state)
@@ -101,3 +106,16 @@ def _show(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
+
+
+def read_log(path: Path) -> list[dict]:
+    """The records of a work dir's JSON-lines log (none when it has none yet)."""
+    if not Path(path).is_file():
+        return []
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash: the others still count
+            continue
+    return records

@@ -25,10 +25,10 @@ independently trained codecs.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -38,10 +38,10 @@ from torch import Tensor, nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
+from hcf_ray.train.base import Trainer, net_aux_step, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
-from hcf_ray.train.ladder import evaluate_level, on_cpu
-from hcf_ray.train.progress import progress_bar
-from hcf_ray.train.resume import open_state, save_state
+from hcf_ray.train.ladder import evaluate_level
+from hcf_ray.train.resume import LOG, read_log
 
 GAIN_RANGE = (1e-2, 1e2)
 
@@ -184,8 +184,12 @@ class SharedRecipe:
             raise ValueError("batch and iters must be positive")
 
 
-class SharedTrainer:
+class SharedTrainer(Trainer):
     """Resumable training of a :class:`SharedLadder` (``WORKDIR/shared.ckpt``, log, state)."""
+
+    kind = "shared"
+    recipe_cls = SharedRecipe
+    may_change = ("iters", "val_every", "log_every")
 
     def __init__(
         self,
@@ -198,18 +202,7 @@ class SharedTrainer:
         log=print,
         device: str | torch.device = "cpu",
     ):
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device(device)
-        self.log = log
-        self.recipe, self.state = open_state(
-            self.workdir,
-            recipe,
-            SharedRecipe,
-            {"it": 0, "hours": 0.0},
-            ("iters", "val_every", "log_every"),
-            log,
-        )
+        super().__init__(workdir, recipe, {"it": 0, "hours": 0.0}, log, device)
         r = self.recipe
         self.sampler = CropSampler(train_dir, seed=r.seed)
         torch.manual_seed(r.seed)
@@ -231,6 +224,30 @@ class SharedTrainer:
             self.aux_opt.load_state_dict(data["aux_opt"])
             self.sampler.set_state(data["rng"])
         self.val_images = validation_images(val_dir, max_val_images)
+        if "validation" not in self.state:  # a work dir from before the common state block
+            for rec in read_log(self.workdir / LOG):
+                if "val" in rec:
+                    self._record(rec["val"], rec["it"])
+        self.upgrade_state()
+
+    # -- status --------------------------------------------------------------------------
+    def progress(self) -> tuple[int, int]:
+        return self.state["it"], self.recipe.iters
+
+    def seconds(self) -> float:
+        return self.state["hours"] * 3600
+
+    def status_lines(self) -> list[str]:
+        r = self.recipe
+        return [
+            f"anchor level {r.anchor}, batch {r.batch} x {r.crop}^2, lr {r.lr:g}, "
+            f"gain lr {r.gain_lr:g}"
+        ]
+
+    def _record(self, val: dict, it: int) -> None:
+        self.state["validation"] = {}  # one validation covers every level
+        for level, v in val.items():
+            self.record_validation(level, v, f"it {it}")
 
     def validate(self) -> dict[int, dict]:
         model = on_cpu(self.model)
@@ -243,25 +260,24 @@ class SharedTrainer:
         """Train to ``recipe.iters``; returns False when ``max_hours`` stopped it first."""
         r = self.recipe
         levels = len(self.model.levels)
-        deadline = None if max_hours is None else time.time() + max_hours * 3600
+        deadline = self.deadline(max_hours)
         t0, acc, n_acc = time.time(), {}, 0
         self.model.train()
-        with progress_bar(r.iters, "shared ladder", initial=self.state["it"]) as bar:
+        with self.progress_bar(r.iters, "shared ladder", initial=self.state["it"]) as bar:
             while self.state["it"] < r.iters:
                 it = self.state["it"]
                 x = self.sampler.batch(r.batch, r.crop).to(self.device)
                 lv = torch.tensor(
                     [1 + (i + it) % levels for i in range(r.batch)], device=self.device
                 )
-                self.opt.zero_grad()
-                self.aux_opt.zero_grad()
-                loss, st = shared_rd_loss(self.model, x, lv)
-                loss.backward()
-                if r.clip_grad:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), r.clip_grad)
-                self.opt.step()
-                self.model.aux_loss().backward()
-                self.aux_opt.step()
+                st = net_aux_step(
+                    self.model,
+                    self.opt,
+                    self.aux_opt,
+                    partial(shared_rd_loss, self.model, x, lv),
+                    None,
+                    r.clip_grad,
+                )
                 self.state["it"] = it + 1
                 bar.update(1)
                 for key, v in st.items():
@@ -275,11 +291,10 @@ class SharedTrainer:
                     acc, n_acc = {}, 0
                     if validate:
                         rec["val"] = self.validate()
+                        self._record(rec["val"], rec["it"])
                         self.model.train()
                     rec["gain_mean"] = self.model.gains().mean(dim=1).tolist()
-                    with (self.workdir / "train.log.jsonl").open("a") as f:
-                        f.write(json.dumps(rec) + "\n")
-                    self.log(json.dumps(rec))
+                    self.log_record(rec)
                     t0 = self._save(t0)
                 elif deadline is not None and time.time() > deadline:
                     self._save(t0)
@@ -287,20 +302,18 @@ class SharedTrainer:
         return True
 
     def _save(self, t0: float) -> float:
-        tmp = self.workdir / "shared.ckpt.tmp"
-        torch.save(
+        self.save_checkpoint(
+            self.workdir / "shared.ckpt",
             {
                 "model": self.model.state_dict(),
                 "opt": self.opt.state_dict(),
                 "aux_opt": self.aux_opt.state_dict(),
                 "rng": self.sampler.state(),
             },
-            tmp,
         )
-        tmp.replace(self.workdir / "shared.ckpt")
         now = time.time()
         self.state["hours"] += (now - t0) / 3600
-        save_state(self.workdir, self.state)
+        self.write_state()
         return now
 
     def export(self, out_dir: str | Path) -> QualityLadder:
