@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -35,6 +34,7 @@ from hcf_ray.codecs.ladder import (
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
+from hcf_ray.model_spec import default_weights_dir  # noqa: F401  (re-exported: its old home)
 
 DEFAULT_SPEC = "default"
 TINY_PHI = PhiConfig(hidden=16, num_res=2)
@@ -61,10 +61,6 @@ class ModelBundle:
     @property
     def max_level(self) -> int:
         return self.ladder.max_level
-
-
-def default_weights_dir() -> Path:
-    return Path(str(resources.files("hcf_ray"))) / "weights" / "default"
 
 
 def load_bundle(spec: str = DEFAULT_SPEC, phi_dir: str | Path | None = None) -> ModelBundle:

@@ -37,6 +37,13 @@ MAX_LEVELS = 64
 NOT_A_SPEC = "is not 'default', 'zoo:ARCH', 'random:ARCH' or an existing directory"
 
 
+def default_weights_dir() -> Path:
+    """The shipped ``default`` models (``hcf_ray/weights/default``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("hcf_ray"))) / "weights" / "default"
+
+
 class SpecError(ValueError):
     """A bad model spec, a missing download or a file that does not match (one line)."""
 
@@ -75,8 +82,6 @@ def parse_spec(spec, base_dir: str | Path | None = None) -> ModelSpec:
         raise SpecError(f"{spec!r} {NOT_A_SPEC}")
     spec = spec.strip()
     if spec == DEFAULT_SPEC:
-        from hcf_ray.bundle import default_weights_dir
-
         path = default_weights_dir()
         if not (path / LADDER_MANIFEST).is_file():
             raise SpecError(

@@ -7,6 +7,7 @@ placement timed out), 2 bad input (config, files, arguments) with a one-line mes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,7 +180,6 @@ def _user_error(exc: Exception):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hcf_ray.images import ImageError
     from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
     from hcf_ray.sim.outdir import OutputError
@@ -214,24 +214,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for w in sc.warnings:
         _warn(w)
 
-    import ray
-
     from hcf_ray.sim.driver import run_simulation
-    from hcf_ray.sim.pool import SimulationError, connect
     from hcf_ray.sim.report import closing_note, format_tables
 
-    started = False
-    try:
-        _info(_starting(args.address))
-        started = connect(args.address, args.num_cpus, log_dir=out.path)
+    with _on_ray(args, out.path):
         summary = run_simulation(sc, out, options=options, log=_warn)
-    except SimulationError as exc:
-        raise RunError(str(exc)) from None
-    except ImageError as exc:
-        raise _user_error(exc) from None
-    finally:
-        if started:
-            ray.shutdown()
     print_notice(sc.codec.requested, sc.codec.spec)
     print(format_tables(summary), end="")
     note = closing_note(summary)
@@ -253,6 +240,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         if fails["error_records"]
         else None,
     )
+
+
+@contextlib.contextmanager
+def _on_ray(args: argparse.Namespace, log_dir: Path):
+    """Join (or start) Ray for a command's body and leave it after; a failed run is a
+    RunError (exit 1), an image found bad while running a UserError (exit 2)."""
+    import ray
+
+    from hcf_ray.images import ImageError
+    from hcf_ray.sim.pool import SimulationError, connect
+
+    started = False
+    try:
+        _info(_starting(args.address))
+        started = connect(args.address, args.num_cpus, log_dir=log_dir)
+        yield
+    except SimulationError as exc:
+        raise RunError(str(exc)) from None
+    except ImageError as exc:
+        raise _user_error(exc) from None
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _finish(out: Path, plot: bool, failed: str | None) -> int:
@@ -339,15 +349,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for w in sweep.warnings:
         _warn(w)
 
-    import ray
-
-    from hcf_ray.sim.pool import SimulationError, connect
     from hcf_ray.sim.sweep import format_sweep, run_sweep
 
-    started = False
-    try:
-        _info(_starting(args.address))
-        started = connect(args.address, args.num_cpus, log_dir=out.path)
+    with _on_ray(args, out.path):
         summary = run_sweep(
             sweep,
             out,
@@ -360,11 +364,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             retries=max(0, args.retries),
             say=_info,
         )
-    except SimulationError as exc:
-        raise RunError(str(exc)) from None
-    finally:
-        if started:
-            ray.shutdown()
     print_notice(sweep.config.codec)
     print(format_sweep(summary), end="")
     kept = summary["wall"]["records_kept"]
@@ -417,7 +416,6 @@ def plot_after(out_dir: Path) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from hcf_ray.images import ImageError
     from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
     from hcf_ray.sim.scenario import load_scenario
@@ -448,10 +446,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for w in sc.warnings:
         _warn(w)
 
-    import ray
-
     from hcf_ray.sim.driver import RunOptions
-    from hcf_ray.sim.pool import SimulationError, connect
     from hcf_ray.sim.search import format_search, run_search, write_search
 
     options = RunOptions(
@@ -461,19 +456,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         pool_size=args.actors,
         say=_info,
     )
-    started = False
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        _info(_starting(args.address))
-        started = connect(args.address, args.num_cpus, log_dir=out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _on_ray(args, out):
         result = run_search(sc, targets, objective, options, log=_warn)
-    except SimulationError as exc:
-        raise RunError(str(exc)) from None
-    except ImageError as exc:
-        raise _user_error(exc) from None
-    finally:
-        if started:
-            ray.shutdown()
     paths = write_search(result, out)
     print_notice(sc.codec.requested, sc.codec.spec)
     print(format_search(result), end="")
