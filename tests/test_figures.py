@@ -49,7 +49,13 @@ def fake_infos(plan, image_index: int) -> dict:
 
 def simulate(scenario, fail=lambda u: False) -> list[dict]:
     """Records of a scenario, in the driver's unit order; ``fail(u)`` units are errors."""
-    from hcf_ray.sim.driver import error_records, merge_records, simulate_worlds, units_of
+    from hcf_ray.sim.driver import (
+        error_records,
+        merge_records,
+        record_base,
+        simulate_worlds,
+        units_of,
+    )
     from hcf_ray.sim.world import price_unit
 
     nodes = scenario.topology.nodes
@@ -61,15 +67,7 @@ def simulate(scenario, fail=lambda u: False) -> list[dict]:
             errors[u.seq] = error_records(scenario, u, "error", "boom: injected by the test")
             continue
         plan = scenario.plan(u.flow, u.method)
-        base = {  # as hcf_ray.sim.driver.price_result
-            "flow": u.flow,
-            "image": u.image.name,
-            "method": u.method,
-            "transport": scenario.transport,
-            "timing": scenario.timing,
-            "estimated_bytes": scenario.transport == "latent",
-            "status": "ok",
-        }
+        base = record_base(scenario, u)
         priced[u.method].append(
             price_unit(
                 u.seq,

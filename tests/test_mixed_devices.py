@@ -1,15 +1,12 @@
 """The mixed-device rule (hcf_ray.sim.mixed_devices) and GPU scheduling with Ray's logical
 GPU resources (no CUDA needed: an actor given a logical GPU still computes on the CPU)."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from simcheck import run_script
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.mixed_devices import check_devices, coded_links, mixed_device_links
@@ -83,7 +80,7 @@ SCRIPT = textwrap.dedent(
             "placement": summary["wall"]["placement"],
             "bits": sorted((r["method"], r["bpp"], r["psnr"], r["recon_sha256"]) for r in rows),
         }
-    print(json.dumps(out))
+    print("RESULT " + json.dumps(out))
     """
 )
 
@@ -99,16 +96,7 @@ def test_logical_gpus_are_scheduled_and_the_cpu_side_stays_bit_exact(tmp_path):
     cfg["nodes"][1]["num_gpus"] = 1  # r1
     path = tmp_path / "line.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(path), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_script(SCRIPT, path, tmp_path)
     dedicated = out["dedicated"]
     assert dedicated["status"] == "ok"
     actors = dedicated["placement"]["actors"]

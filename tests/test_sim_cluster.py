@@ -3,13 +3,11 @@ custom resources, and ``hcf-sim run --address`` joins the existing cluster. Runs
 subprocess so the shared test cluster is not disturbed."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import yaml
+from simcheck import run_script
 
 from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.scenario import load_scenario
@@ -75,26 +73,9 @@ def test_actors_of_one_run_are_placed_on_both_raylets(ray_session, tmp_path):
     mesh["codec"] = "random:mbt2018-mean"
     pooled = tmp_path / "mesh.yaml"
     pooled.write_text(yaml.safe_dump(mesh))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SCRIPT,
-            str(cfg),
-            str(tmp_path / "out"),
-            str(pooled),
-            str(tmp_path / "cluster_mesh"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=540,
-        env=env,
+    result = run_script(
+        SCRIPT, cfg, tmp_path / "out", pooled, tmp_path / "cluster_mesh", timeout=540
     )
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads(line[len("RESULT ") :])
     assert result["rc"] == 0 and result["records"] == 2
     where = {node: p["ray_node_id"] for node, p in result["placement"].items()}
     assert len(set(where.values())) == 2  # both raylets host node actors of this run

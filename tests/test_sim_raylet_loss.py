@@ -3,13 +3,11 @@ of the rotation, the units it lost are computed again on the raylet that remains
 records equal those of a run without the loss. Runs in a subprocess (its own cluster)."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import yaml
+from simcheck import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,18 +55,7 @@ def test_losing_a_raylet_mid_run_keeps_every_record(tmp_path):
     mesh["codec"] = "default"
     cfg = tmp_path / "mesh.yaml"
     cfg.write_text(yaml.safe_dump(mesh))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(cfg), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    assert line, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads(line[len("RESULT ") :])
+    result = run_script(SCRIPT, cfg, tmp_path)
     assert result["hosts"] == 2  # the pool used both raylets before the loss
     assert result["status"] == "ok" and result["records"] == 18
     faults = result["faults"]

@@ -1,12 +1,10 @@
 """The simulator on the shared Ray cluster: Ray transport changes nothing, a relay forks one
 transmission into two levels, latent transport gives the same pixels, a dead actor is named."""
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
-import torch
+from simcheck import in_process, read_records, sha
 
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cascade import CascadeEngine
@@ -25,10 +23,6 @@ def scenario(name: str, max_images: int = 2, **update):
     cfg, base = load_config(ROOT / "topologies" / f"{name}.yaml")
     cfg = cfg.model_copy(update={"codec": CODEC, **update})
     return build_scenario(cfg, base, max_images=max_images)
-
-
-def read_records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +45,6 @@ def line_run(line_actors, tmp_path_factory):
     out = tmp_path_factory.mktemp("line")
     summary = run_simulation(sc, out, backend=line_actors, options=FAST)
     return sc, summary, read_records(out)
-
-
-def in_process(engine, sc, rec, transport="bitstream"):
-    plan = sc.plan(rec["flow"], rec["method"])
-    dest = next(d for d in plan.destinations if d.node == rec["destination"])
-    flow = next(f for f in sc.flows if f.spec.name == rec["flow"])
-    x = load_image(next(p for p in flow.images if p.name == rec["image"]))
-    return engine.execute(dest.program, x, transport)
-
-
-def sha(x: torch.Tensor) -> str:
-    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
 
 
 def test_ray_transport_is_bit_identical_to_in_process(line_run, engine):

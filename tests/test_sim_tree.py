@@ -1,38 +1,20 @@
 """A multicast tree on Ray: one relay serves two destinations at different levels from a single
 incoming transmission (HCF's hierarchy), end to end through ``hcf-sim run``."""
 
-import hashlib
 import json
 from pathlib import Path
 
-import torch
 import yaml
+from simcheck import in_process, read_records, sha
 
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cascade import CascadeEngine
 from hcf_ray.cli import main
-from hcf_ray.images import load_image
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.scenario import build_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"
-
-
-def read_records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-
-
-def in_process(engine, sc, rec, transport="bitstream"):
-    plan = sc.plan(rec["flow"], rec["method"])
-    dest = next(d for d in plan.destinations if d.node == rec["destination"])
-    flow = next(f for f in sc.flows if f.spec.name == rec["flow"])
-    x = load_image(next(p for p in flow.images if p.name == rec["image"]))
-    return engine.execute(dest.program, x, transport)
-
-
-def sha(x: torch.Tensor) -> str:
-    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
 
 
 def test_tree_relay_serves_two_levels_from_one_transmission(ray_session, tmp_path, capsys):

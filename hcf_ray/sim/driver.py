@@ -398,10 +398,9 @@ def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[
     ]
 
 
-def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
-    """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
-    nodes = scenario.topology.nodes
-    base = {
+def record_base(scenario: Scenario, u: Unit) -> dict:
+    """The fields every record of a unit starts with."""
+    return {
         "flow": u.flow,
         "image": u.image.name,
         "method": u.method,
@@ -411,6 +410,12 @@ def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStor
         "estimated_bytes": scenario.transport == "latent",
         "status": "ok",
     }
+
+
+def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
+    """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
+    nodes = scenario.topology.nodes
+    base = record_base(scenario, u)
     return price_unit(
         u.seq,
         scenario.plan(u.flow, u.method),
