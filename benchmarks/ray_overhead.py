@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
     from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
 
-    cfg, base = load_config(args.config)
+    cfg = load_config(args.config)
     if args.codec:
         cfg = cfg.model_copy(update={"codec": args.codec})
-    sc = build_scenario(cfg, base, max_images=args.max_images)
+    sc = build_scenario(cfg, max_images=args.max_images)
     units = units_of(sc)
     needs = ModelNeeds()
     for n in node_needs(list(sc.plans.values())).values():

@@ -36,10 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     from hcf_ray.sim.scenario import build_scenario
 
     t0 = time.perf_counter()
-    cfg, base = load_config(args.config)
+    cfg = load_config(args.config)
     if args.codec:
         cfg = cfg.model_copy(update={"codec": args.codec})
-    sc = build_scenario(cfg, base, max_images=args.max_images)
+    sc = build_scenario(cfg, max_images=args.max_images)
     t_plan = time.perf_counter() - t0
     connect()
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,19 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     from hcf_ray.sim.scenario import build_scenario
     from hcf_ray.sim.work.backend import PoolBackend
 
-    cfg, base = load_config(args.config)
+    cfg = load_config(args.config)
     if args.codec:
         cfg = cfg.model_copy(update={"codec": args.codec})
     started = connect(args.address)
     results: dict[str, dict] = {}
     records: dict[str, list[dict]] = {}
     try:
-        first = build_scenario(cfg, base, max_images=args.max_images)
+        first = build_scenario(cfg, max_images=args.max_images)
         actors = PoolBackend(first.codec.spec, first.codec.phi_dir, 600.0)
         try:
             actors.prepare(node_needs(list(first.plans.values())))  # load models untimed
             for transport in ("bitstream", "latent"):
-                sc = build_scenario(cfg, base, max_images=args.max_images, transport=transport)
+                sc = build_scenario(cfg, max_images=args.max_images, transport=transport)
                 units = sum(len(f.images) * len(f.methods) for f in sc.flows)
                 with tempfile.TemporaryDirectory() as tmp:
                     opts = RunOptions(check_transport=False, warmup=True)

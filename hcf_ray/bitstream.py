@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hcf_ray.errors import InputError
+
 _MAGIC = b"HCF2"
 _OLD_MAGICS = (b"HCF1",)  # earlier wire formats (no CRC): refused with a clear message
 # magic, level, number of strings, image H, image W, z H, z W, CRC-32
@@ -53,7 +55,7 @@ _LEN = struct.Struct("<I")
 MAX_IMAGE_PIXELS = 64_000_000
 
 
-class BitstreamError(ValueError):
+class BitstreamError(InputError):
     """A received bitstream failed an integrity check; it was not decoded."""
 
 

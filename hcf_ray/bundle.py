@@ -32,6 +32,7 @@ from hcf_ray.codecs.ladder import (
     zoo_level,
 )
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.errors import InputError
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
 from hcf_ray.model_spec import default_weights_dir  # noqa: F401  (re-exported: its old home)
@@ -112,7 +113,7 @@ class BundleSource:
         from hcf_ray.model_spec import prepare_level
 
         if k not in self.levels:
-            raise ValueError(f"level {k} is outside the ladder's levels 1..{self.max_level}")
+            raise InputError(f"level {k} is outside the ladder's levels 1..{self.max_level}")
         if tuned and self._overlay is not None:
             return _tuned_level(self.level(k), self._overlay)
         if self._random is not None:
@@ -168,8 +169,8 @@ def _tuned_level(base: LevelCodec, overlay: Path) -> LevelCodec:
     state = torch.load(overlay / fname, map_location="cpu", weights_only=True)
     try:
         load_weights(model, state, partial=True)
-    except ValueError as exc:
-        raise ValueError(f"{overlay / fname}: {exc}") from None
+    except InputError as exc:
+        raise InputError(f"{overlay / fname}: {exc}") from None
     return LevelCodec(model, base.level, base.arch, base.lmbda)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from hcf_ray.errors import InputError
+
 _HASH_CACHE: dict[tuple, str] = {}
 
 
@@ -52,13 +54,13 @@ def bundle_sha256(spec: str, phi_dir=None) -> str:
         else:
             model_dir = Path(spec)
         if not model_dir.is_dir():
-            raise ValueError(
+            raise InputError(
                 f"codec {spec!r}: not 'default', 'zoo:ARCH', 'random:ARCH' or an existing directory"
             )
         roots.append(("models", model_dir))
     if phi_dir is not None:
         if not Path(phi_dir).is_dir():
-            raise ValueError(f"φ directory {str(phi_dir)!r} does not exist")
+            raise InputError(f"φ directory {str(phi_dir)!r} does not exist")
         roots.append(("phi", Path(phi_dir)))
     listing = [(tag, _files(root) if root is not None else []) for tag, root in roots]
     signature = tuple(

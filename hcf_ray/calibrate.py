@@ -55,6 +55,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hcf_ray.analysis.efficiency import median_time, peak_activation_bytes
 from hcf_ray.bundle_id import bundle_sha256
+from hcf_ray.errors import InputError
 from hcf_ray.methods import baseline_names
 from hcf_ray.sim.net.costs import (
     FORMAT,
@@ -80,7 +81,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
         try:
             h, w = (int(v) for v in item.split("x"))
         except ValueError:
-            raise ValueError(f"expected HEIGHTxWIDTH[,...] e.g. 512x768, got {item!r}") from None
+            raise InputError(f"expected HEIGHTxWIDTH[,...] e.g. 512x768, got {item!r}") from None
         sizes.append((h, w))
     return check_sizes(sizes)
 
@@ -89,10 +90,10 @@ def check_sizes(sizes: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     sizes = [(int(h), int(w)) for h, w in sizes]
     small = [f"{h}x{w}" for h, w in sizes if min(h, w) < MIN_SIDE]
     if small:
-        raise ValueError(f"sizes must be at least {MIN_SIDE}x{MIN_SIDE}, got {', '.join(small)}")
+        raise InputError(f"sizes must be at least {MIN_SIDE}x{MIN_SIDE}, got {', '.join(small)}")
     distinct = {padded_pixels(h, w) for h, w in sizes}
     if len(distinct) < MIN_SIZES:
-        raise ValueError(
+        raise InputError(
             f"need at least {MIN_SIZES} sizes with different padded pixel counts for the fit, "
             f"got {', '.join(f'{h}x{w}' for h, w in sizes)}"
         )
@@ -261,11 +262,11 @@ def op_selector(ops: Sequence[str] | None) -> Callable[[str], bool]:
 
 def _check_run_args(runs: int, warmup: int, threads: int, device: str) -> None:
     if runs < 1 or warmup < 1 or threads < 1:
-        raise ValueError("runs, warmup and threads must be at least 1")
+        raise InputError("runs, warmup and threads must be at least 1")
     if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
+        raise InputError(f"device must be cpu or cuda[:N], got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device}: torch sees no CUDA device")
+        raise InputError(f"device {device}: torch sees no CUDA device")
 
 
 def measure_points(
@@ -290,7 +291,7 @@ def measure_points(
 
     sizes = [(int(h), int(w)) for h, w in sizes]
     if not sizes or min(min(sz) for sz in sizes) < MIN_SIDE:
-        raise ValueError(f"sizes must be at least {MIN_SIDE}x{MIN_SIDE}")
+        raise InputError(f"sizes must be at least {MIN_SIDE}x{MIN_SIDE}")
     _check_run_args(runs, warmup, threads, device)
     say = log or (lambda _msg: None)
     select = op_selector(ops)

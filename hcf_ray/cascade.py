@@ -38,6 +38,7 @@ from torch import Tensor
 from hcf_ray.bitstream import Bitstream, BitstreamError, LatentPayload, parse_wire
 from hcf_ray.codecs.ladder import QualityLadder
 from hcf_ray.codecs.level import check_image_tensor
+from hcf_ray.errors import InputError
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector, resolve_policy
 
@@ -142,16 +143,16 @@ def build_program(
         if method == "drf":
             policy = PolicyVector(s, d, (1,) * (s - d + 1))
         else:
-            raise ValueError("HCF needs a policy vector")
+            raise InputError("HCF needs a policy vector")
     if (policy.source_level, policy.target_level) != (s, d):
-        raise ValueError(f"policy {policy} is for s={policy.source_level}, d={policy.target_level}")
+        raise InputError(f"policy {policy} is for s={policy.source_level}, d={policy.target_level}")
     levels = policy.transmission_levels
     if method == "hcf":
         stages = _hcf_stages(s, levels, phi_mode)
     elif method == "drf":
         stages = _drf_stages(levels)
     else:
-        raise ValueError(
+        raise InputError(
             f"unknown method {method!r} for build_program: it compiles {', '.join(LEARNED)}"
         )
     return Program(method, s, d, policy, tuple(stages))
@@ -296,7 +297,7 @@ class CascadeEngine:
         self.ladder.check_level(s, "source level")
         self.ladder.check_level(d, "target level")
         if s < d:
-            raise ValueError(f"source level s={s} is below target level d={d} (need s >= d)")
+            raise InputError(f"source level s={s} is below target level d={d} (need s >= d)")
         vec = None
         if method != "ssf":
             vec = self._vector(method, s, d, policy, n_q)
@@ -320,10 +321,10 @@ class CascadeEngine:
         if vec.source_level == vec.target_level:
             return
         if self.phis is None:
-            raise ValueError("HCF needs φ modules (a PhiBank) for this ladder")
+            raise InputError("HCF needs φ modules (a PhiBank) for this ladder")
         for k in range(vec.source_level, vec.target_level, -1):
             if not self.phis.has(k):
-                raise ValueError(f"the φ bank has no module for transition {k}→{k - 1}")
+                raise InputError(f"the φ bank has no module for transition {k}→{k - 1}")
 
     # -- one stage (what a node actor runs) ------------------------------------------------
     @torch.no_grad()
@@ -351,7 +352,7 @@ class CascadeEngine:
         if stage.baseline is not None:  # a progressive / classical codec's stage
             return self.baselines.run_stage(stage, payload, image_size, clock, start, stop)
         if transport not in TRANSPORTS:
-            raise ValueError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
+            raise InputError(f"unknown transport {transport!r}; choose from {TRANSPORTS}")
         send_step = len(stage.ops) + 1
         stop = send_step + 1 if stop is None else stop
         if not 0 <= start <= stop <= send_step + 1:

@@ -11,7 +11,14 @@ import sys
 from hcf_ray.demo_models import print_notice
 
 # one class whether this module runs as ``python -m hcf_ray.cli`` or is imported
-from hcf_ray.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, RunError, UserError, quiet_warnings
+from hcf_ray.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_RUNTIME,
+    InputError,
+    RunError,
+    UserError,
+    quiet_warnings,
+)
 from hcf_ray.sim.cli import add_sim_commands
 
 
@@ -84,17 +91,17 @@ def _cmd_train_ladder(args: argparse.Namespace) -> int:
             quant=args.quant,
         )
         trainer = LadderTrainer(args.workdir, args.data, args.val, recipe, device=_device(args))
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"train ladder: {exc}") from None
     if args.init_from:
         try:
             trainer.import_ladder(_weights_dir(args.init_from))
-        except (ValueError, FileNotFoundError) as e:
+        except (InputError, FileNotFoundError) as e:
             raise UserError(f"--init-from: {e}") from None
     for other in args.merge_from or []:
         try:
             levels = trainer.merge(other)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, InputError, KeyError) as e:
             raise UserError(f"--merge-from {other}: {e}") from None
         print(f"merged levels {levels} from {other}")
     if args.export_only:
@@ -154,7 +161,7 @@ def _load_ladder(spec: str, flag: str):
     _model_spec(spec, flag)
     try:
         return BundleSource(spec).ladder()
-    except (ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(f"{flag}: {exc}") from None
 
 
@@ -175,7 +182,7 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
             gain_lr=args.gain_lr,
             val_every=args.val_every,
         )
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"train shared: {exc}") from None
     try:
         trainer = SharedTrainer(
@@ -187,7 +194,7 @@ def _cmd_train_shared(args: argparse.Namespace) -> int:
             max_val_images=args.max_val_images,
             device=_device(args),
         )
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"train shared: {exc}") from None
     done = trainer.run(max_hours=args.max_hours)
     if args.export:
@@ -218,7 +225,7 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
             phase2_lr=args.phase2_lr,
             phase2_quant=args.quant,
         )
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"train hcf: {exc}") from None
     init_phi, init_overlay = _weights_dir(args.init_phi), _weights_dir(args.init_overlay)
     try:
@@ -231,13 +238,13 @@ def _cmd_train_hcf(args: argparse.Namespace) -> int:
             device=_device(args),
             init_overlay=init_overlay,
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(f"train hcf: {exc}") from None
     done = trainer.run(max_hours=args.max_hours, phase2=not args.skip_phase2)
     if args.export:
         try:
             trainer.export(args.export, ladder_spec=args.ladder)
-        except ValueError as exc:
+        except InputError as exc:
             raise UserError(f"train hcf: --export: {exc}") from None
         print(
             f"exported φ modules{' and HCF overlay' if trainer.tuned else ''} and a reference "
@@ -275,13 +282,13 @@ def _cmd_train_hyper(args: argparse.Namespace) -> int:
             max_val_images=args.max_val_images,
             device=_device(args),
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(f"train hyper: {exc}") from None
     done = trainer.run(max_hours=args.max_hours)
     if args.export:
         try:
             trainer.export(args.export, Path(source) if parsed.path is not None else None)
-        except ValueError as exc:
+        except InputError as exc:
             raise UserError(f"train hyper: {exc}") from None
         print(
             f"exported the models with {len(trainer.state['done'])} tuned entropy models to {args.export}"
@@ -296,7 +303,7 @@ def _cmd_train_status(args: argparse.Namespace) -> int:
 
     try:
         found = [workdir_status(d) for d in args.workdirs]
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"train status: {exc}") from None
     for st in found:
         print(json.dumps(st.to_json()) if args.json else st.format())
@@ -308,14 +315,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from hcf_ray.bundle import load_bundle
     from hcf_ray.evaluate import bd_table, evaluate, format_tables, reference_rows, write_results
-    from hcf_ray.images import ImageError, image_files
+    from hcf_ray.images import image_files
 
     torch.set_num_threads(args.threads)
     _model_spec(args.models, "--models")
     try:
         files = image_files(args.images)[: args.max_images]
         bundle = load_bundle(args.models)
-    except (ImageError, ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     try:
@@ -328,7 +335,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             tail_model=args.pcf_model,
             n_q=args.n_q,
         )
-    except (ImageError, ValueError) as exc:
+    except InputError as exc:
         raise UserError(str(exc)) from None
     bd = bd_table(curves) + reference_rows(curves)
     print_notice(args.models)
@@ -347,7 +354,7 @@ def _cmd_bd(args: argparse.Namespace) -> int:
 
     try:
         curves = load_results(args.results)
-    except (ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     bd = bd_table(curves) + reference_rows(curves)
     print(format_tables(curves, bd))
@@ -364,7 +371,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     try:
         sizes = parse_sizes(args.sizes) if args.sizes else list(DEFAULT_SIZES)
-    except ValueError as exc:
+    except InputError as exc:
         raise UserError(f"--sizes: {exc}") from None
     if min(args.runs, args.warmup, args.threads) < 1:
         raise UserError("--runs, --warmup and --threads must be at least 1")
@@ -390,7 +397,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             log=lambda msg: print(msg, flush=True),
         )
         path = write_profile(profile, args.out, overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (InputError, FileNotFoundError, FileExistsError) as exc:
         raise UserError(f"calibrate: {exc}") from None
     print(format_table(profile, path))
     print(f"calibration took {profile['elapsed_s']:.0f} s")

@@ -6,8 +6,11 @@ it without a cycle.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
+from pathlib import Path
+from typing import Any
 
 EXIT_RUNTIME = 1  # a run failed (or an internal error)
 EXIT_BAD_INPUT = 2  # bad input: one line on stderr, no traceback
@@ -15,6 +18,22 @@ EXIT_BAD_INPUT = 2  # bad input: one line on stderr, no traceback
 
 class UserError(Exception):
     """Bad input: reported as one line on stderr with exit code 2."""
+
+
+class InputError(ValueError):
+    """The library's "bad input" (a file, a spec, an argument out of range): the command
+    line turns it, and only it, into a :class:`UserError`. A plain ``ValueError`` from deep
+    inside (a shape mismatch, a bad unpacking) is a bug, reported as an internal error.
+    A ``ValueError`` so that callers that catch ``ValueError`` keep working."""
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``; a file that is not JSON is an :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
 class RunError(Exception):

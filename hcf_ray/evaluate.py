@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from hcf_ray.bundle import ModelBundle
+from hcf_ray.errors import InputError
 from hcf_ray.images import load_image
 from hcf_ray.methods import get_method, method_names
 from hcf_ray.metrics import bd_psnr, bd_rate, db_from_ms_ssim, ms_ssim_db, psnr
@@ -58,7 +59,7 @@ def curve_from_compressai_json(data: dict) -> Curve:
     res = data["results"]
     bpp, psnr_ = [float(v) for v in res["bpp"]], [float(v) for v in res["psnr-rgb"]]
     if len(bpp) != len(psnr_) or not bpp:
-        raise ValueError("bpp and psnr-rgb must be non-empty lists of the same length")
+        raise InputError("bpp and psnr-rgb must be non-empty lists of the same length")
     if "ms-ssim-db" in res:
         ms = [float(v) for v in res["ms-ssim-db"]]
     elif "ms-ssim-rgb" in res:
@@ -83,7 +84,7 @@ def load_results(dirs: Sequence[str | Path]) -> dict[str, Curve]:
             try:
                 curve = curve_from_compressai_json(json.loads(path.read_text()))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: not a CompressAI-style results file ({exc})") from None
+                raise InputError(f"{path}: not a CompressAI-style results file ({exc})") from None
             curves[curve.method] = curve
     if not curves:
         raise FileNotFoundError(f"no results JSON in {', '.join(map(str, dirs))}")
@@ -105,14 +106,14 @@ def evaluate(
 
     unknown = [m for m in methods if m not in method_names()]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(method_names())}")
+        raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(method_names())}")
     if n_q is not None and n_q < 1:
-        raise ValueError(f"n_q must be at least 1, got {n_q}")
+        raise InputError(f"n_q must be at least 1, got {n_q}")
     engine = bundle.engine()
     s = source_level or bundle.max_level
     bundle.ladder.check_level(s, "source level")
     if any(get_method(m).needs_phis for m in methods) and bundle.phis is None:
-        raise ValueError("HCF needs φ modules; this bundle has none")
+        raise InputError("HCF needs φ modules; this bundle has none")
     xs = [(Path(p).name, load_image(p)) for p in images]
     if any(get_method(m).is_baseline for m in methods):
         # level k of a baseline = the rate of the bundle's level k, as on a topology

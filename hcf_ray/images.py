@@ -55,6 +55,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from hcf_ray.codecs.level import MIN_IMAGE_SIDE
+from hcf_ray.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -72,7 +73,7 @@ _GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _PNG16_COLOUR = ("RGB;16B", "RGBA;16B", "LA;16B")  # Pillow's rawmodes for 16-bit colour PNGs
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image file that cannot be used (missing, not an image, corrupt, too small, too big).
 
     ``str(err)`` is one line of at most :data:`MAX_MESSAGE` characters that names the file.

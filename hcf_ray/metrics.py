@@ -18,6 +18,8 @@ import torch
 from pytorch_msssim import ms_ssim
 from torch import Tensor
 
+from hcf_ray.errors import InputError
+
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN = 11
 
@@ -54,7 +56,7 @@ def ms_ssim_value(x: Tensor, x_hat: Tensor) -> float:
     weights = torch.tensor(_MS_SSIM_WEIGHTS[:scales])
     weights = (weights / weights.sum()).tolist()
     if scales == 1 and side < _WIN:
-        raise ValueError(f"image side {side} too small for MS-SSIM (needs >= {_WIN})")
+        raise InputError(f"image side {side} too small for MS-SSIM (needs >= {_WIN})")
     if scales == 5:
         return float(ms_ssim(a, b, data_range=255.0, size_average=True))
     return _ms_ssim_reduced(a, b, weights)
@@ -95,15 +97,15 @@ def _bd_args(rate_anchor, dist_anchor, rate_test, dist_test):
     arrays = [np.asarray(v, dtype=float) for v in (rate_anchor, dist_anchor, rate_test, dist_test)]
     for name, arr in zip(("rate_anchor", "dist_anchor", "rate_test", "dist_test"), arrays):
         if arr.ndim != 1 or arr.size < 2 or not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} needs at least 2 finite points, got {arr.tolist()}")
+            raise InputError(f"{name} needs at least 2 finite points, got {arr.tolist()}")
     out = []
     for which, rate, dist in (("anchor", arrays[0], arrays[1]), ("test", arrays[2], arrays[3])):
         if rate.size != dist.size:
-            raise ValueError(f"{which} curve: {rate.size} rates but {dist.size} distortions")
+            raise InputError(f"{which} curve: {rate.size} rates but {dist.size} distortions")
         order = np.argsort(rate)
         rate, dist = rate[order], dist[order]
         if np.any(np.diff(rate) <= 0) or np.any(np.diff(dist) <= 0):
-            raise ValueError(
+            raise InputError(
                 f"{which} curve is not monotonic (rate {rate.round(4).tolist()}, "
                 f"quality {dist.round(3).tolist()}): BD metrics are undefined"
             )

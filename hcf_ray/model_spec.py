@@ -25,6 +25,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hcf_ray.errors import InputError
+
 DEFAULT_SPEC = "default"
 BUNDLE_FORMAT = "hcf-sim-bundle/1"
 LADDER_MANIFEST = "ladder.json"
@@ -44,7 +46,7 @@ def default_weights_dir() -> Path:
     return Path(str(resources.files("hcf_ray"))) / "weights" / "default"
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A bad model spec, a missing download or a file that does not match (one line)."""
 
 

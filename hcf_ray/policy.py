@@ -616,6 +616,12 @@ def _show(value: Any, limit: int = 50) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _show_path(path: str, limit: int = 100) -> str:
+    """A file path for a message: quoted, printable; a long one keeps its end (the name)."""
+    text = _show(path, 10**6)
+    return text if len(text) <= limit else "…" + text[len(text) - limit + 1 :]
+
+
 # -- user policies from files -----------------------------------------------------------------
 POLICY_TIMEOUT_S = 5.0  # seconds one call into a user policy may take
 POLICY_TIMEOUT_ENV = "HCF_POLICY_TIMEOUT_S"
@@ -840,11 +846,17 @@ class UserPolicy(Policy):
 
 def resolve_policy(
     spec: str | Sequence[int] | Mapping[str, Any] | Policy,
-    base_dir: str | Path | None = None,
     args: Mapping[str, Any] | None = None,
+    *,
+    shown: str | None = None,
 ) -> Policy:
     """A policy from a built-in name, an explicit 0/1 list, ``path/to/file.py:ClassName`` (a
     :class:`UserPolicy`), or a mapping ``{"class": one of those names, "args": {...}}``.
+
+    The file path is used as given (a relative one from the current directory; a topology's
+    paths arrive resolved against its folder, :mod:`hcf_ray.sim.config`). ``shown``: how
+    messages name the file policy (``file.py:ClassName`` as the user wrote it; default:
+    ``spec``).
 
     ``args`` are passed to the class as keyword arguments (the YAML's ``policy: {class: …,
     args: {deadline_ms: 80}}``). Loading problems (no such file or class, bad arguments to a
@@ -861,7 +873,7 @@ def resolve_policy(
             )
         if args is not None:
             raise ValueError("give args in the mapping or as a parameter, not both")
-        return resolve_policy(spec["class"], base_dir, spec.get("args") or {})
+        return resolve_policy(spec["class"], spec.get("args") or {}, shown=shown)
     kwargs = dict(args or {})
     if isinstance(spec, str):
         if spec in BUILTIN_POLICIES:
@@ -872,7 +884,7 @@ def resolve_policy(
                 given = f" (args: {', '.join(kwargs)})" if kwargs else ""
                 raise ValueError(f"policy {spec}: TypeError: {exc}{given}") from None
         if ":" in spec:
-            cls, source = _load_policy(spec, base_dir)
+            cls, source = _load_policy(spec, shown)
             inner = _run_user(
                 source,
                 f"{cls.__name__}()",
@@ -894,37 +906,37 @@ def resolve_policy(
     return ExplicitPolicy(spec)
 
 
-def load_policy_class(spec: str, base_dir: str | Path | None = None) -> type[Policy]:
-    """Import ``ClassName`` from ``path/to/file.py`` (relative paths from ``base_dir``)."""
-    return _load_policy(spec, base_dir)[0]
+def load_policy_class(spec: str) -> type[Policy]:
+    """Import ``ClassName`` from ``path/to/file.py`` (a relative path: from the current
+    directory)."""
+    return _load_policy(spec)[0]
 
 
 _MODULES: dict[tuple, Any] = {}  # (file, mtime, size) → module: a file is imported once
 
 
-def _load_policy(spec: str, base_dir: str | Path | None) -> tuple[type[Policy], _Source]:
+def _load_policy(spec: str, shown: str | None = None) -> tuple[type[Policy], _Source]:
     path_str, _, cls_name = spec.rpartition(":")
     if not path_str or not cls_name.isidentifier():
         raise ValueError(f"policy {_show(spec)}: expected path/to/file.py:ClassName")
+    name = (shown or "").rpartition(":")[0] or path_str  # the file as the user wrote it
     path = Path(path_str)
     try:
-        if not path.is_absolute() and base_dir is not None and not path.exists():
-            path = Path(base_dir) / path
         found = path.is_file()
         stat = path.stat() if found else None
     except (OSError, ValueError):
         found, stat = False, None
     if not found or stat is None:
-        raise ValueError(f"policy file {_show(path_str)} not found")
+        raise ValueError(f"policy file {_show_path(path_str)} not found")
     real = str(path.resolve())
-    source = _Source(path_str, real)
+    source = _Source(name, real)
     key = (real, stat.st_mtime_ns, stat.st_size)
     module = _MODULES.get(key)
     if module is None:
         mod_name = f"hcf_user_policy_{abs(hash(real))}"
         module_spec = importlib.util.spec_from_file_location(mod_name, real)
         if module_spec is None or module_spec.loader is None:
-            raise ValueError(f"policy file {_show(path_str)} cannot be imported (not a .py file?)")
+            raise ValueError(f"policy file {_show(name)} cannot be imported (not a .py file?)")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module
         try:
@@ -942,9 +954,9 @@ def _load_policy(spec: str, base_dir: str | Path | None) -> tuple[type[Policy], 
         )
         listed = ", ".join(found_here) if found_here else "no Policy classes"
         problem = (
-            f"no class {cls_name!r} in {path_str}"
+            f"no class {cls_name!r} in {name}"
             if cls is None
-            else f"{cls_name!r} in {path_str} is not a Policy subclass"
+            else f"{cls_name!r} in {name} is not a Policy subclass"
         )
         raise ValueError(f"{problem}; it defines: {listed}")
     return cls, source

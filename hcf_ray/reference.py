@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from hcf_ray.errors import InputError
+
 DATASETS = {"kodak": "compressai_kodak.json", "clic2020": "compressai_clic2020.json"}
 
 
@@ -23,7 +25,7 @@ class RDCurve:
 @cache
 def _load(dataset: str) -> dict:
     if dataset not in DATASETS:
-        raise ValueError(
+        raise InputError(
             f"unknown reference dataset {dataset!r}; choose from {', '.join(DATASETS)}"
         )
     text = resources.files("hcf_ray.data").joinpath(DATASETS[dataset]).read_text()

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hcf_ray.errors import InputError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -31,7 +33,7 @@ def results_file(out_dir: str | Path) -> tuple[Path, str]:
         if (p / name).is_file():
             return p / name, kind
     what = "no such folder" if not p.exists() else f"no {RUN_RESULTS} or {SWEEP_RESULTS}"
-    raise ValueError(f"{p}: {what} (not a hcf-sim run or sweep output folder)")
+    raise InputError(f"{p}: {what} (not a hcf-sim run or sweep output folder)")
 
 
 def read_records(path: Path) -> list[dict]:
@@ -47,9 +49,9 @@ def read_records(path: Path) -> list[dict]:
         except ValueError:
             if i == len(lines) - 1:  # no newline after it: torn
                 break
-            raise ValueError(f"{path}:{i + 1}: not a JSON record") from None
+            raise InputError(f"{path}:{i + 1}: not a JSON record") from None
         if not isinstance(rec, dict):
-            raise ValueError(f"{path}:{i + 1}: not a JSON object")
+            raise InputError(f"{path}:{i + 1}: not a JSON object")
         records.append(rec)
     return records
 

@@ -182,8 +182,8 @@ def test_gml_and_graphml_labels_are_mapped(tmp_path, capsys):
         "graph": {"file": path.name},
         "flows": [{"source": "Sao Paulo", "destinations": [{"node": "red_light", "level": 4}]}],
     }
-    cfg, base = load_config(write(tmp_path, data))
-    assert set(build_topology(cfg, base).nodes) == {"Sao Paulo", "etc", "red_light"}
+    cfg = load_config(write(tmp_path, data))
+    assert set(build_topology(cfg).nodes) == {"Sao Paulo", "etc", "red_light"}
     assert main(["validate", str(write(tmp_path, data))]) == 0
     # GML (as the Zoo writes it) with an ANSI escape and a newline in its labels
     gml = tmp_path / "odd.gml"
@@ -199,8 +199,8 @@ def test_gml_and_graphml_labels_are_mapped(tmp_path, capsys):
     for n in g2:
         g2.nodes[n]["label"] = "é"
     nx.write_graphml(g2, path)
-    cfg, base = load_config(write(tmp_path, data))
-    assert set(build_topology(cfg, base).nodes) == {"n0", "n1", "n2"}
+    cfg = load_config(write(tmp_path, data))
+    assert set(build_topology(cfg).nodes) == {"n0", "n1", "n2"}
     # an unreadable file, and one with a link slower than the minimum
     path.write_text("<graphml><graph><node id='a'/></graph")
     assert "graph.file: cannot read" in refused(capsys, write(tmp_path, data))

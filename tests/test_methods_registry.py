@@ -113,7 +113,7 @@ def test_a_user_method_file_is_planned_like_a_registered_one(tmp_path, capsys):
     cfg["flows"][0]["methods"] = ["drf", "mine.py:RecodeOnce"]
     path = tmp_path / "topo.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    sc = build_scenario(*load_config(path), max_images=1)
+    sc = build_scenario(load_config(path), max_images=1)
     drf, mine = sc.plan("route", "drf"), sc.plan("route", "recode-once")
     assert mine.method == "recode-once" and mine.jobs == drf.jobs
     assert "recode-once" in method_names()

@@ -24,7 +24,7 @@ def line(tmp_path_factory):
     cfg["flows"][0]["n_q"] = 2
     path = tmp_path_factory.mktemp("line") / "line.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return build_scenario(*load_config(path), max_images=1)
+    return build_scenario(load_config(path), max_images=1)
 
 
 def test_coded_links_skip_forwarding_relays(line):
@@ -71,7 +71,7 @@ SCRIPT = textwrap.dedent(
     for placement in ("dedicated", "pool"):
         cfg["placement"] = placement
         open(sys.argv[1], "w").write(yaml.safe_dump(cfg))
-        sc = build_scenario(*load_config(sys.argv[1]), max_images=1)
+        sc = build_scenario(load_config(sys.argv[1]), max_images=1)
         opts = RunOptions(warmup=False, check_transport=False, timeout_s=120)
         summary = run_simulation(sc, sys.argv[2] + "/" + placement, options=opts)
         rows = [json.loads(x) for x in open(sys.argv[2] + "/" + placement + "/results.jsonl")]

@@ -69,9 +69,9 @@ def test_mesh_main_job_on_shipped_models(ray_session, tmp_path):
     from hcf_ray.sim.driver import RunOptions, run_simulation
     from hcf_ray.sim.scenario import build_scenario
 
-    cfg, base = load_config(Path(__file__).resolve().parents[1] / "topologies" / "mesh.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "topologies" / "mesh.yaml")
     assert cfg.codec == "default"
-    sc = build_scenario(cfg, base, max_images=1, methods=["hcf", "drf"])
+    sc = build_scenario(cfg, max_images=1, methods=["hcf", "drf"])
     summary = run_simulation(sc, tmp_path, options=RunOptions(timeout_s=600, warmup=False))
     assert summary["status"] == "ok"
     assert summary["transport_check"]["same_reconstruction"]

@@ -19,9 +19,9 @@ CODEC = "random:mbt2018-mean"
 
 
 def scenario(methods=None, **update):
-    cfg, base = load_config(ROOT / "topologies" / "mesh.yaml")
+    cfg = load_config(ROOT / "topologies" / "mesh.yaml")
     cfg = cfg.model_copy(update={"codec": CODEC, **update})
-    return build_scenario(cfg, base, max_images=2, methods=methods)
+    return build_scenario(cfg, max_images=2, methods=methods)
 
 
 def run(tmp: Path, name: str, methods=None, backend=None, **options) -> list[dict]:

@@ -32,7 +32,7 @@ def keys(recs):
 def scenario(tmp_path, cfg: dict, max_images=2, name="topo.yaml"):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
-    return build_scenario(*load_config(path), max_images=max_images)
+    return build_scenario(load_config(path), max_images=max_images)
 
 
 def mesh(**extra) -> dict:

@@ -57,7 +57,7 @@ OPTS = dict(warmup=False, check_transport=False, timeout_s=120)
 def clean_run(ray_session, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clean")
     cfg = mesh_cfg(tmp)
-    sc = build_scenario(*load_config(cfg), max_images=2)
+    sc = build_scenario(load_config(cfg), max_images=2)
     run_simulation(sc, tmp / "out", options=RunOptions(**OPTS))
     return cfg, sc, tmp / "out"
 
@@ -91,7 +91,7 @@ def test_resume_drops_a_torn_line_and_adds_only_the_missing_records(clean_run, t
 
 def test_resume_refuses_another_config(clean_run, tmp_path):
     _, _sc, out = clean_run
-    other = build_scenario(*load_config(clean_run[0]), max_images=1)
+    other = build_scenario(load_config(clean_run[0]), max_images=1)
     with pytest.raises(OutputError, match="different config"):
         OutputDir(out, "results.jsonl", {"x": 1}, resume=True)
     with pytest.raises(OutputError, match="different config"):

@@ -20,9 +20,9 @@ FAST = RunOptions(warmup=False, check_transport=False, timeout_s=300)
 
 
 def scenario(name: str, max_images: int = 2, **update):
-    cfg, base = load_config(ROOT / "topologies" / f"{name}.yaml")
+    cfg = load_config(ROOT / "topologies" / f"{name}.yaml")
     cfg = cfg.model_copy(update={"codec": CODEC, **update})
-    return build_scenario(cfg, base, max_images=max_images)
+    return build_scenario(cfg, max_images=max_images)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +84,10 @@ def test_ray_transport_is_bit_identical_to_in_process(line_run, engine):
 def test_relays_forward_when_n_q_is_below_the_hop_count(line_actors, tmp_path, engine):
     """n_q=2 on a 3-hop route: r1 re-quantizes at the target level, r2 forwards those bytes
     untouched (no compute), and the destination decodes exactly the 2-quantization cascade."""
-    cfg, base = load_config(ROOT / "topologies" / "line.yaml")
+    cfg = load_config(ROOT / "topologies" / "line.yaml")
     flows = [cfg.flows[0].model_copy(update={"n_q": 2, "methods": ["hcf", "drf"]})]
     cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows})
-    sc = build_scenario(cfg, base, max_images=1)
+    sc = build_scenario(cfg, max_images=1)
     summary = run_simulation(sc, tmp_path, backend=line_actors, options=FAST)
     assert summary["status"] == "ok"
     records = read_records(tmp_path)

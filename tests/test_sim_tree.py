@@ -51,7 +51,7 @@ def test_tree_relay_serves_two_levels_from_one_transmission(ray_session, tmp_pat
     assert summary["links"]["ssf"]["camera->relay"]["messages"] == 4
     # Ray placed every node actor; the forked cascade still decodes bit-exactly
     assert set(summary["wall"]["placement"]["nodes"]) == {"camera", "relay", "hq", "edge", "phone"}
-    sc = build_scenario(*load_config(cfg), max_images=2)
+    sc = build_scenario(load_config(cfg), max_images=2)
     bundle = load_bundle(CODEC)
     eng = CascadeEngine(bundle.ladder, bundle.phis)
     for rec in hcf:

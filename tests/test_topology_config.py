@@ -1,6 +1,7 @@
 """Topology YAML: shipped files validate, bad files give exit 2 with one line, GraphML/GML
 import, routing and multicast trees (no Ray, no models)."""
 
+import shutil
 from pathlib import Path
 
 import networkx as nx
@@ -61,7 +62,7 @@ BAD = {
     ),
     "bad policy path": (
         variant(flows=_flow(policy="nowhere/nothing.py:Cls")),
-        "flows[0].policy: policy file 'nowhere/nothing.py' not found",
+        "/nowhere/nothing.py' not found",  # resolved next to the YAML: an absolute path
     ),
     "policy class missing": (
         variant(flows=_flow(policy=f"{ROOT / 'policies' / 'bandwidth_aware.py'}:Nope")),
@@ -92,7 +93,7 @@ BAD = {
     ),
     "missing image folder": (
         variant(flows=_flow(images="no/such/folder")),
-        "no/such/folder: image folder not found",
+        "/no/such/folder: image folder not found",
     ),
     "unknown method": (variant(flows=_flow(methods=["hcf", "magic"])), "flows[0].methods[1]"),
 }
@@ -126,11 +127,81 @@ def test_run_rejects_bad_config_before_starting_ray(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+CFG_DIR_POLICY = """
+from hcf_ray.policy import LatePolicy
+
+
+class Late(LatePolicy):
+    name = "cfg-dir-late"
+"""
+CFG_DIR_METHOD = """
+from hcf_ray.methods import DRF
+
+
+class Mine(DRF):
+    name = "cfg-dir-mine"
+    description = "DRF, a user method next to its topology"
+"""
+DECOY = "raise RuntimeError('the copy in the current directory was loaded')\n"
+
+
+def test_paths_are_relative_to_the_yaml_folder_not_the_cwd(tmp_path, monkeypatch, capsys):
+    """images, a policy file and a user method file written relative in cfg/t.yaml resolve
+    against cfg/, loaded from another current directory that holds same-named decoys; the
+    parsed config holds absolute paths, labels and messages keep the file's spelling."""
+    import hcf_ray.methods as methods_module
+    from hcf_ray.images import sample_images
+
+    # the user method registers itself: on a copy of the registry, restored afterwards
+    monkeypatch.setattr(methods_module, "_REGISTRY", dict(methods_module._REGISTRY))
+    cfg_dir, here = tmp_path / "cfg", tmp_path / "here"
+    for d in (cfg_dir / "imgs", here / "imgs"):  # here/imgs is empty: picking it fails
+        d.mkdir(parents=True)
+    photo = sample_images()[0]
+    shutil.copy(photo, cfg_dir / "imgs" / photo.name)
+    (cfg_dir / "pol.py").write_text(CFG_DIR_POLICY)
+    (cfg_dir / "meth.py").write_text(CFG_DIR_METHOD)
+    (here / "pol.py").write_text(DECOY)
+    (here / "meth.py").write_text(DECOY)
+    flow = {**LINE["flows"][0], "images": "imgs", "policy": "pol.py:Late"}
+    write(cfg_dir, {**LINE, "flows": [{**flow, "methods": ["hcf", "meth.py:Mine"]}]})
+    monkeypatch.chdir(here)
+
+    cfg = load_config(Path("..") / "cfg" / "t.yaml")
+    real = cfg_dir.resolve()
+    f = cfg.flows[0]
+    assert f.images == str(real / "imgs")
+    assert f.policy == f"{real / 'pol.py'}:Late"
+    assert f.methods == ["hcf", f"{real / 'meth.py'}:Mine"]
+    for path in (f.images, f.policy.rpartition(":")[0], f.methods[1].rpartition(":")[0]):
+        assert Path(path).is_absolute()
+    assert cfg.codec == "random:mbt2018-mean"  # special values stay as they are
+    assert cfg.as_written(f.policy) == "pol.py:Late"
+
+    sc = build_scenario(cfg, max_images=1)
+    run = sc.flows[0]
+    assert run.images == [real / "imgs" / photo.name]
+    assert run.methods == ["hcf", "cfg-dir-mine"]
+    assert run.spec.destinations[0].policy_label == "pol.py:Late"  # the YAML's spelling
+    assert main(["validate", "../cfg/t.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("ok: ../cfg/t.yaml")
+
+    # a path missing next to the YAML is an error naming the field and the absolute path,
+    # even though the current directory has one of that name
+    (here / "x").mkdir()
+    write(cfg_dir, {**LINE, "flows": [{**flow, "policy": "edge", "images": "x"}]}, "u.yaml")
+    assert main(["validate", "../cfg/u.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"hcf-sim: error: ../cfg/u.yaml: flows[0].images: {real / 'x'}: image folder not found"
+    )
+
+
 def test_user_policy_file_changes_the_plan(tmp_path):
     """policies/bandwidth_aware.py, referenced from YAML, moves the drop before a slow link."""
-    cfg, base = load_config(TOPOLOGIES / "line.yaml")  # camera -100- r1 -10- r2 -50- screen
+    cfg = load_config(TOPOLOGIES / "line.yaml")  # camera -100- r1 -10- r2 -50- screen
     cfg = cfg.model_copy(update={"codec": "random:mbt2018-mean"})
-    edge = build_scenario(cfg, base).plan("line", "hcf").destinations[0]
+    edge = build_scenario(cfg).plan("line", "hcf").destinations[0]
     data = yaml.safe_load((TOPOLOGIES / "line.yaml").read_text())
     data["codec"] = "random:mbt2018-mean"
     data["flows"][0]["policy"] = str(ROOT / "policies" / "bandwidth_aware.py") + ":BandwidthAware"
@@ -265,7 +336,7 @@ def test_graphml_and_gml_import(tmp_path):
     ):
         path = tmp_path / f"zoo{suffix}"
         writer(graph, path)
-        cfg, base = load_config(
+        cfg = load_config(
             write(
                 tmp_path,
                 {
@@ -276,7 +347,7 @@ def test_graphml_and_gml_import(tmp_path):
                 },
             )
         )
-        topo = build_topology(cfg, base)
+        topo = build_topology(cfg)
         assert set(topo.nodes) == {"Paris", "Berlin", "Rome"}
         assert topo.node("Rome").speed == 2.0
         pb = topo.link("Paris", "Berlin")
@@ -286,5 +357,5 @@ def test_graphml_and_gml_import(tmp_path):
         assert (bp.bandwidth_mbps, bp.latency_ms) == (pb.bandwidth_mbps, pb.latency_ms)
         assert topo.link("Rome", "Berlin").bandwidth_mbps == pytest.approx(2500)
         assert topo.link("Berlin", "Rome").latency_ms == 5.0  # no coordinates: default
-        sc = build_scenario(cfg, base)
+        sc = build_scenario(cfg)
         assert sc.plan("flow0", "hcf").destinations[0].path == ("Paris", "Berlin", "Rome")

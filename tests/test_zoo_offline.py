@@ -265,7 +265,7 @@ def test_exported_bundle_references_the_zoo_ladder(bundle_dir, zoo_cache):
     assert manifest["ladder"]["sha256"] == {str(q): file_sha256(zoo_cache[q]) for q in QUALITIES}
     assert (bundle_dir / "phi.json").is_file() and (bundle_dir / "phi.pt").is_file()
     assert not list(bundle_dir.rglob("*.pth.tar"))  # the zoo's weights are not copied
-    choice = resolve_codec(str(bundle_dir), None, None)  # no weights loaded
+    choice = resolve_codec(str(bundle_dir), None)  # no weights loaded
     assert (choice.max_level, choice.has_phis) == (3, True)
     first = bundle_sha256(str(bundle_dir))
     assert first == bundle_sha256(str(bundle_dir)) and len(first) == 64

@@ -53,8 +53,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from hcf_ray.analysis.report import ReportConfig, build_report
     from hcf_ray.demo_models import print_notice
-    from hcf_ray.errors import UserError
-    from hcf_ray.images import ImageError
+    from hcf_ray.errors import InputError, UserError
 
     torch.set_num_threads(args.threads)
     if args.max_images is not None and args.max_images < 1:
@@ -87,7 +86,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
     try:
         res = build_report(cfg, progress=print)
-    except (ImageError, ValueError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     print(f"wrote {res.path} ({len(res.plots)} plots) in {sum(res.seconds.values()):.0f} s")
     print_notice(args.models)

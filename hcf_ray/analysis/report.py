@@ -39,6 +39,7 @@ from hcf_ray.analysis.report_plots import report_plots
 from hcf_ray.analysis.report_render import render_report
 from hcf_ray.analysis.runner import Evaluator, crop_items, load_items
 from hcf_ray.bundle import ModelBundle, load_bundle
+from hcf_ray.errors import InputError
 from hcf_ray.images import image_files
 from hcf_ray.reference import paper_values
 
@@ -127,15 +128,15 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     dirs = [Path(d) for d in cfg.image_dirs]
     if not dirs:
-        raise ValueError("no image folder given")
+        raise InputError("no image folder given")
     files = {d: image_files(d)[: cfg.max_images] for d in dirs}
     bundle = load_bundle(cfg.models)
     training = training_notes(cfg.models)  # read with the weights, not at the end of the run
     if bundle.phis is None:
-        raise ValueError(f"models {cfg.models!r} have no φ modules: HCF cannot run")
+        raise InputError(f"models {cfg.models!r} have no φ modules: HCF cannot run")
     s = bundle.max_level
     if s < 3:
-        raise ValueError(f"the report needs a ladder with at least 3 levels, got {s}")
+        raise InputError(f"the report needs a ladder with at least 3 levels, got {s}")
     ev = Evaluator(bundle, cache_bytes=cfg.cache_bytes, tail_model=cfg.tail_model)
     items = {d: load_items(files[d], cfg.crop) for d in dirs}
     main_items = items[dirs[0]]

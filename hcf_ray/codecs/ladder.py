@@ -17,28 +17,28 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from compressai.models import (
-    Cheng2020Anchor,
-    Cheng2020Attention,
-    JointAutoregressiveHierarchicalPriors,
-    MeanScaleHyperprior,
-    ScaleHyperprior,
-)
+from compressai.zoo.image import cfgs as ZOO_CONFIGS
+from compressai.zoo.image import model_architectures
 from torch import nn
 
+from hcf_ray.codecs.latent_coders import coder_class_for
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.errors import InputError, read_json
 
+# The architectures hcf-sim supports: CompressAI's zoo architectures whose entropy model has a
+# latent coder (``latent_coders.coder_class_for``); the factorized-prior models have none.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    "bmshj2018-hyperprior": ScaleHyperprior,
-    "mbt2018-mean": MeanScaleHyperprior,
-    "mbt2018": JointAutoregressiveHierarchicalPriors,
-    "cheng2020-anchor": Cheng2020Anchor,
-    "cheng2020-attn": Cheng2020Attention,
+    name: cls for name, cls in model_architectures.items() if coder_class_for(cls) is not None
 }
-# cheng2020 models have a single width N (y has N channels)
-SINGLE_WIDTH = {"cheng2020-anchor", "cheng2020-attn"}
+# Models with a single width N (cheng2020: y has N channels): one width per zoo quality
+SINGLE_WIDTH = frozenset(
+    a for a in ARCHITECTURES if all(len(widths) == 1 for widths in ZOO_CONFIGS[a].values())
+)
 
-# CompressAI's MSE lambdas per zoo quality (loss = λ·255²·MSE + bpp)
+# MSE λ per zoo quality (loss = λ·255²·MSE + bpp). CompressAI 1.2.8 ships no λ table in code
+# (compressai.zoo.image has model_architectures, model_urls and cfgs only); these are the values
+# its zoo models were trained with, from its documentation's model-zoo page, "Training"
+# (https://interdigitalinc.github.io/CompressAI/zoo.html, docs/source/zoo.rst).
 MSE_LAMBDAS = {
     1: 0.0018,
     2: 0.0035,
@@ -59,7 +59,7 @@ def build_model(arch: str, N: int, M: int | None = None) -> nn.Module:
     if arch in SINGLE_WIDTH:
         return cls(N)
     if M is None:
-        raise ValueError(f"architecture {arch!r} needs both N and M")
+        raise InputError(f"architecture {arch!r} needs both N and M")
     return cls(N, M)
 
 
@@ -67,7 +67,7 @@ def _arch_class(arch: str) -> type[nn.Module]:
     try:
         return ARCHITECTURES[arch]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}"
         ) from None
 
@@ -86,10 +86,10 @@ class QualityLadder:
         items = codecs.values() if isinstance(codecs, Mapping) else codecs
         self._codecs = {c.level: c for c in items}
         if not self._codecs:
-            raise ValueError("a quality ladder needs at least one level")
+            raise InputError("a quality ladder needs at least one level")
         levels = sorted(self._codecs)
         if levels != list(range(1, len(levels) + 1)):
-            raise ValueError(f"ladder levels must be 1..s without gaps, got {levels}")
+            raise InputError(f"ladder levels must be 1..s without gaps, got {levels}")
         archs = {c.arch for c in self._codecs.values()}
         self.arch = archs.pop() if len(archs) == 1 else "mixed"
 
@@ -116,7 +116,7 @@ class QualityLadder:
 
     def check_level(self, level: int, what: str = "level") -> None:
         if level not in self._codecs:
-            raise ValueError(f"{what} {level} is outside the ladder's levels 1..{self.max_level}")
+            raise InputError(f"{what} {level} is outside the ladder's levels 1..{self.max_level}")
 
     def latent_channels(self, level: int) -> int:
         return self[level].latent_channels
@@ -183,7 +183,7 @@ class QualityLadder:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: no ladder manifest")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_json(manifest_path)
         arch = manifest["arch"]
         codecs = []
         for key, entry in sorted(manifest["levels"].items(), key=lambda kv: int(kv[0])):
@@ -258,10 +258,10 @@ def load_weights(model: nn.Module, state: dict, partial: bool = False) -> None:
     full = model.state_dict()
     unknown = sorted(set(state) - set(full))
     if unknown:
-        raise ValueError(f"weights do not match the model: unexpected keys {unknown[:3]}")
+        raise InputError(f"weights do not match the model: unexpected keys {unknown[:3]}")
     missing = sorted(k for k in set(full) - set(state) if not k.endswith(_DERIVED))
     if missing and not partial:
-        raise ValueError(f"weights do not match the model: missing keys {missing[:3]}")
+        raise InputError(f"weights do not match the model: missing keys {missing[:3]}")
     for k, v in state.items():
         full[k] = v.to(full[k].dtype) if v.is_floating_point() else v
     model.load_state_dict(full)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from hcf_ray.bitstream import Bitstream, BitstreamError
 from hcf_ray.codecs.latent_coders import latent_coder_for
+from hcf_ray.errors import InputError
 
 PAD_MULTIPLE = 64  # total down-sampling of g_a (16) times h_a (4)
 MIN_IMAGE_SIDE = 64
@@ -231,4 +232,4 @@ def check_image_tensor(x: Tensor) -> None:
         raise ValueError(f"image must be a (1, 3, H, W) RGB tensor, got {tuple(x.shape)}")
     h, w = x.shape[-2:]
     if h < MIN_IMAGE_SIDE or w < MIN_IMAGE_SIDE:
-        raise ValueError(f"image is {h}x{w}; both sides must be at least {MIN_IMAGE_SIDE} pixels")
+        raise InputError(f"image is {h}x{w}; both sides must be at least {MIN_IMAGE_SIDE} pixels")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hcf_ray.codecs.ladder import weights_state
+from hcf_ray.errors import InputError, read_json
 from hcf_ray.hcf.modules import PhiConfig, TransformModule
 
 Variant = Literal["inter", "intra"]
@@ -54,7 +55,7 @@ class PhiBank(nn.Module):
             raise ValueError(f"φ variant must be 'inter' or 'intra', got {variant!r}")
         key = self._key(level, variant)
         if key not in self.modules_:
-            raise ValueError(
+            raise InputError(
                 f"no φ module for transition {level}→{level - 1}; the bank covers levels "
                 f"{min(self.channels) + 1}..{self.max_level}"
             )
@@ -93,7 +94,7 @@ class PhiBank(nn.Module):
         mp = path / MANIFEST
         if not mp.is_file():
             raise FileNotFoundError(f"{mp}: no φ-module manifest")
-        manifest = json.loads(mp.read_text())
+        manifest = read_json(mp)
         bank = cls(
             {int(k): v for k, v in manifest["channels"].items()}, PhiConfig(**manifest["config"])
         )

@@ -60,23 +60,26 @@ def baseline_names() -> list[str]:
     return [m for m, method in _REGISTRY.items() if method.is_baseline]
 
 
-def get_method(name: str, base_dir: str | Path | None = None) -> Method:
-    """A registered method by name, or a user method ``path/to/file.py:ClassName``."""
+def get_method(name: str, *, shown: str | None = None) -> Method:
+    """A registered method by name, or a user method ``path/to/file.py:ClassName``
+    (``shown``: as the user wrote it, for messages; see :func:`load_method`)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
     if ".py:" in name:
-        return load_method(name, base_dir)
+        return load_method(name, shown=shown)
     raise ValueError(f"unknown method {name!r}; choose from {', '.join(_REGISTRY)}")
 
 
-def load_method(spec: str, base_dir: str | Path | None = None) -> Method:
-    """Load ``path/to/file.py:ClassName`` (relative paths from ``base_dir``) and register it."""
-    file, _, cls_name = spec.rpartition(":")
-    path = Path(file)
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
+def load_method(spec: str, *, shown: str | None = None) -> Method:
+    """Load ``path/to/file.py:ClassName`` and register it. The path is used as given (a
+    relative one from the current directory; a topology's paths arrive resolved against its
+    folder, :mod:`hcf_ray.sim.config`); messages name the file as ``shown`` spells it (the
+    config's ``file.py:ClassName``; default: ``spec``), except a missing file's full path."""
+    path_str, _, cls_name = spec.rpartition(":")
+    file = (shown or "").rpartition(":")[0] or path_str  # the file as the user wrote it
+    path = Path(path_str)
     if not path.is_file():
-        raise ValueError(f"method file {file} not found")
+        raise ValueError(f"method file {path_str} not found")
     mod_name = f"hcf_user_method_{abs(hash(str(path.resolve())))}"
     module = sys.modules.get(mod_name)
     if module is None:

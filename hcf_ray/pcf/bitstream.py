@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from hcf_ray.errors import InputError
+
 _MAGIC = b"PTD1"
 _FIXED = struct.Struct("<4sHHHHB")
 
@@ -97,19 +99,19 @@ class ProgressiveBitstream:
     def from_bytes(cls, data: bytes) -> ProgressiveBitstream:
         """Parse a full stream or any prefix of it that ends on a chunk boundary."""
         if len(data) < _FIXED.size:
-            raise ValueError(f"progressive stream too short ({len(data)} bytes) for its header")
+            raise InputError(f"progressive stream too short ({len(data)} bytes) for its header")
         magic, h, w, zh, zw, g = _FIXED.unpack_from(data, 0)
         if magic != _MAGIC:
-            raise ValueError("not a tail-drop progressive stream (bad magic)")
+            raise InputError("not a tail-drop progressive stream (bad magic)")
         off = _FIXED.size
         if len(data) < off + g + 4 + 4 * g:
-            raise ValueError("progressive stream too short for its chunk table")
+            raise InputError("progressive stream too short for its chunk table")
         sizes = tuple(data[off : off + g])
         off += g
         z_len, *lengths = struct.unpack_from(f"<I{g}I", data, off)
         off += 4 + 4 * g
         if len(data) < off + z_len:
-            raise ValueError("progressive stream cut inside the ẑ string")
+            raise InputError("progressive stream cut inside the ẑ string")
         z_string = bytes(data[off : off + z_len])
         off += z_len
         groups = []
@@ -117,9 +119,9 @@ class ProgressiveBitstream:
             if off == len(data):
                 break
             if off + ln > len(data):
-                raise ValueError("progressive stream cut inside a chunk (not a group boundary)")
+                raise InputError("progressive stream cut inside a chunk (not a group boundary)")
             groups.append(bytes(data[off : off + ln]))
             off += ln
         if off != len(data):
-            raise ValueError(f"{len(data) - off} trailing bytes after the progressive stream")
+            raise InputError(f"{len(data) - off} trailing bytes after the progressive stream")
         return cls((h, w), (zh, zw), sizes, tuple(lengths), z_string, tuple(groups))

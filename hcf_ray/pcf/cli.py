@@ -50,9 +50,12 @@ def add_pcf_commands(train_subparsers) -> argparse.ArgumentParser:
 def cmd_train_pcf(args: argparse.Namespace) -> int:
     import torch
 
+    from hcf_ray.errors import InputError, UserError
     from hcf_ray.pcf.train import TailDropRecipe, TailDropTrainer
 
     torch.set_num_threads(args.threads)
+    if args.export_only and not args.export:
+        raise UserError("train pcf: --export-only needs --export DIR")
     try:
         recipe = TailDropRecipe(
             N=args.N,
@@ -68,13 +71,9 @@ def cmd_train_pcf(args: argparse.Namespace) -> int:
         trainer = TailDropTrainer(args.workdir, args.data, args.val, recipe, args.warm_start)
         if not args.export_only:
             trainer.run(max_hours=args.max_hours, max_iters=args.max_iters, lr=args.lr)
-        if args.export or args.export_only:
-            if not args.export:
-                raise ValueError("--export-only needs --export DIR")
+        if args.export:
             trainer.export(args.export)
             print(f"exported pcf-tail model to {args.export}")
-    except (ValueError, FileNotFoundError) as exc:
-        from hcf_ray.errors import UserError
-
+    except (InputError, FileNotFoundError) as exc:
         raise UserError(f"train pcf: {exc}") from None
     return 0

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from hcf_ray.codecs.ladder import load_weights, weights_state
 from hcf_ray.codecs.level import check_image_tensor, crop_image, pad_image
+from hcf_ray.errors import InputError, read_json
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.tail_drop import TailDropHyperprior, fill_dropped
 
@@ -74,7 +75,7 @@ class TailDropCodec:
         """ŷ with the present groups decoded and the dropped ones at their predicted means."""
         m = self.model
         if bs.group_sizes != m.group_sizes:
-            raise ValueError(
+            raise InputError(
                 f"stream has groups {list(bs.group_sizes)}, model has {list(m.group_sizes)}"
             )
         z_hat = m.entropy_bottleneck.decompress([bs.z_string], bs.z_shape)
@@ -116,7 +117,7 @@ class TailDropCodec:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: no progressive-codec manifest")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_json(manifest_path)
         model = TailDropHyperprior(manifest["N"], manifest["M"], manifest["group_sizes"])
         state = torch.load(path / manifest["file"], map_location=map_location, weights_only=True)
         load_weights(model, state)
@@ -137,7 +138,7 @@ def load_tail_codec(spec: str | Path | TailDropCodec | None = "default") -> Tail
     if spec == "default":
         path = default_pcf_dir()
         if not (path / MANIFEST).is_file():
-            raise ValueError(f"no shipped progressive (pcf-tail) model in {path}")
+            raise InputError(f"no shipped progressive (pcf-tail) model in {path}")
         return TailDropCodec.load(path)
     if spec.startswith("random"):
         nums = [int(p) for p in spec.split(":")[1:] if p]
@@ -152,5 +153,5 @@ def load_tail_codec(spec: str | Path | TailDropCodec | None = "default") -> Tail
             torch.random.set_rng_state(gen_state)
         return TailDropCodec(model)
     if not Path(spec).is_dir():
-        raise ValueError(f"pcf-tail model {spec!r}: not 'default', 'random[:N:M:G]' or a directory")
+        raise InputError(f"pcf-tail model {spec!r}: not 'default', 'random[:N:M:G]' or a directory")
     return TailDropCodec.load(spec)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
+from hcf_ray.errors import InputError
+
 # CompressAI zoo mbt2018-mean, MSE, Kodak (compressai/results/image/kodak), bpp per quality
 DEFAULT_LEVEL_BPP: dict[int, float] = {
     1: 0.1239,
@@ -34,10 +36,10 @@ def check_level_bpp(level_bpp: Mapping[int, float] | None) -> dict[int, float]:
     table = dict(DEFAULT_LEVEL_BPP if level_bpp is None else level_bpp)
     levels = sorted(int(k) for k in table)
     if not levels or levels != list(range(1, len(levels) + 1)):
-        raise ValueError(f"level rates must cover levels 1..s without gaps, got {levels}")
+        raise InputError(f"level rates must cover levels 1..s without gaps, got {levels}")
     rates = [float(table[k]) for k in levels]
     if any(r <= 0 for r in rates) or any(b <= a for a, b in itertools.pairwise(rates)):
-        raise ValueError(f"level rates must be positive and increase with level, got {rates}")
+        raise InputError(f"level rates must be positive and increase with level, got {rates}")
     return {k: float(table[k]) for k in levels}
 
 
@@ -53,7 +55,7 @@ def calibrate_level_bpp(ladder, images: Iterable[torch.Tensor]) -> dict[int, flo
     """Mean bpp of real bitstreams of every ladder level (single-stage) on ``images``."""
     images = list(images)
     if not images:
-        raise ValueError("calibration needs at least one image")
+        raise InputError("calibration needs at least one image")
     table = {}
     for codec in ladder:
         total = 0.0

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from hcf_ray.bitstream import BaselinePayload as Payload
 from hcf_ray.codecs.level import check_image_tensor
+from hcf_ray.errors import InputError
 from hcf_ray.pcf import classical, j2k
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.codec import TailDropCodec, load_tail_codec
@@ -92,7 +93,7 @@ class Baseline(ABC):
     # -- checks -------------------------------------------------------------------------
     def check_level(self, level: int, what: str = "level") -> None:
         if level not in self.level_bpp:
-            raise ValueError(f"{what} {level} is outside levels 1..{self.max_level}")
+            raise InputError(f"{what} {level} is outside levels 1..{self.max_level}")
 
     def _check_payload(self, payload: Payload, level: int) -> None:
         if not isinstance(payload, Payload) or payload.method != self.name:
@@ -104,7 +105,7 @@ class Baseline(ABC):
         self.check_level(level_in, "input level")
         self.check_level(level_out, "output level")
         if level_out > level_in:
-            raise ValueError(f"a relay cannot raise the level ({level_in} → {level_out})")
+            raise InputError(f"a relay cannot raise the level ({level_in} → {level_out})")
         self._check_payload(payload, level_in)
 
 
@@ -130,9 +131,9 @@ class TailDropBaseline(Baseline):
         if groups_per_level is not None:
             g = {int(k): int(v) for k, v in groups_per_level.items()}
             if sorted(g) != sorted(self.level_bpp):
-                raise ValueError("groups_per_level must give a group count for every level")
+                raise InputError("groups_per_level must give a group count for every level")
             if any(not 1 <= v <= self.codec.num_groups for v in g.values()):
-                raise ValueError(f"group counts must be in 1..{self.codec.num_groups}")
+                raise InputError(f"group counts must be in 1..{self.codec.num_groups}")
             self.groups_per_level = g
 
     def groups_for(self, bs: ProgressiveBitstream, level: int) -> int:
@@ -214,7 +215,7 @@ class ClassicalBaseline(Baseline):
             None if qualities is None else {int(k): int(v) for k, v in qualities.items()}
         )
         if self.qualities is not None and sorted(self.qualities) != sorted(self.level_bpp):
-            raise ValueError("qualities must give a quality for every level")
+            raise InputError("qualities must give a quality for every level")
 
     def _encode(self, img: np.ndarray, level: int) -> bytes:
         if self.qualities is not None:
@@ -251,7 +252,7 @@ def make_baseline(
         return J2KBaseline(level_bpp, **kwargs)
     if name in ("drf-jpeg", "drf-webp"):
         return ClassicalBaseline(name.split("-", 1)[1], level_bpp, **kwargs)
-    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    raise InputError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
 # -- chains and RD points ------------------------------------------------------------------
@@ -282,9 +283,9 @@ def run_chain(baseline: Baseline, x: Tensor, levels: Sequence[int]) -> ChainResu
     """
     levels = tuple(int(k) for k in levels)
     if not levels:
-        raise ValueError("a chain needs at least one level")
+        raise InputError("a chain needs at least one level")
     if any(b > a for a, b in itertools.pairwise(levels)):
-        raise ValueError(f"chain levels must not increase, got {list(levels)}")
+        raise InputError(f"chain levels must not increase, got {list(levels)}")
     payload = baseline.encode_source(x, levels[0])
     payloads = [payload]
     for level_in, level_out in itertools.pairwise(levels):
@@ -316,7 +317,7 @@ def rd_points(
     for d in targets:
         baseline.check_level(d, "target level")
         if d > s:
-            raise ValueError(f"target level {d} is above the source level {s}")
+            raise InputError(f"target level {d} is above the source level {s}")
         res = run_chain(baseline, x, list(range(s, d - 1, -1)))
         pt = {"level": d, "bpp": res.bpp(), "psnr": psnr(x, res.x_hat)}
         if ms_ssim:

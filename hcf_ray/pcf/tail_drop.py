@@ -22,11 +22,13 @@ import torch
 from compressai.models import MeanScaleHyperprior
 from torch import Tensor, nn
 
+from hcf_ray.errors import InputError
+
 
 def uniform_groups(M: int, group_size: int) -> tuple[int, ...]:
     """``M`` channels split into groups of ``group_size`` (the last one may be smaller)."""
     if group_size < 1:
-        raise ValueError(f"group size must be >= 1, got {group_size}")
+        raise InputError(f"group size must be >= 1, got {group_size}")
     full, rest = divmod(M, group_size)
     return (group_size,) * full + ((rest,) if rest else ())
 
@@ -42,7 +44,7 @@ class TailDropHyperprior(MeanScaleHyperprior):
         super().__init__(N=N, M=M, **kwargs)
         sizes = tuple(int(g) for g in (group_sizes or uniform_groups(M, 8)))
         if any(g < 1 for g in sizes) or sum(sizes) != M:
-            raise ValueError(f"group sizes {list(sizes)} must be positive and sum to M={M}")
+            raise InputError(f"group sizes {list(sizes)} must be positive and sum to M={M}")
         self.group_sizes = sizes
 
     @property

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS
+from hcf_ray.errors import InputError, read_json
 from hcf_ray.pcf.codec import TailDropCodec
 from hcf_ray.pcf.tail_drop import (
     TailDropHyperprior,
@@ -73,10 +74,10 @@ class TailDropRecipe:
 
     def __post_init__(self) -> None:
         if self.lambda_mode not in ("ladder", "single"):
-            raise ValueError(f"lambda_mode must be 'ladder' or 'single', got {self.lambda_mode!r}")
+            raise InputError(f"lambda_mode must be 'ladder' or 'single', got {self.lambda_mode!r}")
         groups = len(uniform_groups(self.M, self.group_size))
         if not 1 <= self.min_groups <= groups:
-            raise ValueError(f"min_groups must be in 1..{groups}, got {self.min_groups}")
+            raise InputError(f"min_groups must be in 1..{groups}, got {self.min_groups}")
 
     @property
     def group_sizes(self) -> tuple[int, ...]:
@@ -114,7 +115,7 @@ def load_model_state(path: str | Path) -> dict:
     if isinstance(data, dict) and "model" in data:
         data = data["model"]
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: no model state dict inside")
+        raise InputError(f"{path}: no model state dict inside")
     return {k: v.float() if v.is_floating_point() else v for k, v in data.items()}
 
 
@@ -127,7 +128,7 @@ def pick_warm_start(path: str | Path) -> Path:
         ckpts = sorted(path.glob("level*.ckpt"), key=lambda p: int(p.stem[5:] or 0))
         if ckpts:
             return ckpts[-1]
-    raise ValueError(f"{path}: no checkpoint to warm-start from")
+    raise InputError(f"{path}: no checkpoint to warm-start from")
 
 
 class TailDropTrainer(Trainer):
@@ -175,7 +176,7 @@ class TailDropTrainer(Trainer):
         recipe_path = self.workdir / RECIPE
         if not (self.workdir / STATE).exists() and recipe_path.exists():
             # a work dir from before state.json: its recipe.json and checkpoint say it all
-            stored = json.loads(recipe_path.read_text())
+            stored = read_json(recipe_path)
             it = 0
             if self.ckpt_path.exists():
                 it = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)["it"]

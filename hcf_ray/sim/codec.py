@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hcf_ray.bundle import DEFAULT_SPEC
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.model_spec import ZOO_DEFAULT_LEVELS
-from hcf_ray.sim.config import MAX_LEVEL, ConfigError, resolve_path
+from hcf_ray.sim.config import MAX_LEVEL, ConfigError
 
 ZOO_LEVELS = ZOO_DEFAULT_LEVELS
 
@@ -30,28 +29,28 @@ class CodecChoice:
     phi_dir: str | None = None
 
 
-def resolve_codec(spec: str, phi_dir: str | None, base_dir: Path | None) -> CodecChoice:
+def resolve_codec(spec: str, phi_dir: str | None, *, requested: str | None = None) -> CodecChoice:
     """Check a ``codec:`` spec (grammar: :mod:`hcf_ray.model_spec`) without loading weights:
-    levels and whether HCF has φ modules, from the spec or the directory's manifests."""
+    levels and whether HCF has φ modules, from the spec or the directory's manifests.
+
+    Paths are used as given (a config's arrive resolved against its folder);
+    ``requested``: the codec as the config file spelled it (default: ``spec``)."""
     from hcf_ray.model_spec import SpecError, parse_spec
 
-    phi = str(resolve_path(phi_dir, base_dir)) if phi_dir else None
+    requested = spec if requested is None else requested
+    phi = str(phi_dir) if phi_dir else None
     if phi is not None and not Path(phi).is_dir():
-        raise ConfigError(f"φ directory {phi_dir!r} not found", "phi_dir")
+        raise ConfigError(f"φ directory {phi!r} not found", "phi_dir")
     try:
-        parsed = parse_spec(spec, base_dir)
+        parsed = parse_spec(spec)
     except SpecError as exc:
         raise ConfigError(str(exc), "codec") from None
     if parsed.num_levels > MAX_LEVEL:
         raise ConfigError(f"{spec!r}: ladder levels must lie in 1..{MAX_LEVEL}", "codec")
-    if parsed.kind in ("random", "zoo") or spec == DEFAULT_SPEC:
-        used = spec
-    else:
-        used = str(resolve_path(spec, base_dir))
     has_phis = parsed.base.kind in ("random", "zoo")
     if parsed.path is not None:
         has_phis = has_phis or PhiBank.exists_in(Path(phi) if phi else parsed.path)
-    return CodecChoice(used, spec, parsed.num_levels, has_phis, phi)
+    return CodecChoice(spec, requested, parsed.num_levels, has_phis, phi)
 
 
 def zoo_checkpoints(arch: str, metric: str = "mse") -> list[tuple[str, Path]]:

@@ -21,6 +21,13 @@ What a config may contain (anything else is refused with one line, never a trace
   counts and levels are strict integers (``level: true`` is not level 1);
   link bandwidth between :data:`MIN_BANDWIDTH_MBPS` (1 kbit/s) and
   :data:`MAX_BANDWIDTH_MBPS`; latencies and image intervals at most :data:`MAX_MS` (an hour);
+* **paths** (``images``, a policy or method ``path/to/file.py:Class``, ``codec`` and
+  ``phi_dir``, ``profile`` and device profiles, ``graph.file``): resolved once, when the file
+  is parsed: a relative path is relative to the YAML file's folder (never the current
+  directory), ``~`` and absolute paths are used as given. The parsed config holds absolute
+  paths (the special values ``samples``, ``default``, ``random:…``, ``zoo:…``, built-in
+  names and 0/1 vectors stay as they are); :meth:`SimConfig.as_written` gives a path's
+  spelling in the file (policy labels and messages show it);
 * **size**: the file at most :data:`MAX_FILE_BYTES`, nested at most :data:`MAX_DEPTH` levels,
   at most :data:`MAX_VALUES` values in all, with no duplicated mapping key; a network has at
   most :data:`MAX_NODES` nodes and :data:`MAX_LINKS` links.
@@ -28,14 +35,24 @@ What a config may contain (anything else is refused with one line, never a trace
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+)
 
 from hcf_ray.sim.faults import Fault
 
@@ -108,11 +125,11 @@ class ConfigError(ValueError):
 
 
 # -- field types --------------------------------------------------------------------------
-def _policy_spec(v: Any) -> str | list[int] | PolicyRef:
+def _policy_spec(v: Any, info: ValidationInfo) -> str | list[int] | PolicyRef:
     if isinstance(v, PolicyRef):
         return v
     if isinstance(v, str) and v.strip():
-        return _path_str(v.strip())
+        return _file_class(_path_str(v.strip()), info)
     if (
         isinstance(v, list | tuple)
         and v
@@ -120,14 +137,14 @@ def _policy_spec(v: Any) -> str | list[int] | PolicyRef:
     ):
         return [int(b) for b in v]
     if isinstance(v, dict):
-        return _policy_ref(v)
+        return _policy_ref(v, info)
     raise ValueError(
         "policy must be a built-in name, a 0/1 list, path/to/file.py:ClassName, or "
         "{class: NAME, args: {...}}"
     )
 
 
-def _policy_ref(v: dict) -> PolicyRef:
+def _policy_ref(v: dict, info: ValidationInfo) -> PolicyRef:
     """``{class: NAME, args: {...}}``: NAME as a string policy; args keyword arguments of
     plain YAML values (strings, numbers, booleans, null, lists and mappings of them)."""
     unknown = [k for k in v if k not in ("class", "args")]
@@ -148,7 +165,7 @@ def _policy_ref(v: dict) -> PolicyRef:
         if not isinstance(key, str) or not key.isidentifier():
             raise ValueError(f"args: {show(key, 30)} is not a valid argument name")
         _plain(value, f"args.{key}")
-    return PolicyRef(cls=_path_str(name.strip()), args=args)
+    return PolicyRef(cls=_file_class(_path_str(name.strip()), info), args=args)
 
 
 def _plain(value: Any, where: str, depth: int = 0) -> None:
@@ -191,6 +208,64 @@ def _path_str(v: str) -> str:
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in v):
         raise ValueError(f"path {show(v, 40)} contains control characters")
     return v
+
+
+def resolve_path(value: str, base_dir: str | Path) -> str:
+    """``value`` as an absolute path: ``~`` expanded, a relative path joined to ``base_dir``
+    (the config file's folder, never the current directory), normalised (symlinks
+    followed). ValueError for a ``~user`` that does not exist."""
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # ~user that does not exist
+        raise ValueError(f"path {show(value, 40)}: cannot expand '~' (no such user)") from None
+    if not p.is_absolute():
+        p = Path(base_dir) / p
+    try:
+        return str(p.resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
+        return os.path.normpath(p)
+
+
+def _resolved(value: str, info: ValidationInfo) -> str:
+    """A path field resolved against the config file's folder (the validation context's
+    ``base_dir``, set by :func:`load_config` / the sweep loader); the spelling in the file is
+    remembered in the context's ``written``. Without a context (a config built in code) the
+    value is kept as given."""
+    ctx = info.context
+    if not isinstance(ctx, dict) or ctx.get("base_dir") is None:
+        return value
+    out = resolve_path(value, ctx["base_dir"])
+    ctx.setdefault("written", {}).setdefault(out, value)
+    return out
+
+
+def _file_class(spec: str, info: ValidationInfo) -> str:
+    """``path/to/file.py:ClassName`` with the path resolved; anything else (a built-in name)
+    unchanged."""
+    path, colon, cls = spec.rpartition(":")
+    if not colon or not path or not cls.isidentifier():
+        return spec
+    out = f"{_resolved(path, info)}:{cls}"
+    if isinstance(info.context, dict) and out != spec:
+        info.context.setdefault("written", {}).setdefault(out, spec)
+    return out
+
+
+def _codec_path(v: str, info: ValidationInfo) -> str:
+    """``codec``: a checkpoint directory is resolved; ``default``, ``random:…``, ``zoo:…``
+    are not paths."""
+    if v == "default" or v.startswith(("random:", "zoo:")):
+        return v
+    return _resolved(v, info)
+
+
+def _images_path(v: str, info: ValidationInfo) -> str:
+    return v if v == SAMPLES else _resolved(v, info)
+
+
+def _method_spec(v: str, info: ValidationInfo) -> str:
+    """A method: a registered name, or a user file ``path/to/file.py:ClassName`` (resolved)."""
+    return _file_class(_path_str(v), info) if ".py:" in v else v
 
 
 def _name(v: str) -> str:
@@ -238,13 +313,17 @@ class PolicyRef(BaseModel):
         super().__init__(**{"class": cls, "args": dict(args or {})})
 
 
-def policy_label(spec: Any) -> str:
-    """A policy spec as written: ``edge``, ``[1,0,1]``, ``p.py:P``, ``p.py:P(deadline_ms=80)``."""
+def policy_label(spec: Any, as_written: Callable[[Any], Any] | None = None) -> str:
+    """A policy spec as written: ``edge``, ``[1,0,1]``, ``p.py:P``, ``p.py:P(deadline_ms=80)``
+    (``as_written``, e.g. :meth:`SimConfig.as_written`, maps a resolved ``file.py:Class`` back
+    to the config file's spelling)."""
+    written = as_written or (lambda v: v)
     if isinstance(spec, PolicyRef):
         args = ",".join(f"{k}={v!r}" for k, v in spec.args.items())
-        return f"{spec.cls}({args})" if args else spec.cls
+        cls = written(spec.cls)
+        return f"{cls}({args})" if args else cls
     if isinstance(spec, str):
-        return spec
+        return written(spec)
     return "[" + ",".join(map(str, spec)) + "]"
 
 
@@ -263,7 +342,12 @@ Level = Annotated[int, Field(strict=True, ge=1, le=MAX_LEVEL)]
 Count = Annotated[int, Field(strict=True, ge=1)]
 Seed = Annotated[int, Field(strict=True, ge=-(2**63), lt=2**63)]
 Name = Annotated[str, AfterValidator(_name)]
-PathStr = Annotated[str, AfterValidator(_path_str)]  # a file/folder name or a codec spec
+PathStr = Annotated[str, AfterValidator(_path_str)]  # a checked path string, as given
+# path fields, resolved against the config file's folder when it is parsed (see the module doc)
+FilePath = Annotated[str, AfterValidator(_path_str), AfterValidator(_resolved)]
+CodecSpec = Annotated[str, AfterValidator(_path_str), AfterValidator(_codec_path)]
+ImagesPath = Annotated[str, AfterValidator(_path_str), AfterValidator(_images_path)]
+MethodSpec = Annotated[str, AfterValidator(_method_spec)]
 NodeId = Annotated[str, AfterValidator(_node_id)]
 
 
@@ -281,7 +365,7 @@ class DeviceConfig(StrictModel):
     ``busy_w`` / ``idle_w``: power draw with all cores busy / idle (W), for energy in joules.
     """
 
-    profile: PathStr | None = None
+    profile: FilePath | None = None
     throughput: Weight = 1.0
     busy_w: Num = Field(0.0, ge=0, le=1e9)
     idle_w: Num = Field(0.0, ge=0, le=1e9)
@@ -336,12 +420,12 @@ class FlowConfig(StrictModel):
     source: NodeId
     source_level: Level | None = None  # None: the ladder's top level
     destinations: list[DestinationConfig] = Field(min_length=1)
-    methods: list[str] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
+    methods: list[MethodSpec] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
     policy: PolicySpec = "edge"
     # quantizations along each destination's route (HCF/DRF); None: one per hop while the
     # levels allow, min(hops, s-d+1); fewer than hops: relays forward the bytes unchanged
     n_q: Level | None = None
-    images: PathStr = SAMPLES  # 'samples' (bundled photos) or an image folder
+    images: ImagesPath = SAMPLES  # 'samples' (bundled photos) or an image folder
     max_images: Count | None = None
     interval_ms: Millis = 0.0  # image i is released at i·interval (0: a burst)
 
@@ -354,15 +438,32 @@ class RoutingConfig(StrictModel):
 class GraphImport(StrictModel):
     """Nodes and links from a GraphML/GML file (Internet Topology Zoo style)."""
 
-    file: PathStr
+    file: FilePath
     bandwidth_mbps: Bandwidth = 100.0  # when the file has no LinkSpeedRaw/bandwidth attribute
     latency_ms: Millis | None = None  # None: from coordinates, else 5 ms
 
 
-class SimConfig(StrictModel):
+class ResolvedConfig(StrictModel):
+    """A config whose paths were resolved when it was parsed (:func:`parse` with a
+    ``base_dir``); :meth:`as_written` maps a resolved value back to its spelling in the file."""
+
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def as_written(self, value: Any) -> Any:
+        """How the config file spelled a resolved path (or ``file.py:Class``), for labels and
+        messages; other values (and configs built in code) unchanged."""
+        return self._written.get(value, value) if isinstance(value, str) else value
+
+    def with_written(self, other: ResolvedConfig) -> ResolvedConfig:
+        """This config, knowing the spellings ``other`` knows too (a sweep's worlds)."""
+        self._written = {**other._written, **self._written}
+        return self
+
+
+class SimConfig(ResolvedConfig):
     name: Name = "topology"
-    codec: PathStr = "default"  # default | checkpoint dir | zoo:ARCH | random:ARCH[:N[:M[:L]]]
-    phi_dir: PathStr | None = None
+    codec: CodecSpec = "default"  # default | checkpoint dir | zoo:ARCH | random:ARCH[:N[:M[:L]]]
+    phi_dir: FilePath | None = None
     transport: Literal["bitstream", "latent"] = "bitstream"
     routing: RoutingConfig = RoutingConfig()
     node_defaults: NodeDefaults = NodeDefaults()
@@ -374,7 +475,7 @@ class SimConfig(StrictModel):
     # profile: ops priced by a calibrated cost model (deterministic); measured: the wall
     # clock of each op inside the actors (varies with host load; for studies of the real system)
     timing: Literal["profile", "measured"] = "profile"
-    profile: PathStr | None = None  # cost profile (hcf-sim calibrate); None: the shipped CPU one
+    profile: FilePath | None = None  # cost profile (hcf-sim calibrate); None: the shipped CPU one
     devices: dict[str, DeviceConfig] = Field(default_factory=dict)  # named device models
     # pool: codec work multiplexed onto one actor per CPU of the cluster; dedicated: one actor
     # per topology node with that node's Ray resources (map the topology onto machines)
@@ -487,11 +588,23 @@ def check_shape(data: Any, source: str | Path | None = None) -> None:
             stack.extend((v, depth + 1) for v in items)
 
 
-def parse(model: type[BaseModel], data: dict, source: str | Path | None = None) -> Any:
-    """Validate ``data`` into ``model``; the first problem becomes a one-line ConfigError."""
+def parse(
+    model: type[BaseModel],
+    data: dict,
+    source: str | Path | None = None,
+    base_dir: str | Path | None = None,
+) -> Any:
+    """Validate ``data`` into ``model``; the first problem becomes a one-line ConfigError.
+
+    With ``base_dir`` (the config file's folder) every path field is resolved against it
+    (see the module doc); without, paths are kept as given."""
     check_shape(data, source)
+    context: dict[str, Any] = {"base_dir": base_dir, "written": {}}
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data, context=context)
+        if isinstance(out, ResolvedConfig):
+            out._written = dict(context["written"])
+        return out
     except ValidationError as exc:
         raise pydantic_error(exc, source) from None
     except RecursionError:
@@ -533,23 +646,12 @@ def field_path(loc: Sequence[Any]) -> str:
     return out
 
 
-def load_config(path: str | Path) -> tuple[SimConfig, Path]:
-    """Parse a topology YAML; returns the config and the directory relative paths start from."""
+def config_dir(path: str | Path) -> Path:
+    """The folder a config file's relative paths are relative to: the file's own."""
+    return Path(path).resolve().parent
+
+
+def load_config(path: str | Path) -> SimConfig:
+    """Parse a topology YAML; its paths come back absolute, resolved against its folder."""
     path = Path(path)
-    cfg = parse(SimConfig, read_yaml(path), path)
-    return cfg, path.resolve().parent
-
-
-def resolve_path(value: str | Path, base_dir: Path | None) -> Path:
-    """A path as given if it exists, else relative to the config file's directory."""
-    try:
-        p = Path(value).expanduser()
-    except RuntimeError:  # ~user that does not exist
-        p = Path(value)
-    try:
-        exists = p.exists()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        exists = False
-    if exists or p.is_absolute() or base_dir is None:
-        return p
-    return base_dir / p
+    return parse(SimConfig, read_yaml(path), path, config_dir(path))

@@ -1,8 +1,8 @@
 """Device models of a topology's nodes, resolved from the config (profiles loaded once).
 
 ``profile`` (top level) prices every node whose device names no profile; a node's
-``device`` is a name from the ``devices`` table or an inline mapping. Paths are resolved
-against the topology file's folder.
+``device`` is a name from the ``devices`` table or an inline mapping. Profile paths are used
+as the config holds them (resolved against the topology file's folder when it was parsed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from hcf_ray.sim.config import ConfigError, DeviceConfig, SimConfig, resolve_path
+from hcf_ray.sim.config import ConfigError, DeviceConfig, SimConfig
 from hcf_ray.sim.net.costs import CostProfile, ProfileError
 from hcf_ray.sim.net.pricing import Device, stage_ops
 
@@ -20,20 +20,20 @@ def _load(path: str) -> CostProfile:
     return CostProfile.load(path)
 
 
-def load_profile(value: str | None, base_dir: Path | None, field: str) -> CostProfile:
+def load_profile(value: str | None, field: str) -> CostProfile:
     try:
         if value is None:
             return CostProfile.default()
-        return _load(str(resolve_path(value, base_dir).resolve()))
+        return _load(str(Path(value).resolve()))
     except ProfileError as exc:
         raise ConfigError(str(exc), field) from None
 
 
-def resolve_devices(cfg: SimConfig, topology, base_dir: Path | None) -> dict[str, Device]:
-    default = load_profile(cfg.profile, base_dir, "profile")
+def resolve_devices(cfg: SimConfig, topology) -> dict[str, Device]:
+    default = load_profile(cfg.profile, "profile")
     named: dict[str, Device] = {}
     for name, dc in cfg.devices.items():
-        named[name] = _device(name, dc, default, base_dir, f"devices.{name}")
+        named[name] = _device(name, dc, default, f"devices.{name}")
     out: dict[str, Device] = {}
     for node, spec in topology.nodes.items():
         ref = spec.device
@@ -47,16 +47,16 @@ def resolve_devices(cfg: SimConfig, topology, base_dir: Path | None) -> dict[str
                 )
             out[node] = named[ref]
         else:
-            out[node] = _device(f"{node}-device", ref, default, base_dir, f"nodes[{node}].device")
+            out[node] = _device(f"{node}-device", ref, default, f"nodes[{node}].device")
     return out
 
 
-def _device(name: str, dc: DeviceConfig, default: CostProfile, base_dir, field: str) -> Device:
+def _device(name: str, dc: DeviceConfig, default: CostProfile, field: str) -> Device:
     if dc.idle_w > dc.busy_w:
         raise ConfigError(
             f"idle_w {dc.idle_w:g} W is above busy_w {dc.busy_w:g} W", f"{field}.idle_w"
         )
-    profile = default if dc.profile is None else load_profile(dc.profile, base_dir, field)
+    profile = default if dc.profile is None else load_profile(dc.profile, field)
     return Device(name, profile, dc.throughput, dc.busy_w, dc.idle_w)
 
 

@@ -27,7 +27,6 @@ from hcf_ray.sim.config import (
     SimConfig,
     load_config,
     policy_label,
-    resolve_path,
 )
 from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.faults import check_faults
@@ -49,7 +48,6 @@ class FlowRun:
 @dataclass
 class Scenario:
     config: SimConfig
-    base_dir: Path | None
     topology: Topology
     codec: CodecChoice
     transport: str
@@ -79,41 +77,43 @@ def load_scenario(
 ) -> Scenario:
     """Load and check a topology YAML; ConfigErrors carry the file name."""
     try:
-        cfg, base_dir = load_config(path)
+        cfg = load_config(path)
         if timing is not None:
             cfg = cfg.model_copy(update={"timing": timing})
-        return build_scenario(cfg, base_dir, methods, max_images, transport, source=str(path))
+        return build_scenario(cfg, methods, max_images, transport, source=str(path))
     except ConfigError as exc:
         raise exc.with_source(path) from None
 
 
 def build_scenario(
     cfg: SimConfig,
-    base_dir: Path | None = None,
     methods: Sequence[str] | None = None,
     max_images: int | None = None,
     transport: str | None = None,
     source: str = "",
 ) -> Scenario:
-    topology = build_topology(cfg, base_dir)
+    """Check and plan ``cfg``. Its paths are used as they are (:func:`load_config` resolved
+    them against the config file's folder); ``methods`` (``--methods``: names or user files,
+    from the current directory) replace every flow's."""
+    topology = build_topology(cfg)
     try:
         topology.check_weight(cfg.routing.weight)
     except ValueError as exc:
         raise ConfigError(str(exc), "routing.weight") from None
-    codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
+    codec = resolve_codec(cfg.codec, cfg.phi_dir, requested=cfg.as_written(cfg.codec))
     warns: list[str] = []
     for m in methods or ():
         try:
-            get_method(m, base_dir)
+            get_method(m)
         except ValueError as exc:
             raise ConfigError(str(exc), "--methods") from None
     flows: list[FlowRun] = []
     plans: dict[tuple[str, str], FlowPlan] = {}
     names: set[str] = set()
     image_errors: dict[Path, str] = {}
-    devices = resolve_devices(cfg, topology, base_dir)  # before planning: policies price ops
+    devices = resolve_devices(cfg, topology)  # before planning: policies price ops
     for i in range(len(cfg.flows)):
-        run = _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors)
+        run = _flow(cfg, i, topology, codec, methods, max_images, image_errors)
         _bind_policy_environment(run, codec, devices, topology)
         if run.spec.name in names:
             raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
@@ -129,7 +129,7 @@ def build_scenario(
             except PlanError as exc:
                 raise ConfigError(f"{m}: {exc.message}", exc.field or f"flows[{i}]") from None
             except PolicyError as exc:  # the user's policy code failed: not a plan problem
-                raise ConfigError(str(exc), _policy_field(cfg.flows[i], i, exc.file)) from None
+                raise ConfigError(str(exc), _policy_field(cfg, i, exc.file)) from None
         flows.append(run)
     check_priced(plans.values(), devices)
     check_faults(cfg.faults, topology.nodes, lambda u, v: (u, v) in topology.links)
@@ -137,7 +137,6 @@ def build_scenario(
     warns += [image_warning(msg) for msg in image_errors.values()]
     return Scenario(
         config=cfg,
-        base_dir=base_dir,
         topology=topology,
         codec=codec,
         transport=transport or cfg.transport,
@@ -185,7 +184,7 @@ def image_warning(message: str) -> str:
     return f"image skipped: {message}"
 
 
-def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) -> FlowRun:
+def _flow(cfg, i, topology, codec, methods, max_images, image_errors) -> FlowRun:
     f = cfg.flows[i]
     where = f"flows[{i}]"
     nodes = topology.nodes
@@ -217,25 +216,27 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
         pfield = f"{dw}.policy" if d.policy is not None else f"{where}.policy"
         try:
             if isinstance(spec, PolicyRef):  # {class: ..., args: {...}}
-                policy = resolve_policy(spec.cls, base_dir, spec.args)
+                policy = resolve_policy(spec.cls, spec.args, shown=cfg.as_written(spec.cls))
+            elif isinstance(spec, str):
+                policy = resolve_policy(spec, shown=cfg.as_written(spec))
             else:
-                policy = resolve_policy(spec, base_dir)
+                policy = resolve_policy(spec)
         except (ValueError, PolicyError) as exc:
             raise ConfigError(str(exc), pfield) from None
-        label = policy_label(spec)
+        label = policy_label(spec, cfg.as_written)
         n_q, nfield = (d.n_q, f"{dw}.n_q") if d.n_q is not None else (f.n_q, f"{where}.n_q")
         dests.append(FlowDestination(d.node, d.level, policy, label, dw, n_q, nfield))
     chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
     for k, m in enumerate(chosen):
         try:  # a user method file.py:Class is loaded and known by its name from here on
-            chosen[k] = get_method(m, base_dir).name
+            chosen[k] = get_method(m, shown=cfg.as_written(m)).name
         except ValueError as exc:
             where_m = "--methods" if methods else f"{where}.methods[{k}]"
             raise ConfigError(str(exc), where_m) from None
     chosen = list(dict.fromkeys(chosen))
     name = cfg.flow_name(i)
     spec = FlowSpec(name, f.source, s, tuple(dests), f, where)
-    files = _images(f.images, base_dir, f"{where}.images")
+    files = _images(f.images, f"{where}.images")
     # every file's header is checked here, before any actor starts; a bad file is left out
     # (recorded in image_errors) and the limit counts good images only
     limit = min(x for x in (f.max_images, max_images, len(files)) if x is not None)
@@ -250,12 +251,12 @@ def _flow(cfg, i, topology, codec, base_dir, methods, max_images, image_errors) 
     return FlowRun(spec, chosen, images, f.interval_ms / 1000.0, i, list(bad))
 
 
-def _policy_field(flow, i: int, file: str) -> str:
+def _policy_field(cfg: SimConfig, i: int, file: str) -> str:
     """The config field naming the policy file that failed (a destination's override, else
-    the flow's policy)."""
-    for j, d in enumerate(flow.destinations):
+    the flow's policy); ``file`` as the policy's messages show it (the config's spelling)."""
+    for j, d in enumerate(cfg.flows[i].destinations):
         name = d.policy.cls if isinstance(d.policy, PolicyRef) else d.policy
-        if isinstance(name, str) and name.rpartition(":")[0] == file:
+        if isinstance(name, str) and cfg.as_written(name).rpartition(":")[0] == file:
             return f"flows[{i}].destinations[{j}].policy"
     return f"flows[{i}].policy"
 
@@ -282,10 +283,10 @@ def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
         bind_environment(d.policy, env)
 
 
-def _images(value: str, base_dir: Path | None, where: str) -> list[Path]:
+def _images(value: str, where: str) -> list[Path]:
     if value == SAMPLES:
         return sample_images()
     try:
-        return image_files(resolve_path(value, base_dir))
+        return image_files(value)
     except ImageError as exc:
         raise ConfigError(str(exc), where) from None

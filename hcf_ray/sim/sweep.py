@@ -34,9 +34,12 @@ from hcf_ray.demo_models import models_record
 from hcf_ray.sim.config import (
     MAX_NODES,
     Bandwidth,
+    CodecSpec,
     ConfigError,
     Count,
+    FilePath,
     FlowConfig,
+    ImagesPath,
     Level,
     LinkConfig,
     Millis,
@@ -44,12 +47,14 @@ from hcf_ray.sim.config import (
     NodeConfig,
     NodeDefaults,
     Num,
-    PathStr,
     PolicySpec,
+    ResolvedConfig,
     Seed,
     SimConfig,
     StrictModel,
+    config_dir,
     parse,
+    policy_label,
     read_yaml,
     show,
 )
@@ -95,7 +100,7 @@ class SweepFlow(StrictModel):
     # their levels); set: any reachable node, relays forward beyond n_q (plans that cannot
     # hold n_q, e.g. a destination below another one's, are skipped and counted)
     n_q: Level | None = None
-    images: PathStr = "samples"
+    images: ImagesPath = "samples"
     max_images: Count = 2
     interval_ms: Millis = 100.0
 
@@ -109,10 +114,13 @@ class SweepFlow(StrictModel):
         return v
 
 
-class SweepConfig(StrictModel):
+class SweepConfig(ResolvedConfig):
+    """A sweep YAML; its paths (``codec``, ``phi_dir``, ``flow.images``, ``profile``, policy
+    files) resolved against the file's folder when it is parsed, like a topology's."""
+
     name: Name = "sweep"
-    codec: PathStr = "default"
-    phi_dir: PathStr | None = None
+    codec: CodecSpec = "default"
+    phi_dir: FilePath | None = None
     transport: Literal["bitstream", "latent"] = "latent"
     generators: list[Generator] = Field(min_length=1, max_length=MAX_NETWORKS)
     seeds: list[Annotated[int, Field(strict=True, ge=0, lt=2**32)]] = Field(
@@ -132,7 +140,7 @@ class SweepConfig(StrictModel):
     model_budget_mb: Num | None = Field(2048.0, gt=0, le=1e9)
     seed: Seed = 0  # link-loss streams of every world
     timing: Literal["profile", "measured"] = "profile"
-    profile: PathStr | None = None  # cost profile (None: the shipped CPU profile)
+    profile: FilePath | None = None  # cost profile (None: the shipped CPU profile)
     node_defaults: NodeDefaults = NodeDefaults(num_cpus=0.0, num_gpus=0.0)
 
 
@@ -148,7 +156,6 @@ class World:
 @dataclass
 class Sweep:
     config: SweepConfig
-    base_dir: Path | None
     worlds: list[World]
     networks: list[dict]
     warnings: list[str] = field(default_factory=list)
@@ -165,13 +172,15 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     try:
-        cfg = parse(SweepConfig, read_yaml(path), path)
-        return build_sweep(cfg, path.resolve().parent)
+        cfg = parse(SweepConfig, read_yaml(path), path, config_dir(path))
+        return build_sweep(cfg)
     except ConfigError as exc:
         raise (exc if exc.source else exc.with_source(path)) from None
 
 
-def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
+def build_sweep(cfg: SweepConfig) -> Sweep:
+    """The sweep's worlds, checked and planned; ``cfg``'s paths are used as they are
+    (:func:`load_sweep` resolved them against the file's folder)."""
     from hcf_ray.methods import method_names
     from hcf_ray.sim.codec import resolve_codec
 
@@ -187,7 +196,7 @@ def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
             f"{MAX_NETWORKS} networks per sweep",
             "seeds",
         )
-    codec = resolve_codec(cfg.codec, cfg.phi_dir, base_dir)
+    codec = resolve_codec(cfg.codec, cfg.phi_dir, requested=cfg.as_written(cfg.codec))
     if cfg.flow.source_level > codec.max_level:
         raise ConfigError(
             f"source level {cfg.flow.source_level} is above the codec's top level "
@@ -233,16 +242,17 @@ def build_sweep(cfg: SweepConfig, base_dir: Path | None = None) -> Sweep:
             for pi, policy in enumerate(cfg.policies):
                 methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
                 for m in methods:
-                    world = _world(cfg, base_dir, name, nodes, links, dests, policy, [m])
+                    world = _world(cfg, name, nodes, links, dests, policy, [m])
+                    label = policy_label(policy, cfg.as_written)
                     if isinstance(world, str):
                         info["skipped"] += 1
-                        info["skip_reasons"].append(f"{m}/{_label(policy)}: {world}")
+                        info["skip_reasons"].append(f"{m}/{label}: {world}")
                         continue
                     warns += world.warnings
-                    worlds.append(World(name, gen.kind, seed, _label(policy), world))
+                    worlds.append(World(name, gen.kind, seed, label, world))
     if not worlds:
         raise ConfigError("no feasible network in the sweep (all skipped)", "generators")
-    return Sweep(cfg, base_dir, worlds, networks, list(dict.fromkeys(warns)))
+    return Sweep(cfg, worlds, networks, list(dict.fromkeys(warns)))
 
 
 def generate(gen: Generator, seed: int, where: str, spec=None) -> nx.Graph:
@@ -303,7 +313,7 @@ def _compatible(paths, n: int, level: int, a: int, level_a: int) -> bool:
     return level_a >= level + (len(route) - 1 - route.index(a))
 
 
-def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenario | str:
+def _world(cfg, name, nodes, links, dests, policy, methods) -> Scenario | str:
     sim = SimConfig(
         name=name,
         codec=cfg.codec,
@@ -331,7 +341,8 @@ def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenari
         ],
     )
     try:
-        return build_scenario(sim, base_dir, source=name)
+        # the sweep's paths are resolved already; its spellings name them in labels and messages
+        return build_scenario(sim.with_written(cfg), source=name)
     except ConfigError as exc:
         if exc.field.startswith(("codec", "phi_dir", "flows[0].images", "flows[0].policy")):
             raise ConfigError(exc.message, _sweep_field(exc.field)) from None
@@ -340,12 +351,6 @@ def _world(cfg, base_dir, name, nodes, links, dests, policy, methods) -> Scenari
 
 def _sweep_field(field: str) -> str:
     return {"flows[0].images": "flow.images", "flows[0].policy": "policies"}.get(field, field)
-
-
-def _label(policy) -> str:
-    from hcf_ray.sim.config import policy_label
-
-    return policy_label(policy)
 
 
 # -- running ----------------------------------------------------------------------------------

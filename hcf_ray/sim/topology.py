@@ -26,7 +26,6 @@ from hcf_ray.sim.config import (
     NodeDefaults,
     SimConfig,
 )
-from hcf_ray.sim.config import resolve_path as _resolve
 
 ROUTING_WEIGHTS = ("latency_ms", "hops", "inv_bandwidth")
 
@@ -146,14 +145,14 @@ def node_spec(cfg: NodeConfig, defaults: NodeDefaults) -> NodeSpec:
     )
 
 
-def build_topology(cfg: SimConfig, base_dir: Path | None = None) -> Topology:
+def build_topology(cfg: SimConfig) -> Topology:
     """Nodes and links of a config (imported graph first, then YAML entries override/add)."""
     from hcf_ray.sim.graphio import import_graph
 
     node_cfgs: dict[str, NodeConfig] = {}
     link_cfgs: list[tuple[str, LinkConfig]] = []
     if cfg.graph is not None:
-        imported_nodes, imported_links = import_graph(cfg.graph, _resolve(cfg.graph.file, base_dir))
+        imported_nodes, imported_links = import_graph(cfg.graph, Path(cfg.graph.file))
         node_cfgs.update((n.id, n) for n in imported_nodes)
         link_cfgs += [("graph.file", link) for link in imported_links]
     yaml_ids: set[str] = set()

@@ -20,21 +20,55 @@ breaks it is an error.
 from __future__ import annotations
 
 import itertools
+import linecache
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hcf_ray.policy import ExplicitPolicy, Hop, Policy, PolicyContext, Route, environment_of
+from hcf_ray import policy as policy_module
+from hcf_ray.errors import InputError
+from hcf_ray.policy import (
+    ExplicitPolicy,
+    Hop,
+    Policy,
+    PolicyContext,
+    PolicyReturnError,
+    Route,
+    environment_of,
+)
 from hcf_ray.sim.topology import MulticastTree, Topology
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """An impossible plan; ``field`` names the config entry it comes from."""
 
     def __init__(self, message: str, field: str = ""):
         self.message = message
         self.field = field
         super().__init__(message)
+
+
+def _refused_by_policy(exc: ValueError) -> bool:
+    """Whether ``exc`` is a policy refusing its input (a vector, levels, a placement that do
+    not fit the route), to be reported as a :class:`PlanError`, rather than a bug.
+
+    An :class:`InputError` or a :class:`PolicyReturnError` is; so is a plain ``ValueError``
+    raised by a ``raise ValueError(...)`` statement of :mod:`hcf_ray.policy` itself (its
+    checks predate :class:`InputError`). Anything else (a bad unpacking, a shape mismatch, a
+    ``ValueError`` from deeper down) is a bug and propagates unchanged."""
+    if isinstance(exc, InputError | PolicyReturnError):
+        return True
+    tb = exc.__traceback__
+    if tb is None or type(exc) is not ValueError:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if code.co_filename != policy_module.__file__:
+        return False
+    return (
+        linecache.getline(code.co_filename, tb.tb_lineno).lstrip().startswith("raise ValueError(")
+    )
 
 
 @dataclass(frozen=True)
@@ -159,6 +193,8 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
             )
             levels = policy.hop_levels(ctx)
         except ValueError as exc:
+            if not _refused_by_policy(exc):
+                raise
             raise PlanError(f"{exc} (route has {hops} hops)", where) from None
         for edge, level in zip(prefix, levels):
             if fixed[edge][0] != level:
@@ -217,6 +253,8 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         )
         return policy.hop_levels(ctx)
     except ValueError as exc:
+        if not _refused_by_policy(exc):
+            raise
         raise PlanError(str(exc), where) from None
 
 

@@ -51,6 +51,7 @@ from hcf_ray.bundle import (
 )
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.errors import InputError
 from hcf_ray.hcf.bank import MANIFEST as PHI_MANIFEST
 from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.hcf.modules import PhiConfig
@@ -82,10 +83,10 @@ class HCFRecipe:
         check_quant(self.phase2_quant)
         for name in ("cache_crops", "crop", "phase1_batch", "phase2_batch", "log_every"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("phase1_iters", "phase2_iters"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def phi_config(self) -> PhiConfig:
@@ -154,7 +155,7 @@ class HCFTrainer(Trainer):
         self.ladder = ladder.to(self.device)
         self.s = ladder.max_level
         if self.state.setdefault("source_level", self.s) != self.s:
-            raise ValueError(
+            raise InputError(
                 f"{self.workdir} was started on a ladder of levels 1..{self.state['source_level']}"
                 f", not 1..{self.s}"
             )
@@ -171,7 +172,7 @@ class HCFTrainer(Trainer):
         if init_phi is not None:
             self._init_phi(init_phi)
         if self.recipe.phase1_iters == 0 and self.state.get("phi_init") is None:
-            raise ValueError("phase1_iters=0 keeps the φ modules as they are: give init_phi")
+            raise InputError("phase1_iters=0 keeps the φ modules as they are: give init_phi")
         self.phase2_start = self._init_overlay(init_overlay)
         self.tuned: dict[int, nn.Module] = {}
         for k in self.state["phase2_done"]:
@@ -223,13 +224,13 @@ class HCFTrainer(Trainer):
         started = self.state.get("phi_init")
         if started is not None:
             if started != str(phi_dir):
-                raise ValueError(f"{self.workdir} was started from φ bank {started}, not {phi_dir}")
+                raise InputError(f"{self.workdir} was started from φ bank {started}, not {phi_dir}")
             return
         if self.state["phase1_done"]:
-            raise ValueError(f"{self.workdir} already holds trained φ modules; use a new work dir")
+            raise InputError(f"{self.workdir} already holds trained φ modules; use a new work dir")
         bank = PhiBank.from_dir(phi_dir)
         if bank.channels != self.phis.channels or bank.config != self.phis.config:
-            raise ValueError(
+            raise InputError(
                 f"{phi_dir}: φ bank (channels {bank.channels}, {bank.config}) does not match "
                 f"this ladder and recipe (channels {self.phis.channels}, {self.phis.config})"
             )
@@ -250,20 +251,20 @@ class HCFTrainer(Trainer):
         (``overlay_dir/hcf``) over it. A resumed work dir keeps the overlay it started with."""
         started = self.state.get("overlay_init")
         if started is not None and overlay_dir is not None and str(overlay_dir) != started:
-            raise ValueError(
+            raise InputError(
                 f"{self.workdir} was started from overlay {started}, not {overlay_dir}"
             )
         if overlay_dir is None and started is None:
             return self.ladder
         if started is None and self.state["phase2_done"]:
-            raise ValueError(f"{self.workdir} already holds tuned levels; use a new work dir")
+            raise InputError(f"{self.workdir} already holds tuned levels; use a new work dir")
         path = Path(overlay_dir if overlay_dir is not None else started) / OVERLAY_DIR
         if not path.is_dir():
             raise FileNotFoundError(f"{path}: no HCF overlay there")
         overlay = load_hcf_overlay(self.ladder, path)
         missing = [k for k in range(1, self.s) if overlay[k] is self.ladder[k]]
         if missing:
-            raise ValueError(f"{path}: the overlay has no tuned level {missing[0]}")
+            raise InputError(f"{path}: the overlay has no tuned level {missing[0]}")
         if started is None:
             self.state["overlay_init"] = str(overlay_dir)
             digest = hashlib.sha256()

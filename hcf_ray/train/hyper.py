@@ -41,6 +41,7 @@ from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, ModelBundle, save_hcf_
 from hcf_ray.codecs.ladder import MANIFEST as LADDER_MANIFEST
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
 from hcf_ray.codecs.level import LevelCodec, pad_image
+from hcf_ray.errors import InputError
 from hcf_ray.train.base import LOG, Trainer, net_aux_adam, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.ladder import evaluate_level
@@ -67,11 +68,11 @@ class HyperRecipe:
     def __post_init__(self) -> None:
         for name in ("iters", "maps_per_iter", "log_every"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0 or self.aux_lr <= 0:
-            raise ValueError("lr and aux_lr must be positive")
+            raise InputError("lr and aux_lr must be positive")
         if not 0.0 <= self.p_edge <= 1.0:
-            raise ValueError(f"p_edge must be in [0, 1], got {self.p_edge}")
+            raise InputError(f"p_edge must be in [0, 1], got {self.p_edge}")
 
 
 def overlay_levels(bundle: ModelBundle) -> list[int]:
@@ -198,7 +199,7 @@ class HyperTrainer(Trainer):
         fresh = {"done": [], "hours": 0.0, "val": {}, "models": bundle.spec, "jobs": []}
         super().__init__(workdir, recipe, fresh, log, device)
         if self.state.get("models") != bundle.spec:
-            raise ValueError(
+            raise InputError(
                 f"{self.workdir}: this work dir tunes models {self.state.get('models')!r}, "
                 f"not {bundle.spec!r}"
             )
@@ -424,7 +425,7 @@ class HyperTrainer(Trainer):
         out = Path(out_dir)
         src = Path(source_dir) if source_dir is not None else None
         if src is not None and out.resolve() == src.resolve():
-            raise ValueError(f"{out}: export to a new directory, not over the source models")
+            raise InputError(f"{out}: export to a new directory, not over the source models")
         base, hcf = self.ladders()
         record = {
             "recipe": asdict(self.recipe),

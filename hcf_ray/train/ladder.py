@@ -27,6 +27,7 @@ from torch import nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
+from hcf_ray.errors import InputError, read_json
 from hcf_ray.train.base import LOG, Trainer, net_aux_adam, net_aux_step, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.losses import check_quant, rd_loss
@@ -331,15 +332,15 @@ class LadderTrainer(Trainer):
         imported = self.state.get("imported", [])
         if imported:  # a resumed work dir: keep its progress
             if imported[-1] != str(ladder_dir):
-                raise ValueError(
+                raise InputError(
                     f"{self.workdir} already continues from {imported[-1]}, not {ladder_dir}"
                 )
             return
         if self.state["done"]:
-            raise ValueError(f"{self.workdir} already holds trained levels; use a new work dir")
+            raise InputError(f"{self.workdir} already holds trained levels; use a new work dir")
         ladder = QualityLadder.from_dir(ladder_dir)
         if ladder.levels != list(range(1, r.levels + 1)) or ladder.arch != r.arch:
-            raise ValueError(f"{ladder_dir}: ladder {ladder} does not match the recipe")
+            raise InputError(f"{ladder_dir}: ladder {ladder} does not match the recipe")
         for codec in ladder:
             torch.save(
                 {"model": codec.model.state_dict(), "job": "imported", "it": 0},
@@ -364,11 +365,11 @@ class LadderTrainer(Trainer):
         refused.
         """
         other_dir = Path(other_workdir)
-        other = json.loads((other_dir / "state.json").read_text())
+        other = read_json(other_dir / "state.json")
         key = str(other_dir)
         merges = self.state.setdefault("merges", {})
         if key in self.state.get("merged", []) and key not in merges:
-            raise ValueError(
+            raise InputError(
                 f"{self.workdir} merged {other_dir} with an older hcf-sim that kept no record "
                 "of it; merge into a fresh copy of the work dir instead"
             )
@@ -380,11 +381,11 @@ class LadderTrainer(Trainer):
         theirs = {_job_level(name) for name in other.get("stages", {})}
         mine = {_job_level(name) for name in stages}
         if theirs & mine:
-            raise ValueError(
+            raise InputError(
                 f"{other_dir}: levels {sorted(theirs & mine)} were trained in both work dirs"
             )
         if other.get("history", []) != self.state.get("history", []):
-            raise ValueError(f"{other_dir}: started from a different ladder than {self.workdir}")
+            raise InputError(f"{other_dir}: started from a different ladder than {self.workdir}")
         for k in sorted(theirs):
             tmp = self._ckpt(k).with_suffix(".tmp")
             tmp.write_bytes((other_dir / f"level{k}.ckpt").read_bytes())

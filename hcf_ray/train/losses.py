@@ -21,12 +21,14 @@ from compressai.models import MeanScaleHyperprior
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
+from hcf_ray.errors import InputError
+
 QUANT_MODES = ("noise", "ste")
 
 
 def check_quant(quant: str) -> str:
     if quant not in QUANT_MODES:
-        raise ValueError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
+        raise InputError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
     return quant
 
 
@@ -37,7 +39,7 @@ def is_mean_scale(model: nn.Module) -> bool:
 
 def check_hyperprior(model: nn.Module, what: str) -> None:
     if hasattr(model, "context_prediction") or not hasattr(model, "h_s"):
-        raise ValueError(
+        raise InputError(
             f"{what} supports scale / mean-scale hyperprior models only "
             f"(bmshj2018-hyperprior, mbt2018-mean), not {type(model).__name__}"
         )

@@ -15,13 +15,15 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TypeVar
 
+from hcf_ray.errors import InputError, read_json
+
 R = TypeVar("R")
 STATE = "state.json"
 STATE_FORMAT = 2  # 1: the per-trainer state.json of before (no "trainer" key, hcf_ray.train.base)
 LOG = "train.log.jsonl"
 
 
-class RecipeMismatch(ValueError):
+class RecipeMismatch(InputError):
     """A resumed work dir was asked to continue with a different recipe."""
 
 
@@ -79,7 +81,7 @@ def open_state(
     if not path.exists():
         recipe = requested if requested is not None else recipe_cls()
         return recipe, {"recipe": encode(recipe), **fresh}
-    state = json.loads(path.read_text())
+    state = read_json(path)
     recipe, changes = resumed_recipe(
         workdir, decode(state["recipe"]), requested, may_change, ignore
     )

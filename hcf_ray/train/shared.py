@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder
 from hcf_ray.codecs.level import PAD_MULTIPLE, LevelCodec
+from hcf_ray.errors import InputError
 from hcf_ray.train.base import Trainer, net_aux_step, on_cpu
 from hcf_ray.train.data import CropSampler, validation_images
 from hcf_ray.train.ladder import evaluate_level
@@ -52,10 +53,10 @@ class SharedLadder(nn.Module):
     def __init__(self, net: MeanScaleHyperprior, gains: Tensor):
         super().__init__()
         if type(net) is not MeanScaleHyperprior:
-            raise ValueError(f"a shared ladder needs an mbt2018-mean network, not {type(net)}")
+            raise InputError(f"a shared ladder needs an mbt2018-mean network, not {type(net)}")
         m = net.g_a[-1].out_channels
         if gains.dim() != 2 or gains.size(1) != m or (gains <= 0).any():
-            raise ValueError(f"gains must be a positive (levels, {m}) tensor")
+            raise InputError(f"gains must be a positive (levels, {m}) tensor")
         self.net = net
         self.log_gain = nn.Parameter(gains.log().clone())
 
@@ -126,7 +127,7 @@ class SharedLadder(nn.Module):
         least-squares fit of its own analysis transform by the anchor's,
         ``γ_k = argmin ‖γ ⊙ g_a^anchor(x) − g_a^k(x)‖²`` on ``crops`` training crops."""
         if ladder.arch != "mbt2018-mean":
-            raise ValueError(
+            raise InputError(
                 f"a shared ladder starts from an mbt2018-mean ladder, not {ladder.arch}"
             )
         ladder.check_level(anchor, "anchor")
@@ -176,12 +177,12 @@ class SharedRecipe:
 
     def __post_init__(self) -> None:
         if self.crop <= 0 or self.crop % PAD_MULTIPLE:
-            raise ValueError(
+            raise InputError(
                 f"crop must be a positive multiple of {PAD_MULTIPLE} (the latent of a crop "
                 f"must have the hyper-latent's grid), got {self.crop}"
             )
         if self.batch <= 0 or self.iters <= 0:
-            raise ValueError("batch and iters must be positive")
+            raise InputError("batch and iters must be positive")
 
 
 class SharedTrainer(Trainer):

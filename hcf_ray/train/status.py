@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hcf_ray.errors import InputError
 from hcf_ray.train.resume import LOG, STATE, STATE_FORMAT, read_log
 
 
@@ -76,20 +77,20 @@ def workdir_status(path: str | Path) -> WorkdirStatus:
     """Status of one work dir; ValueError when it is not one a trainer wrote."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"{path}: no such work dir")
+        raise InputError(f"{path}: no such work dir")
     state_path = path / STATE
     if not state_path.is_file():
         if (path / "recipe.json").is_file():  # pcf-tail work dirs had no state.json before
-            raise ValueError(_older(path))
-        raise ValueError(f"{path}: not a training work dir (no {STATE} of a trainer)")
+            raise InputError(_older(path))
+        raise InputError(f"{path}: not a training work dir (no {STATE} of a trainer)")
     try:
         state = json.loads(state_path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{state_path}: not valid JSON ({exc.msg})") from None
+        raise InputError(f"{state_path}: not valid JSON ({exc.msg})") from None
     if not isinstance(state, dict) or "recipe" not in state:
-        raise ValueError(f"{path}: not a training work dir (no {STATE} of a trainer)")
+        raise InputError(f"{path}: not a training work dir (no {STATE} of a trainer)")
     if state.get("format") != STATE_FORMAT or "trainer" not in state:
-        raise ValueError(_older(path))
+        raise InputError(_older(path))
     progress = state["progress"]
     seconds = state.get("seconds")
     log = read_log(path / state.get("log", LOG))

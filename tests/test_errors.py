@@ -1,0 +1,191 @@
+"""Bad input (an :class:`InputError`) is one line and exit 2; a plain ``ValueError`` from deep
+inside a command is a bug: "internal error", exit 1, and ``--debug`` shows its traceback. No
+Ray, no training: the library call a command makes is replaced by one that raises."""
+
+import copy
+import sys
+
+import pytest
+import yaml
+from configs import LINE_HCF as LINE
+
+import hcf_ray.analysis.report
+import hcf_ray.calibrate
+import hcf_ray.evaluate
+import hcf_ray.images
+import hcf_ray.pcf.train
+import hcf_ray.policy
+import hcf_ray.train.hcf
+import hcf_ray.train.ladder
+import hcf_ray.train.status
+from hcf_ray.cli import main
+from hcf_ray.errors import InputError, read_json
+
+
+def _raiser(exc: BaseException):
+    def f(*args, **kwargs):
+        raise exc
+
+    return f
+
+
+def _commands(tmp_path) -> dict[str, tuple[list[str], object, str]]:
+    """name → (argv, module, attribute the command calls)."""
+    imgs, out = str(tmp_path), str(tmp_path / "out")
+    return {
+        "eval": (["eval", "--images", imgs], hcf_ray.images, "image_files"),
+        "bd": (["bd", imgs], hcf_ray.evaluate, "load_results"),
+        "report": (
+            ["report", "--images", imgs, "--out", out],
+            hcf_ray.analysis.report,
+            "build_report",
+        ),
+        "calibrate": (
+            ["calibrate", "--sizes", "64x64,128x128,192x192", "--out", str(tmp_path / "p.json")],
+            hcf_ray.calibrate,
+            "parse_sizes",
+        ),
+        "train pcf": (
+            ["train", "pcf", "--data", imgs, "--workdir", out],
+            hcf_ray.pcf.train,
+            "TailDropTrainer",
+        ),
+        "train ladder": (
+            ["train", "ladder", "--data", imgs, "--workdir", out],
+            hcf_ray.train.ladder,
+            "LadderTrainer",
+        ),
+        "train hcf": (
+            ["train", "hcf", "--data", imgs, "--workdir", out],
+            hcf_ray.train.hcf,
+            "HCFTrainer",
+        ),
+        "train status": (["train", "status", out], hcf_ray.train.status, "workdir_status"),
+    }
+
+
+COMMANDS = ["eval", "bd", "report", "calibrate", "train pcf", "train ladder", "train hcf"]
+COMMANDS.append("train status")
+
+
+@pytest.fixture
+def no_ladder(monkeypatch):
+    """``train hcf`` loads its ladder first: skip that (the trainer is replaced anyway)."""
+    monkeypatch.setattr("hcf_ray.cli._load_ladder", lambda spec, flag: None)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch, no_ladder):
+    argv, module, attr = _commands(tmp_path)[name]
+    monkeypatch.setattr(module, attr, _raiser(InputError("the input is bad")))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the input is bad" in err and "internal error" not in err
+    assert err.startswith("hcf-sim: error: ") and "Traceback" not in err
+    # --debug: the traceback of the library's InputError as well
+    assert main(["--debug", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "InputError: the input is bad" in err
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_plain_value_error_is_an_internal_error(name, tmp_path, capsys, monkeypatch, no_ladder):
+    argv, module, attr = _commands(tmp_path)[name]
+    monkeypatch.setattr(module, attr, _raiser(ValueError("boom")))
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "hcf-sim: internal error: ValueError: boom (--debug shows the traceback)"
+    ]
+    assert main([*argv, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: boom" in err and "raise exc" in err
+    assert err.splitlines()[-1] == "hcf-sim: internal error: ValueError: boom"
+
+
+def test_a_bug_deep_in_evaluate_is_not_bad_input(tmp_path, capsys, monkeypatch):
+    """The real ``eval`` path up to the library's evaluate(), which hits a bug."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(tmp_path / "a.png")
+    monkeypatch.setattr(hcf_ray.evaluate, "evaluate", _raiser(ValueError("shape mismatch")))
+    argv = ["eval", "--images", str(tmp_path), "--models", "random:mbt2018-mean:8:8:3"]
+    assert main(argv) == 1
+    assert "internal error: ValueError: shape mismatch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["eval", "--images", "{tmp}/nope"], "image folder not found"),
+        (["eval", "--images", "{tmp}", "--methods", "ssf,nope"], "unknown method(s) ['nope']"),
+        (["bd", "{tmp}/missing"], "results folder not found"),
+        (["report", "--images", "{tmp}/nope", "--out", "{tmp}/o"], "image folder not found"),
+        (["calibrate", "--sizes", "64x64", "--out", "{tmp}/p.json"], "--sizes: need at least"),
+        (
+            ["train", "pcf", "--data", "{tmp}", "--workdir", "{tmp}/w", "--group-size", "0"],
+            "group size",
+        ),
+        (["train", "pcf", "--data", "{tmp}", "--workdir", "{tmp}/w", "--export-only"], "--export"),
+        (["train", "status", "{tmp}/none"], "no such work dir"),
+    ],
+)
+def test_real_bad_input_stays_one_line(argv, expected, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(tmp_path / "a.png")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] == "eval" and "--methods" in argv:
+        argv += ["--models", "random:mbt2018-mean:8:8:3"]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+
+
+def test_a_corrupt_state_json_is_bad_input(tmp_path, capsys):
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_json(tmp_path / "state.json")
+    assert main(["train", "status", str(tmp_path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+# -- treelevels: a policy's refusal is a PlanError, a bug in a policy is not ------------------
+def _validate(tmp_path, data) -> list:
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return ["validate", str(p)]
+
+
+def test_a_policy_refusal_is_a_plan_error(tmp_path, capsys):
+    data = copy.deepcopy(LINE)
+    data["flows"][0]["destinations"][0]["policy"] = [1, 0, 1, 1, 0, 1, 1]
+    assert main(_validate(tmp_path, data)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "flows[0].destinations[0]" in err
+
+
+def test_a_bug_inside_a_policy_is_an_internal_error(tmp_path, capsys, monkeypatch):
+    def place(self, ctx, vector):
+        a, b = (1, 2, 3)  # noqa: F841 (a bad unpacking: ValueError, but not bad input)
+
+    monkeypatch.setattr(hcf_ray.policy.Policy, "place", place)
+    argv = _validate(tmp_path, LINE)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "internal error: ValueError: too many values to unpack" in err
+    assert main(["--debug", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "a, b = (1, 2, 3)" in err
+
+
+def test_user_error_traceback_with_debug(tmp_path, capsys):
+    """--debug on bad input prints the library error's traceback (raised ``from None``)."""
+    assert main(["--debug", "train", "status", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "workdir_status" in err and "InputError" in err
+    assert err.splitlines()[-1].startswith("hcf-sim: error: train status:")
+    assert sys.exc_info() == (None, None, None)
