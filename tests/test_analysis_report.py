@@ -74,11 +74,43 @@ def small_images(tmp_path_factory):
     return make_small_images(tmp_path_factory.mktemp("imgs"))
 
 
+FIGURES: dict[str, dict] = {}  # PNG name -> what its figure held, seen through matplotlib
+
+
+def _figure_contents(fig) -> dict:
+    """Per axes: the labels of its lines and bars, and how many points each line has."""
+    axes = []
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        axes.append(
+            {
+                "lines": {ln.get_label(): len(ln.get_xdata()) for ln in lines},
+                "bars": sum(len(c) for c in ax.containers),
+                "xlabel": ax.get_xlabel(),
+                "ylabel": ax.get_ylabel(),
+            }
+        )
+    return {"axes": axes}
+
+
 @pytest.fixture(scope="module")
 def quick_report(small_images, tmp_path_factory):
-    """One quick report for the tests of this module: (output folder, exit code, stdout)."""
+    """One quick report for the tests of this module: (output folder, exit code, stdout).
+    Every figure is recorded through matplotlib as it is saved (``FIGURES``)."""
+    from hcf_ray.analysis import plots
+
+    save = plots._save
+
+    def recording(fig, path):
+        FIGURES[Path(path).stem] = _figure_contents(fig)
+        return save(fig, path)
+
     out = tmp_path_factory.mktemp("report") / "r"
-    rc, stdout = run_quick_report(small_images, out)
+    plots._save = recording
+    try:
+        rc, stdout = run_quick_report(small_images, out)
+    finally:
+        plots._save = save
     return out, rc, stdout
 
 
@@ -96,8 +128,19 @@ def test_quick_report_has_every_section_and_plot(small_images, quick_report):
         "ablation",
         f"rd_{small_images.name}",
     ):
-        assert (out / f"{png}.png").stat().st_size > 1000
-        assert f"({png}.png)" in md
+        assert (out / f"{png}.png").is_file() and f"({png}.png)" in md
+    rd = FIGURES[f"rd_{small_images.name}"]["axes"]
+    ours = {"ssf", "hcf", "drf", "pcf-tail", "pcf-j2k", "drf-jpeg", "drf-webp"}
+    # the RD figure: PSNR and MS-SSIM panels, each with every method's curve over its levels
+    assert len(rd) == 2 and "bpp" in rd[0]["xlabel"] and "dB" in rd[0]["ylabel"]
+    for ax in rd:
+        assert ours <= set(ax["lines"]), ax["lines"]
+        assert all(ax["lines"][m] >= 2 for m in ours)
+        assert ax["lines"]["ssf"] == ax["lines"]["hcf"] + 1  # SSF has a point at d = s
+    ablation = FIGURES["ablation"]["axes"][0]["lines"]
+    assert len(ablation) >= 2 and min(ablation.values()) >= 2
+    assert FIGURES["efficiency"]["axes"] and any(a["bars"] for a in FIGURES["efficiency"]["axes"])
+    assert sum(len(a["lines"]) for a in FIGURES["entropy"]["axes"]) >= 3  # one per policy
     assert "random-init" in md
     data = json.loads((out / "report.json").read_text())
     # Table 1: n_q ∈ {2,3,4}, s=6, every d: 25 + 14 + 7 + 3 + 1 = 50 policies
