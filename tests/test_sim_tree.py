@@ -10,6 +10,8 @@ from simcheck import in_process, read_records, sha
 from hcf_ray.bundle import load_bundle
 from hcf_ray.cascade import CascadeEngine
 from hcf_ray.cli import main
+from hcf_ray.images import load_image
+from hcf_ray.policy import PolicyVector
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.scenario import build_scenario
 
@@ -56,3 +58,11 @@ def test_tree_relay_serves_two_levels_from_one_transmission(ray_session, tmp_pat
     eng = CascadeEngine(bundle.ladder, bundle.phis)
     for rec in hcf:
         assert rec["recon_sha256"] == sha(in_process(eng, sc, rec).x_hat)
+        # independently of the planner (no merged jobs, no forks, no forwarding relays): the
+        # engine's own program for the levels this destination's hops carried
+        levels = tuple(dict.fromkeys(h["level"] for h in rec["hops"]))
+        vec = PolicyVector.from_levels(rec["source_level"], rec["target_level"], levels)
+        flow = sc.flows[0]
+        x = load_image(next(p for p in flow.images if p.name == rec["image"]))
+        direct = eng.run(x, "hcf", rec["source_level"], rec["target_level"], policy=vec)
+        assert sha(direct.x_hat) == rec["recon_sha256"] and rec["bpp"] == direct.bpp()
