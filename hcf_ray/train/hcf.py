@@ -318,17 +318,8 @@ class HCFTrainer(Trainer):
                     acc["intra"] += loss_intra.item()
                     acc["inter"] += loss_inter.item()
                     acc["var"] += target.var().item()
-                    if it % r.log_every == 0 or it == r.phase1_iters:
-                        n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                        self.log_record(
-                            {
-                                "phase": 1,
-                                "transition": f"{k}->{k - 1}",
-                                "it": it,
-                                **{key: v / n for key, v in acc.items()},
-                            }
-                        )
-                        acc = dict.fromkeys(acc, 0.0)
+                    head = {"phase": 1, "transition": f"{k}->{k - 1}"}
+                    acc = self._log_mean(acc, it, r.phase1_iters, head)
                     if deadline is not None and time.time() > deadline:
                         self.log("phase 1: time budget reached; this transition restarts on resume")
                         return False
@@ -381,17 +372,7 @@ class HCFTrainer(Trainer):
                     bar.update(1)
                     for key in acc:
                         acc[key] += st[key]
-                    if it % r.log_every == 0 or it == r.phase2_iters:
-                        n = r.log_every if it % r.log_every == 0 else it % r.log_every
-                        self.log_record(
-                            {
-                                "phase": 2,
-                                "level": k,
-                                "it": it,
-                                **{key: v / n for key, v in acc.items()},
-                            }
-                        )
-                        acc = dict.fromkeys(acc, 0.0)
+                    acc = self._log_mean(acc, it, r.phase2_iters, {"phase": 2, "level": k})
                     if deadline is not None and time.time() > deadline:
                         self.log("phase 2: time budget reached; this level restarts on resume")
                         return False
@@ -416,6 +397,16 @@ class HCFTrainer(Trainer):
             model = self.tuned.get(c.level)
             codecs.append(LevelCodec(model, c.level, c.arch, c.lmbda) if model is not None else c)
         return QualityLadder(codecs)
+
+    def _log_mean(self, acc: dict, it: int, last: int, head: dict) -> dict:
+        """Every ``log_every`` iterations (and at the last): log the mean of ``acc`` since the
+        previous record, and return it emptied; otherwise return it as it is."""
+        every = self.recipe.log_every
+        if it % every and it != last:
+            return acc
+        n = every if it % every == 0 else it % every
+        self.log_record({**head, "it": it, **{key: v / n for key, v in acc.items()}})
+        return dict.fromkeys(acc, 0.0)
 
     def export(self, out_dir: str | Path, ladder_spec: str | None = None) -> None:
         """Write ``phi.json``/``phi.pt`` and the HCF overlay ``hcf/`` into ``out_dir``.
