@@ -61,13 +61,17 @@ def _device(args: argparse.Namespace) -> str:
     return str(device)
 
 
-def _add_device_arg(p: argparse.ArgumentParser) -> None:
+def _add_trainer_args(p: argparse.ArgumentParser, quant_help: str | None = None) -> None:
+    """``--threads`` and ``--device`` of a trainer (and ``--quant`` with ``quant_help``)."""
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument(
         "--device",
         default="cpu",
         help="where to train: cpu (default), cuda, cuda:N or auto; validation and entropy "
         "coding stay on the CPU",
     )
+    if quant_help:
+        p.add_argument("--quant", choices=("noise", "ste"), default="noise", help=quant_help)
 
 
 def _cmd_train_ladder(args: argparse.Namespace) -> int:
@@ -462,13 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma list: train only these levels (run disjoint sets in parallel workdirs)",
     )
-    tl.add_argument("--threads", type=int, default=2)
-    _add_device_arg(tl)
-    tl.add_argument(
-        "--quant",
-        choices=("noise", "ste"),
-        default="noise",
-        help="quantization proxy in training: additive noise (CompressAI's default) or 'ste', "
+    _add_trainer_args(
+        tl,
+        "quantization proxy in training: additive noise (CompressAI's default) or 'ste', "
         "noise for the rate and straight-through rounding into g_s (a new work dir's recipe)",
     )
     tl.set_defaults(func=_cmd_train_ladder)
@@ -494,8 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--val-every", type=int, default=2000)
     ts.add_argument("--max-val-images", type=int, default=8)
     ts.add_argument("--max-hours", type=float, default=None)
-    ts.add_argument("--threads", type=int, default=2)
-    _add_device_arg(ts)
+    _add_trainer_args(ts)
     ts.set_defaults(func=_cmd_train_shared)
 
     th = tsub.add_parser("hcf", help="train φ modules (phase 1) and fine-tune decoders (phase 2)")
@@ -532,13 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--phase2-lr", type=float, default=5e-5)
     th.add_argument("--skip-phase2", action="store_true")
     th.add_argument("--max-hours", type=float, default=None)
-    th.add_argument("--threads", type=int, default=2)
-    _add_device_arg(th)
-    th.add_argument(
-        "--quant",
-        choices=("noise", "ste"),
-        default="noise",
-        help="phase-2 quantization proxy: additive noise or 'ste' (straight-through rounding "
+    _add_trainer_args(
+        th,
+        "phase-2 quantization proxy: additive noise or 'ste' (straight-through rounding "
         "into g_s, as the receiver decodes)",
     )
     th.set_defaults(func=_cmd_train_hcf)
@@ -566,8 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     thy.add_argument("--no-overlay", action="store_true", help="base ladder only")
     thy.add_argument("--max-val-images", type=int, default=8)
     thy.add_argument("--max-hours", type=float, default=None)
-    thy.add_argument("--threads", type=int, default=2)
-    _add_device_arg(thy)
+    _add_trainer_args(thy)
     thy.set_defaults(func=_cmd_train_hyper)
 
     tst = tsub.add_parser(
