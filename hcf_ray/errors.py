@@ -36,6 +36,14 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
+def read_manifest(folder: str | Path, name: str, what: str) -> Any:
+    """``folder/name`` read as JSON; missing: ``FileNotFoundError`` naming it as ``what``."""
+    path = Path(folder) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no {what} manifest")
+    return read_json(path)
+
+
 class RunError(Exception):
     """A run that failed (an actor died, a placement timed out): one line, exit code 1."""
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from hcf_ray.codecs.latent_coders import coder_class_for
 from hcf_ray.codecs.level import LevelCodec
-from hcf_ray.errors import InputError, read_json
+from hcf_ray.errors import InputError, read_manifest
 
 # The architectures hcf-sim supports: CompressAI's zoo architectures whose entropy model has a
 # latent coder (``latent_coders.coder_class_for``); the factorized-prior models have none.
@@ -180,10 +180,7 @@ class QualityLadder:
     def from_dir(cls, path: str | Path, map_location: str = "cpu") -> QualityLadder:
         """Load a ladder written by :meth:`save` (``ladder.json`` + one state dict per level)."""
         path = Path(path)
-        manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path}: no ladder manifest")
-        manifest = read_json(manifest_path)
+        manifest = read_manifest(path, MANIFEST, "ladder")
         arch = manifest["arch"]
         codecs = []
         for key, entry in sorted(manifest["levels"].items(), key=lambda kv: int(kv[0])):

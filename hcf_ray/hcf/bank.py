@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hcf_ray.codecs.ladder import weights_state
-from hcf_ray.errors import InputError, read_json
+from hcf_ray.errors import InputError, read_manifest
 from hcf_ray.hcf.modules import PhiConfig, TransformModule
 
 Variant = Literal["inter", "intra"]
@@ -91,10 +91,7 @@ class PhiBank(nn.Module):
     @classmethod
     def from_dir(cls, path: str | Path) -> PhiBank:
         path = Path(path)
-        mp = path / MANIFEST
-        if not mp.is_file():
-            raise FileNotFoundError(f"{mp}: no φ-module manifest")
-        manifest = read_json(mp)
+        manifest = read_manifest(path, MANIFEST, "φ-module")
         bank = cls(
             {int(k): v for k, v in manifest["channels"].items()}, PhiConfig(**manifest["config"])
         )

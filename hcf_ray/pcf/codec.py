@@ -20,7 +20,7 @@ from torch import Tensor
 
 from hcf_ray.codecs.ladder import load_weights, weights_state
 from hcf_ray.codecs.level import check_image_tensor, crop_image, pad_image
-from hcf_ray.errors import InputError, read_json
+from hcf_ray.errors import InputError, read_manifest
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.tail_drop import TailDropHyperprior, fill_dropped
 
@@ -114,10 +114,7 @@ class TailDropCodec:
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> TailDropCodec:
         path = Path(path)
-        manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path}: no progressive-codec manifest")
-        manifest = read_json(manifest_path)
+        manifest = read_manifest(path, MANIFEST, "progressive-codec")
         model = TailDropHyperprior(manifest["N"], manifest["M"], manifest["group_sizes"])
         state = torch.load(path / manifest["file"], map_location=map_location, weights_only=True)
         load_weights(model, state)
