@@ -8,7 +8,7 @@ For a policy π ∈ Π(s, d; n_q) and a quality metric M (PSNR or MS-SSIM in dB)
 quality lost per bit saved when stepping down from level d+1 under a reference policy to level
 d under π; lower is better. The two references quantize only at the end (``π_* = [0,…,0,1]``)
 and at every level (``π^* = [1,…,1]``). The level-(d+1) reference points are those policies
-truncated at d+1, i.e. cascades ``s → d+1`` (our reading, see ``hcf_paper.md`` §2.6); for
+truncated at d+1, i.e. cascades ``s → d+1`` (our reading of the paper's §2.6); for
 ``d + 1 = s`` both are the single-stage codec at level s. R is the bpp of the final bitstream.
 The report evaluates η on dataset means (mean quality and mean rate over the images).
 """
