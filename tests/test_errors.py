@@ -74,35 +74,43 @@ def no_ladder(monkeypatch):
     monkeypatch.setattr("hcf_ray.cli._load_ladder", lambda spec, flag: None)
 
 
+def _fail_with(exc, name, tmp_path, capsys, monkeypatch) -> tuple:
+    """Run command ``name`` with its library call raising ``exc``: (exit code, stderr) plain
+    and with ``--debug``."""
+    argv, module, attr = _commands(tmp_path)[name]
+    monkeypatch.setattr(module, attr, _raiser(exc))
+    capsys.readouterr()
+    plain = main(argv), capsys.readouterr().err
+    debug = main(["--debug", *argv]), capsys.readouterr().err
+    return plain, debug
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch, no_ladder):
-    argv, module, attr = _commands(tmp_path)[name]
-    monkeypatch.setattr(module, attr, _raiser(InputError("the input is bad")))
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "the input is bad" in err and "internal error" not in err
+    (rc, err), (rc_debug, err_debug) = _fail_with(
+        InputError("the input is bad"), name, tmp_path, capsys, monkeypatch
+    )
+    assert rc == 2 and err.count("\n") == 1 and "the input is bad" in err
+    assert "internal error" not in err
     assert err.startswith("hcf-sim: error: ") and "Traceback" not in err
     # --debug: the traceback of the library's InputError as well
-    assert main(["--debug", *argv]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "InputError: the input is bad" in err
+    assert rc_debug == 2
+    assert "Traceback" in err_debug and "InputError: the input is bad" in err_debug
 
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_plain_value_error_is_an_internal_error(name, tmp_path, capsys, monkeypatch, no_ladder):
-    argv, module, attr = _commands(tmp_path)[name]
-    monkeypatch.setattr(module, attr, _raiser(ValueError("boom")))
-    capsys.readouterr()
-    assert main(argv) == 1
-    err = capsys.readouterr().err
+    (rc, err), (rc_debug, err_debug) = _fail_with(
+        ValueError("boom"), name, tmp_path, capsys, monkeypatch
+    )
+    assert rc == 1
     assert err.splitlines() == [
         "hcf-sim: internal error: ValueError: boom (--debug shows the traceback)"
     ]
-    assert main([*argv, "--debug"]) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" in err and "ValueError: boom" in err and "raise exc" in err
-    assert err.splitlines()[-1] == "hcf-sim: internal error: ValueError: boom"
+    assert rc_debug == 1
+    assert "Traceback" in err_debug and "ValueError: boom" in err_debug
+    assert "raise exc" in err_debug
+    assert err_debug.splitlines()[-1] == "hcf-sim: internal error: ValueError: boom"
 
 
 def test_a_bug_deep_in_evaluate_is_not_bad_input(tmp_path, capsys, monkeypatch):
