@@ -32,8 +32,8 @@ def pad_image(x: Tensor) -> Tensor:
     pixels), and black borders are expensive: they put a hard edge on all four sides that
     costs bits and rings into the picture. On the val photos (816–1404 px sides, padding
     2–9 % of the coded area), replicating the border measured 5–7 % fewer bytes *and*
-    0.17–0.25 dB more PSNR than zeros at every level of the shipped ladder (session 7, model
-    card). Images whose sides are multiples of 64 (Kodak) are not padded at all.
+    0.17–0.25 dB more PSNR than zeros at every level of the shipped ladder (model card,
+    "Border padding"). Images whose sides are multiples of 64 (Kodak) are not padded at all.
     """
     h, w = x.shape[-2:]
     pad, _ = compute_padding(h, w, min_div=PAD_MULTIPLE)

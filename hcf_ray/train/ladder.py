@@ -320,7 +320,7 @@ class LadderTrainer(Trainer):
         self.write_state()
 
     def import_ladder(self, ladder_dir: str | Path) -> None:
-        """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier session).
+        """Start from an exported ladder (e.g. the shipped fp16 weights of an earlier training run).
 
         Every level becomes "trained", the base and spread jobs count as done, so training
         continues with the refinement rounds. Optimizer state starts fresh. Importing again
