@@ -271,15 +271,7 @@ def compute_units(
     images = ImageStore()
     measured = scenario.timing == "measured"
     faults = scenario.config.faults
-    work = CodecWork(
-        backend,
-        cache,
-        bundle_hash(scenario),
-        images,
-        options.timeout_s,
-        not measured,
-        max_tries=1 + max(0, options.retries),
-    )
+    work = codec_work(backend, cache, scenario, images, options.timeout_s, options.retries)
     shas = {u.image: file_sha256(u.image) for u in units}
     bad_images = {f.image for f in faults if isinstance(f, ImageFault)}
     bad_images |= {p.name for p in getattr(scenario, "image_errors", {})}
@@ -396,6 +388,20 @@ def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[
         }
         for d in plan.destinations
     ]
+
+
+def codec_work(backend, cache, scenario, images, timeout_s: float, retries: int) -> CodecWork:
+    """The codec work of ``scenario``'s units: each unit tried ``1 + retries`` times; cached
+    stages reused unless the scenario times ops by measuring them (``timing: measured``)."""
+    return CodecWork(
+        backend,
+        cache,
+        bundle_hash(scenario),
+        images,
+        timeout_s,
+        reuse=scenario.timing != "measured",
+        max_tries=1 + max(0, retries),
+    )
 
 
 def record_base(scenario: Scenario, u: Unit) -> dict:

@@ -516,7 +516,7 @@ def run_search(
     from hcf_ray.sim.driver import (
         ImageStore,
         RunOptions,
-        bundle_hash,
+        codec_work,
         make_backend,
         phase_times,
         price_result,
@@ -525,7 +525,7 @@ def run_search(
     )
     from hcf_ray.sim.planner import node_needs
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
-    from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
+    from hcf_ray.sim.work.codecwork import UnitRequest
 
     options = options or RunOptions()
     log = log or (lambda _msg: None)
@@ -546,15 +546,7 @@ def run_search(
     try:
         backend.prepare(node_needs([p for _, _, sc in worlds for p in sc.plans.values()]))
         t_ready = time.perf_counter()
-        work = CodecWork(
-            backend,
-            cache,
-            bundle_hash(scenario),
-            images,
-            options.timeout_s,
-            True,
-            max_tries=1 + max(0, options.retries),
-        )
+        work = codec_work(backend, cache, scenario, images, options.timeout_s, options.retries)
         units = {i: units_of(sc) for i, (_, _, sc) in enumerate(worlds)}
         shas: dict[Path, str] = {}
         requests = []

@@ -404,6 +404,7 @@ def run_sweep(
     from hcf_ray.sim.driver import (
         ImageStore,
         bundle_hash,
+        codec_work,
         error_records,
         merge_records,
         price_result,
@@ -413,7 +414,7 @@ def run_sweep(
     from hcf_ray.sim.planner import node_needs
     from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
     from hcf_ray.sim.work.cache import CodecCache, file_sha256
-    from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest
+    from hcf_ray.sim.work.codecwork import UnitRequest
 
     log = log or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -436,21 +437,12 @@ def run_sweep(
         say,
     )
     images = ImageStore()
-    measured = cfg.timing == "measured"
     priced: dict[int, list] = defaultdict(list)
     errors: dict[int, dict[int, list[dict]]] = defaultdict(dict)
     try:
         backend.prepare(node_needs([p for i in todo for p in worlds[i].scenario.plans.values()]))
         t_ready = time.perf_counter()
-        work = CodecWork(
-            backend,
-            cache,
-            bundle_hash(first),
-            images,
-            timeout_s,
-            not measured,
-            max_tries=1 + max(0, retries),
-        )
+        work = codec_work(backend, cache, first, images, timeout_s, retries)
         units = {i: units_of(worlds[i].scenario) for i in todo}
         shas: dict[Path, str] = {}
         requests = []
