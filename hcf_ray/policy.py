@@ -257,24 +257,20 @@ class Route(Sequence):
 
 
 class PolicyEnvironment:
-    """What the simulator knows besides the route: the image size, the codec (for
-    :meth:`PolicyContext.rate_model`) and the nodes' devices (for
-    :meth:`PolicyContext.cost_model`). Made by the scenario; a policy reads it through its
+    """What the simulator knows besides the route: the image size, the codec's level rates
+    (``level_bpp``, measured on first use, for :meth:`PolicyContext.rate_model`) and the
+    nodes' devices (for :meth:`PolicyContext.cost_model`). Made by the scenario; a policy reads it through its
     context. ``devices`` maps node → an object with ``seconds(ops, height, width)`` (a
     :class:`hcf_ray.sim.net.pricing.Device`); ``node_speed`` node → speed factor."""
 
     def __init__(
         self,
         image_size: tuple[int, int] | None = None,
-        codec_spec: str | None = None,
-        phi_dir: str | Path | None = None,
         devices: Mapping[str, Any] | None = None,
         node_speed: Mapping[str, float] | None = None,
         level_bpp: Callable[[], Mapping[int, float]] | None = None,
     ):
         self.image_size = _image_size(image_size)
-        self.codec_spec = codec_spec
-        self.phi_dir = phi_dir
         self.devices = dict(devices or {})
         self.node_speed = dict(node_speed or {})
         self._level_bpp = level_bpp

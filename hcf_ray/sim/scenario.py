@@ -273,8 +273,6 @@ def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
         sizes.append((info.height, info.width))
     env = PolicyEnvironment(
         image_size=max(sizes, key=lambda hw: (hw[0] * hw[1], hw)) if sizes else None,
-        codec_spec=codec.spec,
-        phi_dir=codec.phi_dir,
         devices=devices,
         node_speed={n: spec.speed for n, spec in topology.nodes.items()},
         level_bpp=functools.partial(level_bpp, codec.spec),
