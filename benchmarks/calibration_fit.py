@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=None, help="default: the profile's warm-up")
     args = p.parse_args(argv)
 
+    from hcf_ray.bundle_id import bundle_sha256
     from hcf_ray.calibrate import measure_points, op_selector
-    from hcf_ray.sim.net.costs import CostProfile, ProfileError, bundle_sha256, padded_pixels
+    from hcf_ray.sim.net.costs import CostProfile, ProfileError, padded_pixels
 
     try:
         prof = CostProfile.load(args.profile) if args.profile else CostProfile.default()

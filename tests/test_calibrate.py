@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from hcf_ray.bundle_id import bundle_sha256
 from hcf_ray.sim.net.costs import (
     FORMAT,
     CostProfile,
     ProfileError,
-    bundle_sha256,
     fit_linear,
     padded_pixels,
 )

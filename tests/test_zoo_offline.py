@@ -255,9 +255,9 @@ def test_zoo_levels_load_the_cached_files_as_levels_1_to_n(zoo_cache):
 
 
 def test_exported_bundle_references_the_zoo_ladder(bundle_dir, zoo_cache):
+    from hcf_ray.bundle_id import bundle_sha256
     from hcf_ray.model_spec import BUNDLE_FORMAT, file_sha256
     from hcf_ray.sim.codec import resolve_codec
-    from hcf_ray.sim.net.costs import bundle_sha256
 
     manifest = json.loads((bundle_dir / "ladder.json").read_text())
     assert manifest["format"] == BUNDLE_FORMAT
@@ -272,7 +272,7 @@ def test_exported_bundle_references_the_zoo_ladder(bundle_dir, zoo_cache):
 
 
 def test_bundle_identity_covers_the_manifest(bundle_dir, tmp_path):
-    from hcf_ray.sim.net.costs import bundle_sha256
+    from hcf_ray.bundle_id import bundle_sha256
 
     copy = tmp_path / "b"
     shutil.copytree(bundle_dir, copy)

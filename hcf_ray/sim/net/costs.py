@@ -34,8 +34,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hcf_ray.bundle_id import bundle_sha256  # noqa: F401  (re-exported: the profile's models)
-
 FORMAT = "hcf-sim-profile/1"
 QUANTITIES: tuple[str, ...] = ("seconds", "flops", "peak_mb")
 PAD_MULTIPLE = 64  # the level codecs pad to this (hcf_ray.codecs.level.PAD_MULTIPLE)
