@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +53,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from hcf_ray.analysis.efficiency import median_time, peak_activation_bytes
+from hcf_ray.atomic import atomic_write_text
 from hcf_ray.bundle_id import bundle_sha256
 from hcf_ray.errors import InputError
 from hcf_ray.methods import baseline_names
@@ -452,9 +452,7 @@ def write_profile(profile: dict, path: str | Path, overwrite: bool = False) -> P
         raise FileExistsError(f"{path} already exists (pass --overwrite to replace it)")
     if path.parent and not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps_profile(profile))
-    os.replace(tmp, path)
+    atomic_write_text(path, dumps_profile(profile))
     return path
 
 

@@ -20,6 +20,8 @@ import os
 import threading
 from pathlib import Path
 
+from hcf_ray.atomic import atomic_write_text
+
 FORMAT = "hcf-sim-level-rates/1"
 _MEMO: dict[tuple[str, str | None], dict[int, float]] = {}
 _LOCK = threading.Lock()
@@ -93,8 +95,6 @@ def _write(path: Path, sha: str, table: dict[int, float]) -> None:
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1))
     except OSError:
         pass  # a read-only home: measure again next time

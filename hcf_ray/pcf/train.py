@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hcf_ray.atomic import atomic_write_text
 from hcf_ray.codecs.ladder import MSE_LAMBDAS
 from hcf_ray.errors import InputError, read_json
 from hcf_ray.pcf.codec import TailDropCodec
@@ -186,9 +187,7 @@ class TailDropTrainer(Trainer):
     def write_state(self) -> None:
         super().write_state()
         stored = {"recipe": asdict(self.recipe), "warm_start": self.state.get("warm_start")}
-        tmp = self.workdir / (RECIPE + ".tmp")
-        tmp.write_text(json.dumps(stored, indent=1))
-        tmp.replace(self.workdir / RECIPE)
+        atomic_write_text(self.workdir / RECIPE, json.dumps(stored, indent=1))
 
     def progress(self) -> tuple[int, int]:
         return self.state["it"], self.recipe.iters

@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +43,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 from matplotlib.patches import Patch
+
+from hcf_ray.atomic import atomic_path
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -632,9 +633,8 @@ def save_figures(
         for stem, fig in figs.items():
             for fmt in formats:
                 path = folder / f"{stem}.{fmt}"
-                tmp = folder / f".{stem}.{fmt}.tmp"
-                fig.savefig(tmp, format=fmt, metadata=METADATA[fmt])
-                os.replace(tmp, path)
+                with atomic_path(path, fsync=False) as tmp:
+                    fig.savefig(tmp, format=fmt, metadata=METADATA[fmt])
                 written.append(path)
     return written
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hcf_ray.atomic import atomic_write_text
+
 MANIFEST = "run.json"
 KEY_FIELDS = ("network", "flow", "destination", "image", "method", "policy")
 
@@ -50,13 +52,8 @@ def dumps(obj: Any) -> str:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as fh:
-        fh.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False, allow_nan=False))
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=str, ensure_ascii=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")
 
 
 def read_records(path: Path) -> tuple[list[dict], int]:

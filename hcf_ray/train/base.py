@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from hcf_ray.atomic import atomic_path
 from hcf_ray.train.progress import progress_bar
 from hcf_ray.train.resume import LOG, STATE, STATE_FORMAT, open_state, save_state
 
@@ -131,9 +132,8 @@ class Trainer:
 
     def save_checkpoint(self, path: Path, data: dict) -> None:
         """``torch.save`` through a temporary file: a crash leaves the previous one."""
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(data, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(data, tmp)
 
     @staticmethod
     def progress_bar(total: int, desc: str, initial: int = 0):

@@ -37,6 +37,7 @@ import torch
 from compressai.ops import quantize_ste
 from torch import Tensor, nn
 
+from hcf_ray.atomic import atomic_path
 from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, ModelBundle, save_hcf_overlay
 from hcf_ray.codecs.ladder import MANIFEST as LADDER_MANIFEST
 from hcf_ray.codecs.ladder import QualityLadder, load_weights, weights_state
@@ -298,9 +299,8 @@ class HyperTrainer(Trainer):
         n = len(sampler.images) * (2 if self.recipe.flips else 1)
         self.log(f"caching the whole-image latents of {n} images for {len(self.jobs)} jobs")
         cache = build_cache(self.bundle, sampler, self.jobs, self.recipe)
-        tmp = path.with_suffix(".tmp")
-        torch.save(cache, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            torch.save(cache, tmp)
         return cache
 
     def run(self, max_hours: float | None = None) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hcf_ray.atomic import atomic_write_bytes
 from hcf_ray.codecs.ladder import MSE_LAMBDAS, QualityLadder, build_model
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.errors import InputError, read_json
@@ -387,9 +388,7 @@ class LadderTrainer(Trainer):
         if other.get("history", []) != self.state.get("history", []):
             raise InputError(f"{other_dir}: started from a different ladder than {self.workdir}")
         for k in sorted(theirs):
-            tmp = self._ckpt(k).with_suffix(".tmp")
-            tmp.write_bytes((other_dir / f"level{k}.ckpt").read_bytes())
-            tmp.replace(self._ckpt(k))
+            atomic_write_bytes(self._ckpt(k), (other_dir / f"level{k}.ckpt").read_bytes())
         added = [j for j in other["done"] if j not in done]
         self.state["stages"] = {**stages, **other.get("stages", {})}
         self.state["done"] = done + added

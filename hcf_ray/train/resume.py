@@ -15,6 +15,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TypeVar
 
+from hcf_ray.atomic import atomic_write_text
 from hcf_ray.errors import InputError, read_json
 
 R = TypeVar("R")
@@ -94,9 +95,7 @@ def open_state(
 
 def save_state(workdir: Path, state: dict) -> None:
     """Write ``WORKDIR/state.json`` atomically (a crash leaves the old one)."""
-    tmp = Path(workdir) / (STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    tmp.replace(Path(workdir) / STATE)
+    atomic_write_text(Path(workdir) / STATE, json.dumps(state, indent=1))
 
 
 def describe_changes(changes: dict[str, tuple]) -> str:

@@ -17,15 +17,14 @@ atomically), so runs and sweeps that share the directory share the work.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hcf_ray.atomic import atomic_write_bytes
 
 CACHE_FORMAT = "hcf-sim-cache/2"  # 2: wire format HCF2 (CRC32), byte counts changed
 
@@ -137,8 +136,12 @@ class CodecCache:
         if self.directory is None:
             return
         if payload is not None:
-            _atomic_write(self._path(key, ".payload"), pickle.dumps(payload, protocol=5))
-        _atomic_write(self._path(key, ".json"), json.dumps(info, sort_keys=True).encode())
+            atomic_write_bytes(
+                self._path(key, ".payload"), pickle.dumps(payload, protocol=5), fsync=False
+            )
+        atomic_write_bytes(
+            self._path(key, ".json"), json.dumps(info, sort_keys=True).encode(), fsync=False
+        )
 
     def keep_payload(self, key: str, payload_ref) -> None:
         self._payload_refs[key] = payload_ref
@@ -158,17 +161,3 @@ class CodecCache:
             "entries_in_memory": len(self._info),
             **self.stats.as_dict(),
         }
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write-then-rename, so readers sharing the directory never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
