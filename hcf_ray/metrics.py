@@ -102,7 +102,10 @@ def _bd_args(rate_anchor, dist_anchor, rate_test, dist_test):
     for which, rate, dist in (("anchor", arrays[0], arrays[1]), ("test", arrays[2], arrays[3])):
         if rate.size != dist.size:
             raise InputError(f"{which} curve: {rate.size} rates but {dist.size} distortions")
-        order = np.argsort(rate)
+        # rate, then quality: a total order, so equal rates (a random ladder's lowest levels)
+        # come out the same on every machine (np.argsort's default sort is not stable, and
+        # its SIMD variants order ties differently from CPU to CPU)
+        order = np.lexsort((dist, rate))
         rate, dist = rate[order], dist[order]
         if np.any(np.diff(rate) <= 0) or np.any(np.diff(dist) <= 0):
             raise InputError(

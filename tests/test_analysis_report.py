@@ -169,12 +169,39 @@ def test_table_numbers_parses_markdown_tables():
     assert table_numbers(md) == [[[[], ["2", "0.125"]], [[], ["-0.50", "1"]], [[], ["n/a"]]]]
 
 
+def _reduction_bounds(pair: list[str]) -> tuple[float, float]:
+    """The range of ``100·(1 − hcf/drf)`` over every (hcf, drf) that prints as ``pair``
+    (each value rounded half a unit of its last printed digit)."""
+    (h, d) = (float(v) for v in pair)
+    half = [0.5 * 10 ** -len(v.partition(".")[2]) for v in pair]
+    lo_h, hi_h = h - half[0], h + half[0]
+    lo_d, hi_d = d - half[1], d + half[1]
+    return 100 * (1 - hi_h / lo_d), 100 * (1 - lo_h / hi_d)
+
+
+def check_volatile_cell(cell: dict, got: list[str], row: list[list[str]]) -> None:
+    """A host measurement is compared against what must hold on any machine: a positive
+    (HCF, DRF) pair; a reduction below 100 %; and, where the fixture names the column of
+    its (HCF, DRF) pair, a reduction equal to 100·(1 − HCF/DRF) of that pair to the
+    precision printed."""
+    values = [float(v) for v in got]
+    if cell["kind"] in ("memory_mb", "time_ms"):
+        assert len(values) == 2 and all(v > 0 for v in values), got
+        return
+    assert cell["kind"] == "percent" and len(values) == 1, (cell, got)
+    assert values[0] < 100, got
+    if cell.get("pair") is not None:
+        lo, hi = _reduction_bounds(row[cell["pair"]])
+        assert lo - 0.01 <= values[0] <= hi + 0.01, f"{values[0]} not in [{lo:.2f}, {hi:.2f}]"
+
+
 def test_quick_report_table_numbers_unchanged(quick_report):
     """Every number in every table of the quick report, as printed, equals the fixture made
     with the report code before it was split into computation and Jinja2 templates. Cells
-    listed as ``volatile`` (wall-clock times, which differ between two identical runs) are
-    skipped. Set HCF_UPDATE_REPORT_FIXTURE=1 to rewrite the fixture after an intended change
-    of the report's numbers."""
+    that measure the host (``volatile`` in the fixture, each with its reason: wall-clock
+    times, profiler-measured memory) are instead checked against invariants that hold on any
+    machine (:func:`check_volatile_cell`). Set HCF_UPDATE_REPORT_FIXTURE=1 to rewrite the
+    fixture after an intended change of the report's numbers."""
     out, rc, _ = quick_report
     assert rc == 0
     got = table_numbers((out / "report.md").read_text())
@@ -182,7 +209,8 @@ def test_quick_report_table_numbers_unchanged(quick_report):
         old = json.loads(TABLES_FIXTURE.read_text())
         TABLES_FIXTURE.write_text(json.dumps({**old, "tables": got}, ensure_ascii=False) + "\n")
     want = json.loads(TABLES_FIXTURE.read_text())
-    volatile = {tuple(tc) for tc in want["volatile_columns"]}
+    volatile = {(v["table"], v["column"]): v for v in want["volatile"]}
+    assert all(v["reason"].strip() for v in want["volatile"])
     assert len(got) == len(want["tables"])
     for t, (g, w) in enumerate(zip(got, want["tables"])):
         assert len(g) == len(w), f"table {t}: {len(g)} rows, fixture {len(w)}"
@@ -190,8 +218,23 @@ def test_quick_report_table_numbers_unchanged(quick_report):
             assert len(grow) == len(wrow), f"table {t} row {r}: {len(grow)} cells"
             for c, (gc, wc) in enumerate(zip(grow, wrow)):
                 if r > 0 and (t, c) in volatile:
+                    check_volatile_cell(volatile[(t, c)], gc, grow)
                     continue
                 assert gc == wc, f"table {t} row {r} column {c}: {gc} != fixture {wc}"
+
+
+def test_volatile_cell_check_catches_a_wrong_reduction():
+    """The invariant used for host measurements is not vacuous: the fixture's own row passes,
+    a reduction that does not follow from its pair fails."""
+    row = json.loads(TABLES_FIXTURE.read_text())["tables"][7][1]
+    memory = {"kind": "percent", "pair": 6}
+    check_volatile_cell(memory, row[7], row)  # 100·(1 − 0.6/6.2): 90.3, in [89.5, 90.9]
+    with pytest.raises(AssertionError):
+        check_volatile_cell(memory, ["80.00"], row)
+    with pytest.raises(AssertionError):
+        check_volatile_cell({"kind": "percent", "pair": None}, ["100.00"], row)
+    with pytest.raises(AssertionError):
+        check_volatile_cell({"kind": "time_ms"}, ["-1.0", "2.0"], row)
 
 
 def test_report_bad_input_is_one_line_exit_2(tmp_path, capsys, small_images):
