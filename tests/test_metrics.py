@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,15 +17,41 @@ def test_psnr_on_8bit_values():
     assert psnr(x, x + 0.1 / 255) == float("inf")
 
 
+def _db(v: float) -> float:
+    return -10 * math.log10(1 - v)
+
+
 def test_ms_ssim_db():
+    """Five scales (short side > 160): pytorch_msssim's ms_ssim on the 8-bit-rounded images,
+    in dB by hand; a 64×64 image (three scales) against the formula written out in numpy."""
+    from pytorch_msssim import ms_ssim
+    from test_metrics_msssim import WEIGHTS, _pool, _ssim_cs
+
     torch.manual_seed(0)
     x = torch.rand(1, 3, 192, 192)
     noisy = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     very = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    for y in (noisy, very):
+        a, b = (x * 255).round(), (y * 255).round()
+        ref = float(ms_ssim(a, b, data_range=255.0, size_average=True))
+        assert 0 < ref < 1
+        assert ms_ssim_db(x, y) == pytest.approx(_db(ref), rel=1e-6)
     assert ms_ssim_db(x, noisy) > ms_ssim_db(x, very) > 0
     assert ms_ssim_db(x, x) == float("inf")
-    small = torch.rand(1, 3, 64, 64)
-    assert ms_ssim_db(small, (small + 0.05).clamp(0, 1)) > 0
+
+    small = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 3, 1, 1)
+    damaged = (small + 0.05 * torch.randn_like(small)).clamp(0, 1)
+    a = (small[0] * 255).round().double().numpy()
+    b = (damaged[0] * 255).round().double().numpy()
+    _, cs1 = _ssim_cs(a, b)
+    _, cs2 = _ssim_cs(_pool(a), _pool(b))
+    s3, _ = _ssim_cs(_pool(_pool(a)), _pool(_pool(b)))
+    w = [v / sum(WEIGHTS[:3]) for v in WEIGHTS[:3]]
+    by_hand = float(
+        np.mean(np.maximum(cs1, 0) ** w[0] * np.maximum(cs2, 0) ** w[1] * np.maximum(s3, 0) ** w[2])
+    )
+    assert 0.2 < by_hand < 0.99
+    assert ms_ssim_db(small, damaged) == pytest.approx(_db(by_hand), rel=1e-4)
 
 
 # reference BD-rates computed with bjontegaard 1.3.0 (anchors.md §1), anchor = bmshj2018-hyperprior
