@@ -1,8 +1,12 @@
-"""The package's layers import downwards only: codecs → hcf → cascade → sim / pcf / train →
-analysis → cli, and the graph of its top-level modules and sub-packages has no cycle.
+"""The package's imports form no cycle, between modules or between layers.
 
-Every ``import`` counts, also one inside a function (a lazy import is still a dependency);
-only imports under ``if TYPE_CHECKING:`` (annotations) are left out.
+* Module graph: every module of ``hcf_ray`` → each ``hcf_ray`` module it imports, read from
+  the AST. Every ``import`` counts, at the top of a module and inside a function alike (a
+  lazy import is still a dependency: it only moves the cycle to run time); only imports under
+  ``if TYPE_CHECKING:`` (annotations) are left out. ``from pkg import name`` is an edge to
+  ``pkg.name`` when that is a module, else to ``pkg``.
+* Layers: codecs → hcf → cascade → sim / pcf / train → analysis → cli import downwards only,
+  and the graph of the top-level modules and sub-packages has no cycle.
 """
 
 import ast
@@ -15,63 +19,88 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hcf_ray"
 CHAIN = [{"codecs"}, {"hcf"}, {"cascade"}, {"sim", "pcf", "train"}, {"analysis"}, {"cli"}]
 
 
-def _unit(module: str) -> str:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else "hcf_ray"
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _type_checking_lines(tree: ast.AST) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
+def _imports(tree: ast.Module):
+    """Every import statement of a module, except those under ``if TYPE_CHECKING:``."""
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            lines |= {n.lineno for n in ast.walk(node) if hasattr(n, "lineno")}
-    return lines
+            todo.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        todo.extend(ast.iter_child_nodes(node))
 
 
-def import_graph() -> nx.DiGraph:
-    """unit → unit it imports, each edge with the (file, line) of its imports."""
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]):
+    """The package's modules one import statement names."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = node.module or ""
+    if node.level:  # relative: from the module's own package up
+        here = module.split(".") if is_package else module.split(".")[:-1]
+        here = here[: len(here) - (node.level - 1)]
+        base = ".".join([*here, base] if base else here)
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+
+
+def module_graph(package: Path | None = None) -> nx.DiGraph:
+    """module → module it imports, each edge with the (file:line) of its imports."""
+    package = PACKAGE if package is None else package
+    files = {_module_name(p, package): p for p in sorted(package.rglob("*.py"))}
     graph = nx.DiGraph()
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        src = _unit(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-        graph.add_node(src)
-        tree = ast.parse(path.read_text())
-        skip = _type_checking_lines(tree)
-        for node in ast.walk(tree):
-            if getattr(node, "lineno", None) in skip:
-                continue
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if node.module == "hcf_ray":
-                    targets = [f"hcf_ray.{a.name}" for a in node.names]
-                else:
-                    targets = [node.module]
-            elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            else:
-                continue
-            for target in targets:
-                if not target.startswith("hcf_ray"):
-                    continue
-                dst = _unit(target)
-                if dst != src:
-                    graph.add_edge(src, dst)
-                    where = graph.edges[src, dst].setdefault("at", [])
-                    where.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    for module, path in files.items():
+        graph.add_node(module)
+        is_package = path.name == "__init__.py"
+        for node in _imports(ast.parse(path.read_text())):
+            for target in _targets(node, module, is_package, set(files)):
+                if target in files and target != module:
+                    graph.add_edge(module, target)
+                    where = graph.edges[module, target].setdefault("at", [])
+                    where.append(f"{path.relative_to(package.parent)}:{node.lineno}")
     return graph
 
 
-def test_the_module_graph_has_no_cycle():
-    graph = import_graph()
-    cycles = list(nx.simple_cycles(graph))
-    shown = [
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def unit_graph(package: Path | None = None) -> nx.DiGraph:
+    """The module graph folded onto the top-level modules and sub-packages."""
+    graph = nx.DiGraph()
+    for a, b, data in module_graph(package).edges(data=True):
+        graph.add_nodes_from((_unit(a), _unit(b)))
+        if _unit(a) != _unit(b):
+            graph.add_edge(_unit(a), _unit(b))
+            graph.edges[_unit(a), _unit(b)].setdefault("at", []).extend(data["at"])
+    return graph
+
+
+def _cycles(graph: nx.DiGraph) -> list[str]:
+    return [
         " → ".join([*c, c[0]]) + f" ({graph.edges[c[0], c[1 % len(c)]]['at'][0]})"
-        for c in cycles[:5]
+        for c in nx.simple_cycles(graph)
     ]
-    assert not cycles, "import cycles: " + "; ".join(shown)
+
+
+def test_no_module_imports_itself_through_others():
+    cycles = _cycles(module_graph())
+    assert not cycles, "import cycles: " + "; ".join(cycles[:5])
+
+
+def test_the_units_have_no_cycle():
+    cycles = _cycles(unit_graph())
+    assert not cycles, "import cycles: " + "; ".join(cycles[:5])
 
 
 def test_the_layers_import_downwards():
-    graph = import_graph()
+    graph = unit_graph()
     rank = {unit: i for i, group in enumerate(CHAIN) for unit in group}
     upward = [
         f"{a} → {b} ({graph.edges[a, b]['at'][0]})"
@@ -82,11 +111,45 @@ def test_the_layers_import_downwards():
     assert {"codecs", "hcf", "cascade", "sim", "pcf", "train", "analysis", "cli"} <= set(graph)
 
 
-def test_the_check_sees_a_cycle(tmp_path, monkeypatch):
-    """The checker itself can fail: a two-module package that imports in a circle."""
+def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     pkg = tmp_path / "hcf_ray"
-    (pkg / "a").mkdir(parents=True)
-    (pkg / "a" / "__init__.py").write_text("from hcf_ray.b import x\n")
-    (pkg / "b.py").write_text("def f():\n    from hcf_ray.a import y\n")
-    monkeypatch.setitem(globals(), "PACKAGE", pkg)
-    assert sorted(map(sorted, nx.simple_cycles(import_graph()))) == [["a", "b"]]
+    for name, text in {"__init__.py": "", **files}.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_text(text)
+    return pkg
+
+
+def test_the_check_sees_a_module_cycle(tmp_path):
+    """Two modules of one sub-package that import each other: one at the top, one lazily
+    and relatively; a third module, its import only for type checking, stays out."""
+    pkg = _package(
+        tmp_path,
+        {
+            "sim/__init__.py": "",
+            "sim/config.py": "from hcf_ray.sim.faults import Fault\n",
+            "sim/faults.py": "def check():\n    from .config import ConfigError\n",
+            "sim/scenario.py": "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from hcf_ray.sim import config\n",
+            "sim/world.py": "from hcf_ray.sim import faults\n",
+        },
+    )
+    graph = module_graph(pkg)
+    assert sorted(map(sorted, nx.simple_cycles(graph))) == [
+        ["hcf_ray.sim.config", "hcf_ray.sim.faults"]
+    ]
+    assert set(graph.successors("hcf_ray.sim.world")) == {"hcf_ray.sim.faults"}
+    assert set(graph.successors("hcf_ray.sim.scenario")) == set()
+    shown = _cycles(graph)
+    assert len(shown) == 1
+    assert "(hcf_ray/sim/config.py:1)" in shown[0] or "(hcf_ray/sim/faults.py:2)" in shown[0]
+    # one package, so the folded graph has no cycle: only the module check sees this one
+    assert not list(nx.simple_cycles(unit_graph(pkg)))
+
+
+def test_the_check_sees_a_unit_cycle(tmp_path):
+    """A sub-package and a top-level module that import each other."""
+    pkg = _package(
+        tmp_path,
+        {"a/__init__.py": "from hcf_ray.b import x\n", "b.py": "def f():\n    import hcf_ray.a\n"},
+    )
+    assert sorted(map(sorted, nx.simple_cycles(unit_graph(pkg)))) == [["a", "b"]]

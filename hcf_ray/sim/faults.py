@@ -107,22 +107,6 @@ def outages(faults) -> tuple[dict, dict]:
     )
 
 
-def check_faults(faults, nodes, has_link) -> None:
-    """Raise ``ValueError(field, message)`` pairs for unknown nodes and links."""
-    from hcf_ray.sim.config import ConfigError
-
-    for i, f in enumerate(faults):
-        where = f"faults[{i}]"
-        for attr in ("node", "src", "dst"):
-            name = getattr(f, attr, None)
-            if name is not None and name not in nodes:
-                raise ConfigError(f"unknown node {name!r}", f"{where}.{attr}")
-        if isinstance(f, LinkDown | Corrupt) and not has_link(f.src, f.dst):
-            raise ConfigError(f"no link {f.src} -> {f.dst}", where)
-        if isinstance(f, LinkDown) and f.both and not has_link(f.dst, f.src):
-            raise ConfigError(f"no link {f.dst} -> {f.src}", where)
-
-
 def corrupt_bytes(data: bytes, mode: str) -> bytes:
     """Damage a wire-format stream the way a faulty link would."""
     if mode == "empty":

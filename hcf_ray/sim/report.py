@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hcf_ray.demo_models import models_record
+from hcf_ray.sim.provenance import git_commit
 from hcf_ray.sim.scenario import Scenario
 
 
@@ -52,8 +53,6 @@ def summarize(
     Everything outside the ``wall`` key is a function of the inputs (with ``timing:
     profile``); ``wall`` holds what depends on the host: wall-clock times, placement, cache.
     """
-    from hcf_ray.sim.driver import git_commit
-
     by: dict[tuple, list[dict]] = defaultdict(list)
     failed: dict[tuple, int] = defaultdict(int)
     for r in records:

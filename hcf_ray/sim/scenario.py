@@ -18,7 +18,9 @@ from pathlib import Path
 from hcf_ray.images import ImageError, image_files, inspect_image, sample_images, usable_images
 from hcf_ray.level_rates import level_bpp
 from hcf_ray.methods import get_method
-from hcf_ray.policy import PolicyEnvironment, PolicyError, bind_environment, resolve_policy
+from hcf_ray.policy._environment import PolicyEnvironment, bind_environment
+from hcf_ray.policy._resolve import resolve_policy
+from hcf_ray.policy._sandbox import PolicyError
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import (
     SAMPLES,
@@ -29,7 +31,7 @@ from hcf_ray.sim.config import (
     policy_label,
 )
 from hcf_ray.sim.devices import check_priced, resolve_devices
-from hcf_ray.sim.faults import check_faults
+from hcf_ray.sim.faults import Corrupt, LinkDown
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
 from hcf_ray.sim.topology import Topology, build_topology
 from hcf_ray.sim.treelevels import PlanError
@@ -132,7 +134,7 @@ def build_scenario(
                 raise ConfigError(str(exc), _policy_field(cfg, i, exc.file)) from None
         flows.append(run)
     check_priced(plans.values(), devices)
-    check_faults(cfg.faults, topology.nodes, lambda u, v: (u, v) in topology.links)
+    _check_faults(cfg.faults, topology)
     warns += _profile_warnings(codec, devices)
     warns += [image_warning(msg) for msg in image_errors.values()]
     return Scenario(
@@ -177,6 +179,20 @@ def _check_profiles(codec, devices) -> list[str]:
                 f"for {codec.requested!r} (hcf-sim calibrate makes a matching one)"
             )
     return out
+
+
+def _check_faults(faults, topology: Topology) -> None:
+    """Every node and link a fault names is in the topology (ConfigError naming the fault)."""
+    for i, f in enumerate(faults):
+        where = f"faults[{i}]"
+        for attr in ("node", "src", "dst"):
+            name = getattr(f, attr, None)
+            if name is not None and name not in topology.nodes:
+                raise ConfigError(f"unknown node {name!r}", f"{where}.{attr}")
+        if isinstance(f, LinkDown | Corrupt) and (f.src, f.dst) not in topology.links:
+            raise ConfigError(f"no link {f.src} -> {f.dst}", where)
+        if isinstance(f, LinkDown) and f.both and (f.dst, f.src) not in topology.links:
+            raise ConfigError(f"no link {f.dst} -> {f.src}", where)
 
 
 def image_warning(message: str) -> str:
