@@ -78,6 +78,32 @@ def one_line(capsys, argv):
     return lines[0]
 
 
+PROFILE = ROOT / "hcf_ray" / "data" / "profiles" / "cpu-default.json"  # the shipped CPU fits
+
+
+def _mean_bpp(spec: str, level: int) -> float:
+    """Mean bpp of CompressAI's own ``compress`` of the four sample photos by the level's
+    model: payload bytes · 8 / pixels, read from the bitstreams here."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from hcf_ray.bundle import BundleSource
+
+    model = BundleSource(spec).level(level).model  # a CompressAI model (its weights only)
+    photos = sorted((ROOT / "hcf_ray" / "samples").glob("*.png"))
+    assert len(photos) == 4
+    bpp = []
+    for photo in photos:
+        pixels = np.asarray(Image.open(photo).convert("RGB"), dtype=np.float32) / 255.0
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            strings = model.compress(x)["strings"]
+        nbytes = sum(len(s) for group in strings for s in group)
+        bpp.append(nbytes * 8 / (x.shape[-2] * x.shape[-1]))
+    return sum(bpp) / len(bpp)
+
+
 # -- args and the context ----------------------------------------------------------------------
 def test_args_reach_the_instance_and_the_context_names_a_multicast_tree(tmp_path):
     (tmp_path / "rec.py").write_text(RECORDER)
@@ -98,14 +124,18 @@ def test_args_reach_the_instance_and_the_context_names_a_multicast_tree(tmp_path
     assert (c["bw"], c["lat"], c["loss"]) == ([10, 20], [1, 2], [0, 0])
     assert c["min_level"] == [3, 3]  # a→b must also serve e (level 1): c's level 3 is higher
     assert (e["bw"], e["lat"], e["loss"], e["min_level"]) == ([5], [3], [0.01], [1])
-    # the estimates are the simulator's own pricing
-    from hcf_ray.level_rates import level_bpp
-
-    bpp = level_bpp(sc.codec.spec, sc.codec.phi_dir)
-    assert e["rate"] == pytest.approx(bpp[1] * 256 * 384 / 8)
-    assert e["tx"] == pytest.approx(e["rate"] / 0.99 * 8 / 5e6 + 0.003)
-    assert c["cost"] == pytest.approx(sc.devices["a"].seconds(["decode[3]"], 256, 384))
-    assert e["cost"] == pytest.approx(sc.devices["b"].seconds(["decode[3]"], 256, 384) / 2.0)
+    # the estimates, computed here: bytes of CompressAI bitstreams of the sample photos, and
+    # the shipped CPU profile's fit of decode[3] (a + b · pixels; 256×384 is a multiple of 64)
+    rate = {k: _mean_bpp(sc.codec.spec, k) * 256 * 384 / 8 for k in (1, 3)}
+    assert e["rate"] == pytest.approx(rate[1], rel=1e-9)
+    assert c["rate"] == pytest.approx(rate[3], rel=1e-9)
+    assert e["tx"] == pytest.approx(rate[1] / 0.99 * 8 / 5e6 + 0.003, rel=1e-9)
+    assert c["tx"] == pytest.approx(rate[3] * 8 / 20e6 + 0.002, rel=1e-9)
+    fit = json.loads(PROFILE.read_text())["ops"]["decode[3]"]["seconds"]
+    seconds = fit["a"] + fit["b"] * 256 * 384
+    assert seconds > 0
+    assert c["cost"] == pytest.approx(seconds, rel=1e-9)  # on a: speed 1, no device
+    assert e["cost"] == pytest.approx(seconds / 2.0, rel=1e-9)  # on b: speed 2
     labels = {d.node: d.policy for d in sc.plan("flow0", "hcf").destinations}
     assert labels["c"].startswith("rec.py:Rec(out=")
 
