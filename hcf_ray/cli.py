@@ -634,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hcf_ray.analysis.cli import add_report_command
 
     add_report_command(sub)
+    from hcf_ray.export_compressai import add_export_command
+
+    add_export_command(sub)
     return p
 
 

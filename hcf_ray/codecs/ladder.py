@@ -27,8 +27,13 @@ from hcf_ray.errors import InputError, read_manifest
 
 # The architectures hcf-sim supports: CompressAI's zoo architectures whose entropy model has a
 # latent coder (``latent_coders.coder_class_for``); the factorized-prior models have none.
+# Only names with a zoo configuration count: ``model_architectures`` is a shared table that
+# CompressAI's own ``compressai.utils.eval_model`` extends with its variable-rate models when it
+# is imported, so what it holds depends on what was imported before hcf_ray.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
-    name: cls for name, cls in model_architectures.items() if coder_class_for(cls) is not None
+    name: cls
+    for name, cls in model_architectures.items()
+    if name in ZOO_CONFIGS and coder_class_for(cls) is not None
 }
 # Models with a single width N (cheng2020: y has N channels): one width per zoo quality
 SINGLE_WIDTH = frozenset(
