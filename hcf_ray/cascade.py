@@ -40,7 +40,8 @@ from hcf_ray.codecs.ladder import QualityLadder
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.errors import InputError
 from hcf_ray.hcf.bank import PhiBank
-from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector, resolve_policy
+from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector
+from hcf_ray.policy._resolve import resolve_policy
 
 LEARNED = ("hcf", "drf", "ssf")  # the cascades build_program compiles (hcf_ray.methods has all)
 PhiMode = Literal["switch", "inter_only", "intra_only"]

@@ -19,6 +19,7 @@ from hcf_ray.errors import (
     UserError,
     quiet_warnings,
 )
+from hcf_ray.policy.cli import add_check_policy_command
 from hcf_ray.sim.cli import add_sim_commands
 
 
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the traceback of an error as well (bad input is otherwise one line)",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    add_check_policy_command(sub)
 
     train = sub.add_parser("train", help="train the codec ladder or the HCF modules")
     tsub = train.add_subparsers(dest="what", required=True)

@@ -4,7 +4,7 @@ Reference it from a topology YAML with its deadline as an argument::
 
     policy: {class: ../policies/deadline_aware.py:DeadlineAware, args: {deadline_ms: 375}}
 
-(see ``topologies/deadline.yaml``). Idea: every candidate plan — a vector ``π`` with the
+(see ``topologies/deadline.yaml``; without it: 375 ms). Idea: every candidate plan — a vector ``π`` with the
 destination's ``ctx.n_q`` quantizations and a placement of its levels on the route's hops —
 is priced the way the simulator prices it, for the flow's largest image (``ctx.image_size``):
 
@@ -20,7 +20,8 @@ is priced the way the simulator prices it, for the flow's largest image (``ctx.i
 Vectors are tried best quality first: ``enumerate_policies`` lists them edge policy first
 (the latent stays at high levels as long as possible, paper Eq. 16), i.e. by decreasing
 transmission levels. The first vector with a placement that meets the deadline is chosen,
-with its fastest such placement; when none does, the fastest plan overall. The quantization
+with its fastest such placement; when none does, the fastest plan overall. ``decide`` returns
+both, the vector and the level on every hop (a :class:`~hcf_ray.policy.Decision`). The quantization
 count itself is the destination's ``n_q`` (fewer quantizations are better for quality: set
 ``n_q`` in the YAML). Estimates ignore queueing behind other images and flows, and for a
 later destination of a multicast tree they cover only its own part of the route (from the
@@ -32,10 +33,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hcf_ray.policy import (
+    Decision,
     EdgePolicy,
     Policy,
     PolicyContext,
-    PolicyVector,
     all_placements,
     enumerate_policies,
 )
@@ -44,16 +45,15 @@ from hcf_ray.policy import (
 class DeadlineAware(Policy):
     name = "deadline-aware"
 
-    def __init__(self, deadline_ms: float):
+    def __init__(self, deadline_ms: float = 375.0):
         if not isinstance(deadline_ms, int | float) or deadline_ms <= 0:
             raise ValueError(f"deadline_ms must be a positive number, got {deadline_ms!r}")
         self.deadline_s = deadline_ms / 1000.0
-        self._chosen: dict[int, tuple[int, ...]] = {}  # id(ctx) → the placement chosen for it
         self.estimate_s: float | None = None  # the last plan's estimate (for inspection)
 
-    def choose(self, ctx: PolicyContext) -> PolicyVector:
+    def decide(self, ctx: PolicyContext) -> Decision:
         if ctx.route is None or ctx.image_size is None:
-            return EdgePolicy().choose(ctx)
+            return EdgePolicy().decide(ctx)
         fastest = None  # (seconds, vector, placement) over every plan
         mins = [hop.min_level for hop in ctx.route]
         for vector in enumerate_policies(ctx.start_level, ctx.target_level, ctx.n_q):
@@ -67,19 +67,12 @@ class DeadlineAware(Policy):
             if fastest is None or seconds < fastest[0]:
                 fastest = (seconds, vector, levels)
             if seconds <= self.deadline_s:  # best quality that meets the deadline
-                return self._keep(ctx, seconds, vector, levels)
+                self.estimate_s = seconds
+                return Decision(vector, levels)
         if fastest is None:  # no placement respects the tree's min levels: let the check say so
-            return EdgePolicy().choose(ctx)
-        return self._keep(ctx, *fastest)
-
-    def place(self, ctx: PolicyContext, vector: PolicyVector) -> Sequence[int]:
-        levels = self._chosen.pop(id(ctx), None)
-        return levels if levels is not None else super().place(ctx, vector)
-
-    def _keep(self, ctx, seconds, vector, levels) -> PolicyVector:
-        self._chosen[id(ctx)] = levels
-        self.estimate_s = seconds
-        return vector
+            return EdgePolicy().decide(ctx)
+        self.estimate_s, vector, levels = fastest
+        return Decision(vector, levels)
 
     # -- the estimate -----------------------------------------------------------------------
     def latency_s(self, ctx: PolicyContext, levels: Sequence[int]) -> float:

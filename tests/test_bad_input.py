@@ -16,7 +16,8 @@ import yaml
 from configs import LINE_HCF as LINE
 
 from hcf_ray.cli import main
-from hcf_ray.policy import PolicyError, resolve_policy
+from hcf_ray.policy._resolve import resolve_policy
+from hcf_ray.policy._sandbox import PolicyError
 from hcf_ray.sim.config import MAX_LINE, MIN_BANDWIDTH_MBPS, ConfigError, load_config, one_line
 from hcf_ray.sim.generators import build_graph, check_generator
 from hcf_ray.sim.graphio import safe_node_id

@@ -11,9 +11,9 @@ from hcf_ray.policy import (
     PolicyVector,
     UniformPolicy,
     enumerate_policies,
-    place_late,
-    resolve_policy,
 )
+from hcf_ray.policy._placement import place_late
+from hcf_ray.policy._resolve import resolve_policy
 
 
 def test_builtin_policies_match_paper_definitions():

@@ -29,13 +29,12 @@ its records carry the class's ``name``).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 from hcf_ray.methods.base import FixedPolicyMethod, Method, with_forwards
 from hcf_ray.methods.baselines import PCFJ2K, BaselineMethod, DRFJpeg, DRFWebp, PCFTail
 from hcf_ray.methods.learned import DRF, HCF, SSF, DRFNq2, HCFLate
+from hcf_ray.policy._usercode import read_user_file
 
 _REGISTRY: dict[str, Method] = {}
 
@@ -80,23 +79,19 @@ def load_method(spec: str, *, shown: str | None = None) -> Method:
     path = Path(path_str)
     if not path.is_file():
         raise ValueError(f"method file {path_str} not found")
-    mod_name = f"hcf_user_method_{abs(hash(str(path.resolve())))}"
-    module = sys.modules.get(mod_name)
-    if module is None:
-        loader = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(loader)
-        try:
-            loader.loader.exec_module(module)
-        except Exception as exc:
-            tb = exc.__traceback__
-            line = 0
-            while tb is not None:
-                if Path(tb.tb_frame.f_code.co_filename) == path:
-                    line = tb.tb_lineno
-                tb = tb.tb_next
-            where = f"{file}:{line}" if line else file
-            raise ValueError(f"method {where}: {type(exc).__name__}: {exc}") from None
-        sys.modules[mod_name] = module
+    try:  # from its text, under a private module name (hcf_ray.policy._usercode)
+        code = read_user_file(path)
+        module = code.load()
+        mod_name = module.__name__
+    except Exception as exc:
+        tb = exc.__traceback__
+        line = exc.lineno if isinstance(exc, SyntaxError) else 0
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path.resolve()):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = f"{file}:{line}" if line else file
+        raise ValueError(f"method {where}: {type(exc).__name__}: {exc}") from None
     cls = getattr(module, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         found = sorted(

@@ -19,6 +19,7 @@ from pathlib import Path
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from hcf_ray.policy._usercode import neutral_cwd
 from hcf_ray.sim.actors import NodeActor, actor_options
 from hcf_ray.sim.planner import ModelNeeds
 
@@ -48,10 +49,11 @@ def connect(
     else:
         kwargs["logging_level"] = logging.ERROR
     try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus, **kwargs)
+        with neutral_cwd():  # Ray puts the current folder on its workers' sys.path
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=num_cpus, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise SimulationError(f"cannot connect to {where}: {_first_line(exc)}") from None

@@ -23,19 +23,14 @@ import itertools
 import linecache
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hcf_ray import policy as policy_module
 from hcf_ray.errors import InputError
-from hcf_ray.policy import (
-    ExplicitPolicy,
-    Hop,
-    Policy,
-    PolicyContext,
-    PolicyReturnError,
-    Route,
-    environment_of,
-)
+from hcf_ray.policy import ExplicitPolicy, Hop, Policy, PolicyContext, Route
+from hcf_ray.policy._environment import environment_of
+from hcf_ray.policy._values import PolicyReturnError
 from hcf_ray.sim.topology import MulticastTree, Topology
 
 
@@ -53,7 +48,7 @@ def _refused_by_policy(exc: ValueError) -> bool:
     not fit the route), to be reported as a :class:`PlanError`, rather than a bug.
 
     An :class:`InputError` or a :class:`PolicyReturnError` is; so is a plain ``ValueError``
-    raised by a ``raise ValueError(...)`` statement of :mod:`hcf_ray.policy` itself (its
+    raised by a ``raise ValueError(...)`` statement of the :mod:`hcf_ray.policy` package (its
     checks predate :class:`InputError`). Anything else (a bad unpacking, a shape mismatch, a
     ``ValueError`` from deeper down) is a bug and propagates unchanged."""
     if isinstance(exc, InputError | PolicyReturnError):
@@ -64,7 +59,7 @@ def _refused_by_policy(exc: ValueError) -> bool:
     while tb.tb_next is not None:
         tb = tb.tb_next
     code = tb.tb_frame.f_code
-    if code.co_filename != policy_module.__file__:
+    if Path(code.co_filename).parent != Path(policy_module.__file__).parent:
         return False
     return (
         linecache.getline(code.co_filename, tb.tb_lineno).lstrip().startswith("raise ValueError(")

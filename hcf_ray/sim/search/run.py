@@ -44,10 +44,10 @@ from hcf_ray.policy import (
     ExplicitPolicy,
     LatePolicy,
     PolicyContext,
-    PolicyError,
     PolicyVector,
     enumerate_policies,
 )
+from hcf_ray.policy._sandbox import PolicyError
 from hcf_ray.sim.devices import check_priced
 from hcf_ray.sim.planner import FlowPlan, plan_flow
 from hcf_ray.sim.scenario import FlowRun, Scenario
