@@ -48,7 +48,7 @@ def bundle_sha256(spec: str, phi_dir=None) -> str:
         roots.append(("spec", None))
     else:
         if spec == "default":
-            from hcf_ray.bundle import default_weights_dir
+            from hcf_ray.model_spec import default_weights_dir
 
             model_dir = default_weights_dir()
         else:

@@ -21,27 +21,33 @@ default) or ``"latent"`` (the quantized latent itself as a
 :class:`~hcf_ray.bitstream.LatentPayload`, sized by entropy estimation); both carry the same
 ``ŷ``. A node that forks a multicast cascade runs a stage in slices (``start``/``stop`` of
 :meth:`CascadeEngine.run_stage`) so the shared prefix is computed once.
+
+Compiling a program needs no torch (``hcf-sim validate`` plans without it): the engine
+imports torch and the codecs when it runs.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from hcf_ray.bitstream import Bitstream, BitstreamError, LatentPayload, parse_wire
-from hcf_ray.codecs.ladder import QualityLadder
-from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.errors import InputError
-from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.policy import EdgePolicy, Policy, PolicyContext, PolicyVector
 from hcf_ray.policy._resolve import resolve_policy
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from hcf_ray.codecs.ladder import QualityLadder
+    from hcf_ray.hcf.bank import PhiBank
 
 LEARNED = ("hcf", "drf", "ssf")  # the cascades build_program compiles (hcf_ray.methods has all)
 PhiMode = Literal["switch", "inter_only", "intra_only"]
@@ -246,6 +252,25 @@ class CascadeResult:
         return self.final.bitstream.bpp()
 
 
+def _no_grad(fn):
+    """``torch.no_grad()`` around ``fn``, torch imported when it is first called."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _check_image_tensor(x) -> None:
+    from hcf_ray.codecs.level import check_image_tensor
+
+    check_image_tensor(x)
+
+
 class CascadeEngine:
     """Runs programs on a ladder (and φ bank for HCF).
 
@@ -328,7 +353,7 @@ class CascadeEngine:
                 raise InputError(f"the φ bank has no module for transition {k}→{k - 1}")
 
     # -- one stage (what a node actor runs) ------------------------------------------------
-    @torch.no_grad()
+    @_no_grad
     def run_stage(
         self,
         stage: Stage,
@@ -371,7 +396,7 @@ class CascadeEngine:
         latent = None
         if start == 0 < stop:
             if stage.receive is None:
-                check_image_tensor(payload)
+                _check_image_tensor(payload)
             else:
                 value = latent = self._receive(codecs[stage.receive], payload, timed)
         for i in range(max(start, 1), min(stop, send_step)):
@@ -423,7 +448,7 @@ class CascadeEngine:
     def execute(
         self, program: Program, x: Tensor, transport: Transport = "bitstream"
     ) -> CascadeResult:
-        check_image_tensor(x)
+        _check_image_tensor(x)
         size = (int(x.shape[-2]), int(x.shape[-1]))
         payload: Tensor | Payload = x
         transmissions: list[Transmission] = []
@@ -457,6 +482,8 @@ class CascadeEngine:
 
 def _quantize(codec, value: Tensor, image_size: tuple[int, int]) -> LatentPayload:
     """``Q^k`` + entropy estimation: the latent-transport payload."""
+    import torch
+
     y_hat, bits = codec.quantize_latent(value)
     arr = np.ascontiguousarray(y_hat.detach().to("cpu", torch.float32).numpy())
     return LatentPayload(codec.level, arr, bits, (int(image_size[0]), int(image_size[1])))
@@ -464,4 +491,6 @@ def _quantize(codec, value: Tensor, image_size: tuple[int, int]) -> LatentPayloa
 
 def _latent_tensor(arr: np.ndarray, device: torch.device) -> Tensor:
     # arrays from Ray's object store are read-only views: copy into a writable tensor
+    import torch
+
     return torch.from_numpy(np.array(arr, dtype=np.float32, copy=True)).to(device)

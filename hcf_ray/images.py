@@ -49,13 +49,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from hcf_ray.codecs.level import MIN_IMAGE_SIDE
 from hcf_ray.errors import InputError
+from hcf_ray.image_limits import MIN_IMAGE_SIDE
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -191,6 +194,8 @@ def inspect_image(path: str | Path) -> ImageInfo:
 
 def load_image(path: str | Path) -> torch.Tensor:
     """The image as a float32 ``(1, 3, H, W)`` tensor in [0, 1] (conversion rules: module doc)."""
+    import torch
+
     path = Path(path)
     with _open(path) as im:
         try:

@@ -9,8 +9,10 @@ bundle alone, never of the images a run happens to process, so:
   ``hcf-sim eval`` and on a topology alike (the same bytes either way);
 * a policy's ``rate_model(level, pixels)`` estimates a stream's size with it.
 
-Measured once per bundle (a few seconds with the shipped models) and kept in memory and in
-``$HCF_SIM_CACHE`` (default ``~/.cache/hcf-sim``)/``level_rates/<bundle sha256>.json``.
+The shipped bundles' tables come with the package (``hcf_ray/data/level_rates.json``, found
+by the bundle's sha256, so planning with them needs no torch). Any other bundle is measured
+once (a few seconds with the shipped models) and kept in memory and in ``$HCF_SIM_CACHE``
+(default ``~/.cache/hcf-sim``)/``level_rates/<bundle sha256>.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from hcf_ray.atomic import atomic_write_text
 
 FORMAT = "hcf-sim-level-rates/1"
+SHIPPED = Path(__file__).resolve().parent / "data" / "level_rates.json"
 _MEMO: dict[tuple[str, str | None], dict[int, float]] = {}
 _LOCK = threading.Lock()
 
@@ -41,7 +44,7 @@ def level_bpp(spec: str = "default", phi_dir: str | Path | None = None) -> dict[
             return dict(_MEMO[key])
         sha = bundle_sha256(spec, phi_dir)
         path = cache_root() / "level_rates" / f"{sha}.json"
-        table = _read(path, sha)
+        table = shipped_level_bpp(sha) or _read(path, sha)
         if table is None:
             from hcf_ray.bundle import BundleSource
 
@@ -49,6 +52,18 @@ def level_bpp(spec: str = "default", phi_dir: str | Path | None = None) -> dict[
             _write(path, sha, table)
         _MEMO[key] = table
         return dict(table)
+
+
+def shipped_level_bpp(sha: str) -> dict[int, float] | None:
+    """The shipped table of the bundle with this sha256, or None (not a shipped bundle)."""
+    try:
+        tables = json.loads(SHIPPED.read_text())["tables"]
+        for t in tables:
+            if t["bundle_sha256"] == sha:
+                return {int(k): float(v) for k, v in t["level_bpp"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def measure_level_bpp(source) -> dict[int, float]:

@@ -10,9 +10,9 @@ from torch import Tensor, nn
 from hcf_ray.bitstream import Bitstream, BitstreamError
 from hcf_ray.codecs.latent_coders import latent_coder_for
 from hcf_ray.errors import InputError
+from hcf_ray.image_limits import MIN_IMAGE_SIDE
 
 PAD_MULTIPLE = 64  # total down-sampling of g_a (16) times h_a (4)
-MIN_IMAGE_SIDE = 64
 Y_PER_Z = PAD_MULTIPLE // 16  # y is 4x the hyper-latent's size (h_s up-samples by 4)
 NUM_STRINGS = 2  # every latent coder writes [y, z]
 # rANS strings are whole 32-bit words, and at least the coder's final 64-bit state

@@ -20,7 +20,15 @@ import itertools
 
 from hcf_ray.cascade import Op, Stage
 from hcf_ray.methods.base import Method, with_forwards
-from hcf_ray.pcf.methods import BASELINE_DESCRIPTIONS
+
+# their codecs' one-line descriptions (hcf_ray.pcf.methods lists the same names); here, so
+# that naming the methods (hcf-sim validate) needs no torch
+BASELINE_DESCRIPTIONS: dict[str, str] = {
+    "pcf-tail": "progressive tail-drop hyperprior, relays keep a prefix of channel groups",
+    "pcf-j2k": "JPEG 2000, one quality layer per level, relays keep the first layers",
+    "drf-jpeg": "JPEG re-encoded at every node (rate-matched quality)",
+    "drf-webp": "WebP re-encoded at every node (rate-matched quality)",
+}
 
 
 class BaselineMethod(Method):

@@ -38,17 +38,12 @@ from torch import Tensor
 from hcf_ray.bitstream import BaselinePayload as Payload
 from hcf_ray.codecs.level import check_image_tensor
 from hcf_ray.errors import InputError
+from hcf_ray.methods.baselines import BASELINE_DESCRIPTIONS
 from hcf_ray.pcf import classical, j2k
 from hcf_ray.pcf.bitstream import ProgressiveBitstream
 from hcf_ray.pcf.codec import TailDropCodec, load_tail_codec
 from hcf_ray.pcf.levels import check_level_bpp, closest_index
 
-BASELINE_DESCRIPTIONS: dict[str, str] = {
-    "pcf-tail": "progressive tail-drop hyperprior, relays keep a prefix of channel groups",
-    "pcf-j2k": "JPEG 2000, one quality layer per level, relays keep the first layers",
-    "drf-jpeg": "JPEG re-encoded at every node (rate-matched quality)",
-    "drf-webp": "WebP re-encoded at every node (rate-matched quality)",
-}
 BASELINES: tuple[str, ...] = tuple(BASELINE_DESCRIPTIONS)
 
 

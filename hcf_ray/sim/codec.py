@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hcf_ray.hcf.bank import PhiBank
 from hcf_ray.model_spec import ZOO_DEFAULT_LEVELS
 from hcf_ray.sim.config import MAX_LEVEL, ConfigError
 
 ZOO_LEVELS = ZOO_DEFAULT_LEVELS
+# = hcf_ray.hcf.bank.MANIFEST; not imported, so that checking a codec stays torch-free
+PHI_MANIFEST = "phi.json"
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def resolve_codec(spec: str, phi_dir: str | None, *, requested: str | None = Non
         raise ConfigError(f"{spec!r}: ladder levels must lie in 1..{MAX_LEVEL}", "codec")
     has_phis = parsed.base.kind in ("random", "zoo")
     if parsed.path is not None:
-        has_phis = has_phis or PhiBank.exists_in(Path(phi) if phi else parsed.path)
+        has_phis = has_phis or (Path(phi or parsed.path) / PHI_MANIFEST).is_file()
     return CodecChoice(spec, requested, parsed.num_levels, has_phis, phi)
 
 
