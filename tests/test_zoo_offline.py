@@ -17,6 +17,7 @@ so a file missing from the cache is the tested "offline" error, never a hang.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -177,15 +178,70 @@ flows:
       - {{node: screen, level: 1}}
     methods: [hcf, drf, ssf]
     policy: edge
-    images: samples
+    images: {images}
     interval_ms: 100
 """
 
 
-def _topology(tmp_path: Path, codec: str, name: str = "line.yaml") -> Path:
+def _topology(tmp_path: Path, codec: str, name: str = "line.yaml", images="samples") -> Path:
     path = tmp_path / name
-    path.write_text(LINE_TOPOLOGY.format(codec=json.dumps(str(codec))))
+    path.write_text(
+        LINE_TOPOLOGY.format(codec=json.dumps(str(codec)), images=json.dumps(str(images)))
+    )
     return path
+
+
+@pytest.fixture(scope="module")
+def crop_dir(tmp_path_factory):
+    """One sample photo cropped to 128×192 (the runs checked in-process stay fast)."""
+    from PIL import Image
+
+    from hcf_ray.images import sample_images
+
+    folder = tmp_path_factory.mktemp("crop")
+    Image.open(sample_images()[0]).convert("RGB").crop((0, 0, 192, 128)).save(folder / "a.png")
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def _engine(bundle_dir: str):
+    from hcf_ray.bundle import load_bundle
+    from hcf_ray.cascade import CascadeEngine
+
+    bundle = load_bundle(bundle_dir)
+    return CascadeEngine(bundle.ladder, bundle.phis)
+
+
+def _in_process(bundle_dir: Path, method: str, s: int, d: int, image: Path) -> dict:
+    """The bundle's cascade run here by a CascadeEngine, with bpp (final bitstream bytes · 8
+    / pixels), PSNR (8-bit RGB) and the reconstruction's sha256 computed by hand."""
+    import hashlib
+    import math
+
+    import numpy as np
+    from PIL import Image
+
+    engine = _engine(str(bundle_dir))
+    pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255.0
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous()
+    with torch.no_grad():
+        if method == "ssf":
+            res = engine.run(x, "ssf", d, d)
+        elif method == "hcf":
+            res = engine.run(x, "hcf", s, d, policy="edge", n_q=min(2, s - d + 1))
+        else:  # drf: decode and re-encode at every level from s down to d
+            res = engine.run(x, "drf", s, d)
+    h, w = x.shape[-2:]
+    nbytes = sum(len(b) for b in res.final.bitstream.strings)
+    a = (x.clamp(0, 1) * 255).round().double()
+    b = (res.x_hat.clamp(0, 1) * 255).round().double()
+    mse = float(((a - b) ** 2).mean())
+    return {
+        "bpp": nbytes * 8 / (h * w),
+        "psnr": 10 * math.log10(255**2 / mse),
+        "sha256": hashlib.sha256(res.x_hat.contiguous().numpy().tobytes()).hexdigest(),
+        "levels": [t.level for t in res.transmissions],
+    }
 
 
 # -- the grammar -------------------------------------------------------------------------------
@@ -283,7 +339,7 @@ def test_bundle_identity_covers_the_manifest(bundle_dir, tmp_path):
     assert bundle_sha256(str(copy)) != before
 
 
-def test_run_a_topology_on_the_bundle(bundle_dir, ray_session, tmp_path, capsys):
+def test_run_a_topology_on_the_bundle(bundle_dir, crop_dir, ray_session, tmp_path, capsys):
     from hcf_ray.cli import main
 
     @ray_session.remote
@@ -295,22 +351,45 @@ def test_run_a_topology_on_the_bundle(bundle_dir, ray_session, tmp_path, capsys)
         f"Ray's workers see TORCH_HOME={home!r}: the cluster was started before this module set it"
     )
     out = tmp_path / "out"
-    rc = main(["run", str(_topology(tmp_path, bundle_dir)), "--out", str(out), "--max-images", "1"])
+    topology = _topology(tmp_path, bundle_dir, images=crop_dir)
+    rc = main(["run", str(topology), "--out", str(out), "--max-images", "1"])
     err = capsys.readouterr().err
     assert rc == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "ok"
-    for method in ("hcf", "drf", "ssf"):  # one image over both hops, per method
-        assert summary["links"][method]["relay->screen"]["messages"] >= 1, method
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["method"] for r in records) == ["drf", "hcf", "ssf"]
+    for rec in records:  # the zoo ladder's level 3 → 1 over cam → relay → screen
+        assert (rec["image"], rec["destination"], rec["status"]) == ("a.png", "screen", "ok")
+        ref = _in_process(bundle_dir, rec["method"], 3, 1, crop_dir / "a.png")
+        assert rec["recon_sha256"] == ref["sha256"], rec["method"]
+        assert rec["bpp"] == pytest.approx(ref["bpp"], rel=1e-12), rec["method"]
+        assert rec["psnr"] == pytest.approx(ref["psnr"], rel=1e-9), rec["method"]
+        # the last hop carried the destination's stream: its bytes are the record's bpp
+        assert rec["hops"][-1]["bytes"] * 8 / (128 * 192) == pytest.approx(ref["bpp"])
+        assert len(rec["hops"]) == 2 and rec["hops"][-1]["level"] == 1
+        method = rec["method"]
+        assert summary["links"][method]["relay->screen"]["messages"] == 1, method
 
 
-def test_eval_on_the_bundle(bundle_dir, samples_dir, capsys):
+def test_eval_on_the_bundle(bundle_dir, crop_dir, tmp_path, capsys):
     from hcf_ray.cli import main
 
-    argv = ["eval", "--images", samples_dir, "--models", str(bundle_dir), "--max-images", "1"]
+    out = tmp_path / "eval"
+    argv = ["eval", "--images", str(crop_dir), "--models", str(bundle_dir), "--out", str(out)]
     assert main([*argv, "--methods", "ssf,hcf,drf", "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert "hcf" in printed and "ssf" in printed
+    expected_levels = {"ssf": [1, 2, 3], "hcf": [1, 2], "drf": [1, 2]}  # source level 3
+    for method, levels in expected_levels.items():
+        rows = [json.loads(x) for x in (out / f"{method}.per_image.jsonl").read_text().splitlines()]
+        assert [r["level"] for r in rows] == levels and {r["image"] for r in rows} == {"a.png"}
+        for row in rows:
+            ref = _in_process(bundle_dir, method, 3, row["level"], crop_dir / "a.png")
+            assert row["bpp"] == pytest.approx(ref["bpp"], rel=1e-12), (method, row)
+            assert row["psnr"] == pytest.approx(ref["psnr"], rel=1e-9), (method, row)
+        curve = json.loads((out / f"{method}.json").read_text())["results"]
+        assert curve["bpp"] == pytest.approx([r["bpp"] for r in rows], rel=1e-12)
 
 
 # -- what goes wrong -----------------------------------------------------------------------------
