@@ -10,6 +10,7 @@ answer."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,8 @@ def run_scenarios(
     """Every scenario's outcome, in order (see :func:`check_policy`)."""
     shown = spec if isinstance(spec, str) else None
     policy = resolve_policy(spec, args, shown=shown)
+    if policy is spec:  # the caller's own object: bind the synthetic environment to a copy
+        policy = copy.copy(policy)
     bind_environment(policy, _environment(max(len(s.min_levels) for s in scenarios)))
     return [_run(policy, s) for s in scenarios]
 
