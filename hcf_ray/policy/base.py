@@ -35,7 +35,8 @@ from hcf_ray.policy.vector import PolicyVector
 @dataclass(frozen=True)
 class Decision:
     """What a policy decides for one destination: the vector and, optionally, the level on
-    each hop of its route (None: drop as early as possible)."""
+    each hop of its route, which must carry exactly the vector's transmission levels (None:
+    drop as early as the hops' ``min_level`` s allow)."""
 
     vector: PolicyVector | Sequence[int]
     levels: Sequence[int] | None = None
