@@ -71,7 +71,7 @@ COMMANDS.append("train status")
 @pytest.fixture
 def no_ladder(monkeypatch):
     """``train hcf`` loads its ladder first: skip that (the trainer is replaced anyway)."""
-    monkeypatch.setattr("hcf_ray.cli._load_ladder", lambda spec, flag: None)
+    monkeypatch.setattr("hcf_ray.train_cli._load_ladder", lambda spec, flag: None)
 
 
 def _fail_with(exc, name, tmp_path, capsys, monkeypatch) -> tuple:

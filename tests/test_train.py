@@ -128,7 +128,8 @@ def test_ladder_training_decreases_loss_and_resumes(tmp_path, image_dir):
 
 
 def test_refine_schedule_option_parses_stages_and_rejects_bad_ones():
-    from hcf_ray.cli import UserError, _refine_stages, build_parser
+    from hcf_ray.cli import UserError, build_parser
+    from hcf_ray.train_cli import _refine_stages
 
     def stages(*extra):
         args = build_parser().parse_args(

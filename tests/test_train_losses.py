@@ -124,7 +124,8 @@ def test_hcf_phase2_trains_with_ste(tmp_path, image_dir):
 
 
 def test_device_option_is_checked_at_the_edge():
-    from hcf_ray.cli import UserError, _device, build_parser
+    from hcf_ray.cli import UserError, build_parser
+    from hcf_ray.cli_args import torch_device as _device
 
     def device(value):
         args = build_parser().parse_args(
