@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hcf_ray.sim.actors import NodeWorker
     from hcf_ray.sim.config import load_config
-    from hcf_ray.sim.driver import ImageStore, bundle_hash, units_of
+    from hcf_ray.sim.pipeline import ImageStore, bundle_hash, units_of
     from hcf_ray.sim.planner import ModelNeeds, node_needs
     from hcf_ray.sim.pool import connect
     from hcf_ray.sim.scenario import build_scenario

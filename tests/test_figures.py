@@ -49,13 +49,8 @@ def fake_infos(plan, image_index: int) -> dict:
 
 def simulate(scenario, fail=lambda u: False) -> list[dict]:
     """Records of a scenario, in the driver's unit order; ``fail(u)`` units are errors."""
-    from hcf_ray.sim.driver import (
-        error_records,
-        merge_records,
-        record_base,
-        simulate_worlds,
-        units_of,
-    )
+    from hcf_ray.sim.driver import merge_records, simulate_worlds
+    from hcf_ray.sim.pipeline import error_records, record_base, units_of
     from hcf_ray.sim.world import price_unit
 
     nodes = scenario.topology.nodes
@@ -476,3 +471,69 @@ def test_run_and_sweep_take_plot_flag():
     assert p.parse_args(["run", "x.yaml", "--plot"]).plot
     assert p.parse_args(["sweep", "x.yaml", "--plot"]).plot
     assert not p.parse_args(["run", "x.yaml"]).plot
+
+
+# -- the search figure -----------------------------------------------------------------------
+def search_doc() -> dict:
+    """A ``search.json`` document made by hand: two targets, one failed candidate, a pick."""
+
+    def cand(cid, method, bpp, psnr, lat, pareto, refs=(), failed=False):
+        m = {"bpp": bpp, "psnr": psnr, "latency_ms": lat, "link_bytes": 1000.0 * cid}
+        return {
+            "id": cid,
+            "method": method,
+            "metrics": None if failed else m,
+            "pareto": pareto,
+            "references": list(refs),
+        }
+
+    tv = [
+        cand(1, "hcf", 0.40, 31.0, 20.0, True, ["edge n_q=1", "late n_q=1"]),
+        cand(2, "hcf", 0.55, 30.0, 25.0, False),
+        cand(3, "drf", 0.30, 29.0, 30.0, True, ["edge n_q=2"]),
+        cand(4, "drf", 0.50, 28.0, 40.0, False, failed=True),
+    ]
+    phone = [cand(1, "hcf", 0.2, 27.0, 12.0, True, ["configured n_q=1"])]
+    target = {"source_level": 6, "target_level": 2, "hops": 3, "methods": ["hcf", "drf"]}
+    return {
+        "name": "mesh",
+        "objective": "max psnr s.t. latency_ms <= 22",
+        "targets": [
+            {**target, "flow": "cam1", "destination": "tv", "candidates": tv, "chosen": {"id": 1}},
+            {**target, "flow": "cam1", "destination": "phone", "methods": ["hcf"],
+             "candidates": phone, "chosen": {"id": None}},
+        ],
+    }  # fmt: skip
+
+
+def test_search_figure_one_point_per_candidate_with_metrics():
+    fig = figures.search_figure(search_doc())
+    panels = [ax for ax in fig.axes if ax.get_xlabel().startswith("rate")]
+    assert [ax.get_title().split(":")[0] for ax in panels] == ["cam1 → tv", "cam1 → phone"]
+    tv, phone = panels
+    # 3 of tv's candidates have metrics (one failed), plus the objective's star
+    points = [len(c.get_offsets()) for c in tv.collections]
+    assert sum(points) == 3 + 1
+    assert sum(len(c.get_offsets()) for c in phone.collections) == 1  # no pick: no star
+    labels = [t.get_text() for t in tv.texts]
+    assert any("hcf E1/L1" in s for s in labels) and any("drf E2" in s for s in labels)
+
+
+def test_search_figure_files_are_byte_stable(tmp_path):
+    doc = search_doc()
+    a = figures.plot_search(doc, tmp_path / "a", ["pdf", "png", "svg"])
+    b = figures.plot_search(doc, tmp_path / "b", ["pdf", "png", "svg"])
+    assert [p.name for p in a] == ["search.pdf", "search.png", "search.svg"]
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_importing_the_report_plots_keeps_the_backend():
+    """``hcf_ray.analysis.plots`` builds figures without pyplot: importing it selects no
+    matplotlib backend (the caller's choice stands)."""
+    code = (
+        "import matplotlib; import hcf_ray.analysis.plots; "
+        "assert matplotlib.rcParams._get_backend_or_none() is None, "
+        "matplotlib.rcParams._get_backend_or_none(); "
+        "import sys; assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

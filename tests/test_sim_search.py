@@ -321,3 +321,34 @@ def test_cli_search_on_the_mesh(ray_session, tmp_path, capsys):
     # the output folder is now in use: a second search needs --overwrite
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cli_search_caches_in_out_and_resumes(ray_session, line_config, tmp_path, capsys):
+    """By default the codec work goes to OUT/cache; ``--resume`` computes nothing again and
+    gives the same candidates; another search is not resumed in that folder."""
+    out = tmp_path / "s"
+    args = ["search", str(line_config), "--out", str(out), "--n-q", "2", "--max-images", "1"]
+    assert main(args) == 0
+    first = json.loads((out / "search.json").read_text())
+    cache = first["wall"]["cache"]
+    assert Path(cache["directory"]) == out / "cache"
+    assert cache["misses"] > 0
+    # one result file per stage computed, on disk under OUT/cache
+    assert len(list((out / "cache").rglob("*.json"))) == cache["distinct_computed"]
+    capsys.readouterr()
+
+    assert main(args) == 2  # the folder is in use
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume" in err
+
+    assert main([*args, "--resume"]) == 0
+    second = json.loads((out / "search.json").read_text())
+    again = second["wall"]["cache"]
+    assert again["misses"] == 0 and again["disk_hits"] > 0
+    first.pop("wall"), second.pop("wall")
+    assert second == first  # the same candidates, metrics, front and references
+    capsys.readouterr()
+
+    assert main([*args[:-4], "--n-q", "3", "--max-images", "1", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume needs the same config" in err

@@ -1,4 +1,7 @@
-"""Matplotlib (Agg) figures of the report; each function writes one PNG and returns its path."""
+"""Matplotlib figures of the report; each function writes one PNG and returns its path.
+
+Figures are built without pyplot (no global backend or state), so importing this module
+leaves matplotlib's backend as the caller set it."""
 
 from __future__ import annotations
 
@@ -7,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from hcf_ray.evaluate import Curve
 
@@ -32,7 +33,8 @@ def curve_series(curves: dict[str, Curve]) -> list[Series]:
 
 def rd_plot(series: Sequence[Series], path: str | Path, title: str) -> Path:
     """PSNR and MS-SSIM (dB) vs bpp side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig = Figure(figsize=(12, 4.6))
+    axes = fig.subplots(1, 2)
     for ax, key, ylabel in (
         (axes[0], "psnr", "PSNR (dB)"),
         (axes[1], "ms_ssim_db", "MS-SSIM (dB)"),
@@ -61,8 +63,9 @@ def rd_plot(series: Sequence[Series], path: str | Path, title: str) -> Path:
 def policy_plot(table, path: str | Path) -> Path:
     """One panel per n_q: PSNR vs bpp of every policy, coloured by target d, edge starred."""
     n_qs = sorted({g.n_q for g in table.groups})
-    fig, axes = plt.subplots(1, len(n_qs), figsize=(5 * len(n_qs), 4.2), squeeze=False)
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(5 * len(n_qs), 4.2))
+    axes = fig.subplots(1, len(n_qs), squeeze=False)
+    cmap = matplotlib.colormaps["viridis"]
     ds = sorted({g.d for g in table.groups})
     for ax, n_q in zip(axes[0], n_qs):
         for g in (g for g in table.groups if g.n_q == n_q):
@@ -88,7 +91,8 @@ def policy_plot(table, path: str | Path) -> Path:
 
 def entropy_plot(result, path: str | Path) -> Path:
     """Fig. 3 style: entropy per level for each policy, stars at quantizations + jump labels."""
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig = Figure(figsize=(7, 4.6))
+    ax = fig.subplots()
     for i, c in enumerate(result.curves):
         color = f"C{i}"
         pre = [(p.level, p.bits) for p in c.points if not p.quantized]
@@ -128,7 +132,8 @@ def entropy_plot(result, path: str | Path) -> Path:
 def efficiency_plot(tables, paper: dict, path: str | Path) -> Path:
     """Reductions (%) per node for each model: ours (bars) and the paper's (black ticks)."""
     keys = [("flops", "FLOPs"), ("params", "params"), ("memory", "peak memory"), ("time", "time")]
-    fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.2), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(tables), 4.2))
+    axes = fig.subplots(1, len(tables), squeeze=False)
     for ax, tab in zip(axes[0], tables):
         width = 0.2
         for j, (key, label) in enumerate(keys):
@@ -156,5 +161,4 @@ def _save(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -76,9 +76,19 @@ def add_sim_commands(sub) -> None:
         "--max-candidates", type=int, default=1000, help="refuse a larger search (default 1000)"
     )
     se.add_argument("--out", default=None, help="output folder (default: out/<name>-search)")
-    se.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    keep = se.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete the search in --out (same config and options): its cached codec work "
+        "is reused, only what is missing is computed",
+    )
+    keep.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     se.add_argument(
-        "--cache", default=None, metavar="DIR", help="keep codec work in DIR (shared with runs)"
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="keep codec work in DIR (default: OUT/cache; safe to share with runs and sweeps)",
     )
     se.add_argument("--address", default=None, help="Ray cluster to join: 'auto' or HOST:PORT")
     se.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray instance")
@@ -194,7 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise _user_error(exc) from None
     out_path = Path(args.out) if args.out else Path("out") / sc.config.name
 
-    from hcf_ray.sim.driver import RunOptions, open_output
+    from hcf_ray.sim.driver import open_output
+    from hcf_ray.sim.pipeline import RunOptions
 
     options = RunOptions(
         max_in_flight=args.max_in_flight,
@@ -419,7 +430,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
     from hcf_ray.sim.scenario import load_scenario
-    from hcf_ray.sim.search import SearchError, check_out_dir, parse_objective, plan_search
+    from hcf_ray.sim.search import (
+        SearchError,
+        check_out_dir,
+        parse_objective,
+        plan_search,
+        search_identity,
+    )
 
     try:
         objective = parse_objective(args.objective) if args.objective is not None else None
@@ -437,28 +454,32 @@ def cmd_search(args: argparse.Namespace) -> int:
             args.n_q,
             args.max_candidates,
         )
+        identity = search_identity(sc, targets)
         out = check_out_dir(
             Path(args.out) if args.out else Path("out") / f"{sc.config.name}-search",
             args.overwrite,
+            args.resume,
+            identity,
         )
     except (ConfigError, SearchError) as exc:
         raise _user_error(exc) from None
     for w in sc.warnings:
         _warn(w)
 
-    from hcf_ray.sim.driver import RunOptions
-    from hcf_ray.sim.search import format_search, run_search, write_search
+    from hcf_ray.sim.pipeline import RunOptions
+    from hcf_ray.sim.search import format_search, open_out_dir, run_search, write_search
 
     options = RunOptions(
         max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,
+        progress=sys.stderr.isatty(),
         cache_dir=args.cache,
         pool_size=args.actors,
         say=_info,
     )
-    out.mkdir(parents=True, exist_ok=True)
+    open_out_dir(out, identity)
     with _on_ray(args, out):
-        result = run_search(sc, targets, objective, options, log=_warn)
+        result = run_search(sc, targets, objective, options, log=_warn, out_dir=out)
     paths = write_search(result, out)
     print_notice(sc.codec.requested, sc.codec.spec)
     print(format_search(result), end="")

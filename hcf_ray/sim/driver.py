@@ -24,56 +24,32 @@ resumed run does not compute again what the interrupted one finished.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import ray
 
 from hcf_ray.sim.outdir import OutputDir
+from hcf_ray.sim.pipeline import (
+    CodecPipeline,
+    Item,
+    Progress,
+    RunOptions,
+    Unit,
+    bundle_hash,
+    codec_cache,
+    error_records,
+    units_of,
+)
 from hcf_ray.sim.planner import node_needs
 from hcf_ray.sim.pool import WorkerSpec
 from hcf_ray.sim.report import summarize
 from hcf_ray.sim.scenario import Scenario
 from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend, PoolBackend
-from hcf_ray.sim.work.cache import CodecCache, file_sha256
-from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest, UnitResult
-from hcf_ray.sim.world import PricedUnit, WorldResult, price_unit, simulate_world, world_spec
+from hcf_ray.sim.work.cache import CodecCache
+from hcf_ray.sim.world import PricedUnit, WorldResult, simulate_world, world_spec
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class RunOptions:
-    max_in_flight: int = 8
-    timeout_s: float = 600.0  # any single wait on Ray
-    check_transport: bool = True  # closing note: bitstream vs latent bpp on one image
-    warmup: bool = True  # timing: measured — one untimed pass per flow × method first
-    progress: bool = False  # a progress bar (on a terminal)
-    on_unit: Callable[[int, int], None] | None = None  # (done, total) after each unit
-    say: Callable[[str], None] | None = None  # one line per phase (and units k/N every 5 s
-    # when there is no progress bar)
-    cache_dir: str | Path | None = None  # codec-work cache on disk (default: OUT/cache)
-    pool_size: int | None = None  # placement: pool — actors (default: one per CPU)
-    resume: bool = False  # complete the records already in the output folder
-    overwrite: bool = False  # replace them (once the new ones exist)
-    retries: int = 2  # resubmissions of a unit whose work was lost to a crash
-    health_every_s: float = 10.0  # ping every actor this often (and at the end)
-
-
-@dataclass
-class Unit:
-    seq: int
-    flow: str
-    method: str
-    image: Path
-    image_index: int
-    release_s: float
 
 
 def node_workers(scenario: Scenario) -> list[WorkerSpec]:
@@ -108,51 +84,6 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
     )
 
 
-def units_of(scenario: Scenario) -> list[Unit]:
-    units = []
-    for f in scenario.flows:
-        for i, img in enumerate(f.images):
-            for m in f.methods:
-                units.append(Unit(0, f.spec.name, m, img, i, i * f.interval_s))
-    order = {f.spec.name: f.index for f in scenario.flows}
-    units.sort(key=lambda u: (u.release_s, order[u.flow], u.image_index))
-    for seq, u in enumerate(units):
-        u.seq = seq
-    return units
-
-
-class ImageStore:
-    """Image sizes from file headers; pixels loaded and ``ray.put`` once, only when needed."""
-
-    def __init__(self):
-        self._refs: dict[Path, Any] = {}
-        self._sizes: dict[Path, tuple[int, int]] = {}
-
-    def size(self, path: Path) -> tuple[int, int]:
-        if path not in self._sizes:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                w, h = im.size
-            self._sizes[path] = (int(h), int(w))
-        return self._sizes[path]
-
-    def ref(self, path: Path):
-        if path not in self._refs:
-            from hcf_ray.images import load_image
-
-            x = load_image(path)
-            self._sizes[path] = (int(x.shape[-2]), int(x.shape[-1]))
-            self._refs[path] = ray.put(x.numpy())
-        return self._refs[path]
-
-
-def bundle_hash(scenario: Scenario) -> str:
-    from hcf_ray.bundle_id import bundle_sha256
-
-    return bundle_sha256(scenario.codec.spec, scenario.codec.phi_dir)
-
-
 def run_simulation(
     scenario: Scenario,
     out_dir: str | Path | OutputDir,
@@ -173,8 +104,7 @@ def run_simulation(
     own = backend is None
     if own:
         backend = make_backend(scenario, options, log)
-    if cache is None:
-        cache = CodecCache(options.cache_dir or out.path / "cache")
+    cache = codec_cache(cache, options.cache_dir, out.path)
     try:
         prepared = backend.prepare(node_needs(list(scenario.plans.values())))
         t_ready = time.perf_counter()
@@ -259,96 +189,63 @@ def compute_units(
     options: RunOptions,
     log: Log | None = None,
 ) -> CodecRun:
-    """Codec work of every unit, priced as it completes. A unit that fails (after retries)
-    gives error records; the others go on."""
+    """Codec work of every unit through the shared pipeline (:mod:`hcf_ray.sim.pipeline`),
+    priced as it completes; each method is one world. Injected faults (``faults:``) are added
+    to the requests here; a unit that fails (after retries) gives error records."""
     from hcf_ray.sim.faults import Corrupt, Crash, ImageFault
 
-    log = log or (lambda _msg: None)
-    # A failed unit's later jobs fail too and are never fetched; the failure is already an
-    # error record, so Ray's "unhandled error" dump for each of them is noise on stderr.
-    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     units = units_of(scenario)
-    images = ImageStore()
-    measured = scenario.timing == "measured"
     faults = scenario.config.faults
-    work = codec_work(backend, cache, scenario, images, options.timeout_s, options.retries)
-    shas = {u.image: file_sha256(u.image) for u in units}
+    pipe = CodecPipeline(backend, cache, scenario, options, log, watch_health=True)
     bad_images = {f.image for f in faults if isinstance(f, ImageFault)}
     bad_images |= {p.name for p in getattr(scenario, "image_errors", {})}
     corrupt = [f for f in faults if isinstance(f, Corrupt)]
     crash_at = _crash_units(scenario, units, [f for f in faults if isinstance(f, Crash)])
-    run = CodecRun(defaultdict(list), {}, work.failures, [], [])
+    injected: list[dict] = []
 
-    def request(u: Unit) -> UnitRequest:
-        req = _request(scenario, u, shas)
+    def request(key, item: Item):
+        req, u = pipe.request(key, item), item.unit
         damage = {(f.src, f.dst): f.mode for f in corrupt if f.image in (None, u.image.name)}
         req.corrupt = damage or None
         if u.seq in crash_at:
             req.crash_at = crash_at[u.seq]
-            run.injected.append({"kind": "crash", "node": req.crash_at, "unit": req.label})
+            injected.append({"kind": "crash", "node": req.crash_at, "unit": req.label})
         return req
 
-    if measured and options.warmup:
-        firsts = {}
+    def item(u: Unit) -> Item:
+        return Item(u.method, scenario, u, f"{u.image.name} ({u.flow}/{u.method})")
+
+    if scenario.timing == "measured" and options.warmup:
+        firsts: dict[tuple[str, str], Unit] = {}
         for u in units:
             if u.image.name not in bad_images:
                 firsts.setdefault((u.flow, u.method), u)
-        work.run([request(u) for u in firsts.values()], options.max_in_flight)
-    by_seq = {u.seq: u for u in units}
-    done = 0
-    last_health = time.monotonic()
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(units), disable=not options.progress, unit="unit", leave=False)
-    say = options.say or (lambda _msg: None)
-    last_say = time.monotonic()
-
-    def on_result(res: UnitResult) -> None:
-        nonlocal done, last_health, last_say
-        u = by_seq[res.key]
-        if res.error is None:
-            run.priced[u.method].append(price_result(scenario, u, res, images))
-        else:
-            run.errors[u.seq] = error_records(scenario, u, "error", res.error)
-            log(f"{res.error} (error record written)")
-        done += 1
-        bar.update(1)
-        if not options.progress and time.monotonic() - last_say > 5.0:
-            say(f"codec work: {done}/{len(units)} units done")
-            last_say = time.monotonic()
-        if time.monotonic() - last_health > options.health_every_s:
-            run.health += backend.health(timeout_s=2.0)
-            last_health = time.monotonic()
-        if options.on_unit:
-            options.on_unit(done, len(units))
-
+        pipe.warm_up(request(u.seq, item(u)) for u in firsts.values())
+    errors: dict[int, list[dict]] = {}
     seq = len(units)  # skipped images: after every unit, in flow order
     for f in scenario.flows:
         for path in f.skipped:
             for m in f.methods:
                 u = Unit(seq, f.spec.name, m, path, -1, 0.0)
                 cause = scenario_image_error(scenario, path) or f"{path.name}: unusable image"
-                run.errors[seq] = error_records(scenario, u, "skipped", cause)
+                errors[seq] = error_records(scenario, u, "skipped", cause)
                 seq += 1
+    progress = Progress(len(units), options.say, options.progress, on_step=options.on_unit)
     good = []
     for u in units:
         if u.image.name in bad_images:
             cause = scenario_image_error(scenario, u.image) or f"{u.image.name}: injected fault"
-            run.errors[u.seq] = error_records(scenario, u, "skipped", cause)
-            done += 1
-            bar.update(1)
+            errors[u.seq] = error_records(scenario, u, "skipped", cause)
+            progress.step(notify=False)
         else:
-            good.append(u)
-    say(
-        f"codec work: {len(units)} units (flow × method × image)"
-        + (f", {len(units) - len(good)} skipped" if len(units) > len(good) else "")
+            good.append(item(u))
+    intro = f"codec work: {len(units)} units (flow × method × image)" + (
+        f", {len(units) - len(good)} skipped" if len(units) > len(good) else ""
     )
-    try:
-        work.run((request(u) for u in good), options.max_in_flight, on_result)
-    finally:
-        bar.close()
-    return run
+    out = pipe.run(good, intro, progress, request)
+    for recs in out.errors.values():
+        errors.update(recs)
+    return CodecRun(out.priced, errors, pipe.failures, out.health, injected)
 
 
 def _crash_units(scenario: Scenario, units: list[Unit], crashes) -> dict[int, str]:
@@ -367,85 +264,6 @@ def _crash_units(scenario: Scenario, units: list[Unit], crashes) -> dict[int, st
 def scenario_image_error(scenario: Scenario, image: Path) -> str | None:
     errors = getattr(scenario, "image_errors", None) or {}
     return errors.get(image)
-
-
-def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[dict]:
-    """One record per destination of a unit that produced no result."""
-    plan = scenario.plan(u.flow, u.method)
-    return [
-        {
-            "flow": u.flow,
-            "destination": d.node,
-            "image": u.image.name,
-            "method": u.method,
-            "policy": d.policy,
-            "source_level": plan.source_level,
-            "target_level": d.level,
-            "transport": scenario.transport,
-            "timing": scenario.timing,
-            "status": status,
-            "cause": cause,
-        }
-        for d in plan.destinations
-    ]
-
-
-def codec_work(backend, cache, scenario, images, timeout_s: float, retries: int) -> CodecWork:
-    """The codec work of ``scenario``'s units: each unit tried ``1 + retries`` times; cached
-    stages reused unless the scenario times ops by measuring them (``timing: measured``)."""
-    return CodecWork(
-        backend,
-        cache,
-        bundle_hash(scenario),
-        images,
-        timeout_s,
-        reuse=scenario.timing != "measured",
-        max_tries=1 + max(0, retries),
-    )
-
-
-def record_base(scenario: Scenario, u: Unit) -> dict:
-    """The fields every record of a unit starts with."""
-    return {
-        "flow": u.flow,
-        "image": u.image.name,
-        "method": u.method,
-        "transport": scenario.transport,
-        "timing": scenario.timing,
-        # transport: latent sends no bitstream; its bytes are entropy estimates
-        "estimated_bytes": scenario.transport == "latent",
-        "status": "ok",
-    }
-
-
-def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
-    """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
-    nodes = scenario.topology.nodes
-    base = record_base(scenario, u)
-    return price_unit(
-        u.seq,
-        scenario.plan(u.flow, u.method),
-        res.infos,
-        images.size(u.image),
-        scenario.devices,
-        {n: spec.speed for n, spec in nodes.items()},
-        {n: spec.cores for n, spec in nodes.items()},
-        scenario.timing,
-        base,
-        u.release_s,
-        res.segment_s,
-    )
-
-
-def _request(scenario: Scenario, u: Unit, shas) -> UnitRequest:
-    return UnitRequest(
-        key=u.seq,
-        plan=scenario.plan(u.flow, u.method),
-        image=u.image,
-        image_sha256=shas[u.image],
-        transport=scenario.transport,
-        label=f"{u.image.name} ({u.flow}/{u.method})",
-    )
 
 
 def simulate_worlds(
@@ -500,20 +318,6 @@ def placement_of(scenario: Scenario, backend: Backend, prepared: dict) -> dict[s
         actors[name] = {k: merged.get(k) for k in keys}
     nodes = {n: backend.actor_name(n) for n in scenario.topology.nodes}
     return {"placement": scenario.config.placement, "actors": actors, "nodes": nodes}
-
-
-def git_commit() -> str | None:
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def transport_check(scenario: Scenario, rec: dict) -> dict:

@@ -22,6 +22,9 @@ file                   figure
                        one image per method with their level and bytes as edge labels
 ``sweep``              :func:`sweep_figure` (sweeps): box plots of latency (ms), bpp and PSNR
                        (dB) per method and policy, one sample per network
+``search``             :func:`search_figure` (``hcf-sim search``, written next to
+                       ``search.json``): PSNR vs bpp of every candidate per target, latency as
+                       colour, the Pareto front ringed, references and the objective's pick
 =====================  =========================================================================
 
 Only records with ``status: ok`` are drawn. Methods keep one colour in every figure
@@ -598,6 +601,142 @@ def sweep_figure(df: pd.DataFrame) -> Figure:
         loc="outside right upper",
     )
     return fig
+
+
+# -- policy search ----------------------------------------------------------------------------
+SEARCH_MARKERS = {"hcf": "o", "drf": "s"}
+
+
+def _ref_tags(refs: Sequence[str]) -> str:
+    """``["edge n_q=1", "late n_q=1"]`` → ``"E1/L1"`` (the short labels of references)."""
+    return "/".join(f"{r[0].upper()}{r.rpartition('=')[2]}" for r in refs)
+
+
+def _search_spots(done: list[dict], x0, xspan, y0, yspan) -> list[tuple[float, float, list]]:
+    """Referenced candidates in axes fractions; those (nearly) on one spot share a label."""
+    spots: list[tuple[float, float, list[str]]] = []
+    for c in done:
+        if not c["references"]:
+            continue
+        m = c["metrics"]
+        fx, fy = (m["bpp"] - x0) / xspan, (m["psnr"] - y0) / yspan
+        text = f"{c['method']} {_ref_tags(c['references'])}" + (
+            "" if c["pareto"] else " (dominated)"
+        )
+        near = next((sp for sp in spots if abs(sp[0] - fx) + abs(sp[1] - fy) < 0.05), None)
+        if near is None:
+            spots.append((fx, fy, [text]))
+        else:
+            near[2].append(text)
+    return spots
+
+
+def _search_panel(fig: Figure, ax, t: Mapping) -> None:
+    from matplotlib.lines import Line2D
+
+    done = [c for c in t["candidates"] if c["metrics"] is not None]
+    lat = [c["metrics"]["latency_ms"] for c in done]
+    vmin, vmax = min(lat), max(lat)
+    if vmax - vmin < 1e-6 * max(1.0, abs(vmax)):  # one latency: a readable ±1 ms scale
+        vmin, vmax = vmin - 1.0, vmax + 1.0
+    sc = None
+    for m in t["methods"]:
+        for on_front in (False, True):
+            pts = [c["metrics"] for c in done if c["method"] == m and c["pareto"] == on_front]
+            if not pts:
+                continue
+            sc = ax.scatter(
+                [p["bpp"] for p in pts], [p["psnr"] for p in pts],
+                c=[p["latency_ms"] for p in pts], cmap="viridis", vmin=vmin, vmax=vmax,
+                marker=SEARCH_MARKERS.get(m, "o"), s=70 if on_front else 28,
+                edgecolors=OKABE_ITO[1] if on_front else "none",
+                linewidths=1.6 if on_front else 0, alpha=1.0 if on_front else 0.55,
+                zorder=3 if on_front else 2,
+            )  # fmt: skip
+    ax.margins(0.12)
+    xs = [c["metrics"]["bpp"] for c in done]
+    ys = [c["metrics"]["psnr"] for c in done]
+    x0, xspan = min(xs), (max(xs) - min(xs)) or 1.0
+    y0, yspan = min(ys), (max(ys) - min(ys)) or 1.0
+    for k, (fx, fy, texts) in enumerate(_search_spots(done, x0, xspan, y0, yspan)):
+        # text towards the inside of the axes, staggered so that neighbours do not overlap
+        left = fx > 0.6
+        up = fy < 0.5 if k % 2 else fy < 0.15
+        ax.annotate(
+            "\n".join(", ".join(texts[i : i + 3]) for i in range(0, len(texts), 3)),
+            (x0 + fx * xspan, y0 + fy * yspan),
+            xytext=(-10 if left else 10, (10 + 6 * (k % 3)) * (1 if up else -1)),
+            textcoords="offset points", ha="right" if left else "left",
+            va="bottom" if up else "top", fontsize=7,
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.3"},
+        )  # fmt: skip
+    chosen = (t.get("chosen") or {}).get("id")
+    pick = next((c for c in done if c["id"] == chosen), None)
+    if pick is not None:
+        ax.scatter(
+            [pick["metrics"]["bpp"]], [pick["metrics"]["psnr"]], marker="*", s=260,
+            facecolors="none", edgecolors="black", linewidths=1.2, zorder=4,
+        )  # fmt: skip
+    if sc is not None:
+        fig.colorbar(sc, ax=ax).set_label("latency to the destination (ms)")
+    ax.set_xlabel("rate at the destination (bpp, bits per pixel)")
+    ax.set_ylabel("PSNR (dB)")
+    n = len(done)
+    ax.set_title(
+        f"{t['flow']} → {t['destination']}: levels {t['source_level']}→{t['target_level']}, "
+        f"{t['hops']} hops, {n} candidate{'' if n == 1 else 's'}"
+    )
+    front = {"marker": "o", "ls": "", "mfc": "0.6"}
+    handles = [
+        Line2D([], [], **front, mec=OKABE_ITO[1], mew=1.6, label="Pareto front"),
+        Line2D([], [], **front, mec="none", alpha=0.55, label="dominated"),
+    ]
+    if len(t["methods"]) > 1:
+        handles += [
+            Line2D([], [], marker=SEARCH_MARKERS.get(m, "o"), ls="", color="0.3", label=m)
+            for m in t["methods"]
+        ]
+    if pick is not None:
+        handles.append(
+            Line2D([], [], marker="*", ls="", mfc="none", mec="black", ms=12, label="objective")
+        )
+    ax.legend(handles=handles, fontsize=7, loc="best")
+
+
+@styled
+def search_figure(doc: Mapping) -> Figure:
+    """A search (its ``search.json``): PSNR vs bpp per target, latency as colour, the Pareto
+    front ringed, the references (edge, late, configured) labelled, the objective's pick
+    starred."""
+    targets = [t for t in doc["targets"] if any(c["metrics"] is not None for c in t["candidates"])]
+    if not targets:
+        raise ValueError("no candidate with metrics to draw the search figure from")
+    cols = min(len(targets), 2)
+    rows = math.ceil(len(targets) / cols)
+    fig = Figure(figsize=(max(9.0, 6.4 * cols), 4.8 * rows + 0.5), layout="constrained")
+    for ax, t in zip(_grid(fig, len(targets), cols), targets):
+        _search_panel(fig, ax, t)
+    title = f"{doc['name']}: policy search (front over PSNR ↑, bpp ↓, latency ↓)"
+    if doc.get("objective"):
+        title += f"\n☆ objective: {doc['objective']}"
+    fig.suptitle(title)
+    fig.supxlabel(
+        "labels: Ek / Lk = the edge / late policy at n_q = k, placed as early as possible; "
+        "Ck = the configured plan (n_q = k).\nRinged: on the Pareto front. The placements of "
+        "one π share PSNR and bpp and differ in latency (colour): they overlap, the front "
+        "one on top",
+        fontsize=7,
+    )
+    return fig
+
+
+def plot_search(
+    doc: Mapping, out_dir: str | Path, formats: Sequence[str] = ("pdf", "png")
+) -> list[Path]:
+    """``search.<fmt>`` in ``out_dir`` from a search's ``search.json`` document."""
+    formats = _formats(formats)
+    with matplotlib.rc_context(STYLE):
+        return save_figures({"search": search_figure(doc)}, out_dir, formats)
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ Each network comes from a NetworkX generator (``random_geometric``, ``waxman``,
 name) and a seed; link bandwidth and latency are drawn uniformly from the configured ranges,
 node ``"0"`` is the source and destinations are drawn (seeded) among the nodes whose route is
 short enough for their drawn target level. Every (network, policy) is one simulated world;
-SSF does not depend on the policy and runs once per network. A fixed pool of ``actors``
-node actors hosts all the virtual nodes (node *i* on actor *i mod actors*), so actors are
-created once and reused by every network; measured compute is attributed to the virtual
-node that ran it.
+SSF does not depend on the policy and runs once per network. The codec work of every world
+goes through one pool of ``actors`` actors (default: one per CPU) and one cache: each job is
+sent to the next pool actor in turn, whatever its virtual node (an actor that failed is
+skipped until it answers again), so actors are created once and reused by every network, and
+a stage that several worlds share is computed once. Compute is priced, or with ``timing:
+measured`` timed, per job and attributed to the job's virtual node. The worlds' event
+simulations then run as Ray tasks.
 
 Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``,
 ``seed``; appended world by world, so an interrupted sweep keeps what it finished and
@@ -370,7 +373,7 @@ def open_sweep_output(
 
 def world_keys(world: World) -> list[tuple]:
     """The record keys a world produces (network, flow, destination, image, method, policy)."""
-    from hcf_ray.sim.driver import units_of
+    from hcf_ray.sim.pipeline import units_of
 
     sc = world.scenario
     return [
@@ -395,26 +398,18 @@ def run_sweep(
     retries: int = 2,
     say: Callable[[str], None] | None = None,
 ) -> dict:
-    """Codec work of every world through one actor pool and one cache, then every world's
-    event simulation as a Ray task; returns the aggregated summary.
+    """Codec work of every world through one actor pool and one cache (the shared pipeline,
+    :mod:`hcf_ray.sim.pipeline`), then every world's event simulation as a Ray task; returns
+    the aggregated summary.
 
     Records are appended to ``sweep_results.jsonl`` world by world, in world order, as the
     simulations finish. With ``resume`` the worlds whose records are all there already are
     skipped. ``out_dir`` is a folder or an :class:`~hcf_ray.sim.outdir.OutputDir`."""
-    from hcf_ray.sim.driver import (
-        ImageStore,
-        bundle_hash,
-        codec_work,
-        error_records,
-        merge_records,
-        price_result,
-        units_of,
-    )
+    from hcf_ray.sim import pipeline as pl
+    from hcf_ray.sim.driver import merge_records
     from hcf_ray.sim.outdir import OutputDir
     from hcf_ray.sim.planner import node_needs
     from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
-    from hcf_ray.sim.work.cache import CodecCache, file_sha256
-    from hcf_ray.sim.work.codecwork import UnitRequest
 
     log = log or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -429,68 +424,32 @@ def run_sweep(
     todo = [i for i, w in enumerate(worlds) if not all(map(out.is_done, world_keys(w)))]
     cfg = sweep.config
     first = worlds[0].scenario
-    cache = cache if cache is not None else CodecCache(cache_dir or out.path / "cache")
+    cache = pl.codec_cache(cache, cache_dir, out.path)
+    options = pl.RunOptions(max_in_flight, timeout_s, progress=progress, say=say, retries=retries)
     backend = LazyBackend(
         lambda: PoolBackend(
             first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log, cfg.model_budget_mb
         ),
         say,
     )
-    images = ImageStore()
-    priced: dict[int, list] = defaultdict(list)
-    errors: dict[int, dict[int, list[dict]]] = defaultdict(dict)
     try:
         backend.prepare(node_needs([p for i in todo for p in worlds[i].scenario.plans.values()]))
         t_ready = time.perf_counter()
-        work = codec_work(backend, cache, first, images, timeout_s, retries)
-        units = {i: units_of(worlds[i].scenario) for i in todo}
-        shas: dict[Path, str] = {}
-        requests = []
-        for i in todo:
-            w = worlds[i]
-            for u in units[i]:
-                sha = shas.setdefault(u.image, file_sha256(u.image))
-                requests.append(
-                    UnitRequest(
-                        (i, u.seq),
-                        w.scenario.plan(u.flow, u.method),
-                        u.image,
-                        sha,
-                        w.scenario.transport,
-                        f"{u.image.name} ({w.network}/{w.policy}/{u.method})",
-                    )
-                )
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(requests), disable=not progress, unit="unit", leave=False)
-        tell = say or (lambda _msg: None)
+        pipe = pl.CodecPipeline(backend, cache, first, options, log)
+        items = [
+            pl.Item(i, w.scenario, u, f"{u.image.name} ({w.network}/{w.policy}/{u.method})")
+            for i in todo
+            for w in [worlds[i]]
+            for u in pl.units_of(w.scenario)
+        ]
         skipped = len(worlds) - len(todo)
-        tell(
-            f"codec work: {len(requests)} units of {len(todo)} worlds"
-            + (f" ({skipped} worlds already in {out.final.name})" if skipped else "")
+        codec = pipe.run(
+            items,
+            f"codec work: {len(items)} units of {len(todo)} worlds"
+            + (f" ({skipped} worlds already in {out.final.name})" if skipped else ""),
         )
-        clock = {"said": time.monotonic(), "done": 0}
-
-        def on_result(res) -> None:
-            i, seq = res.key
-            u = units[i][seq]
-            if res.error is None:
-                priced[i].append(price_result(worlds[i].scenario, u, res, images))
-            else:
-                errors[i][seq] = error_records(worlds[i].scenario, u, "error", res.error)
-                log(f"{res.error} (error record written)")
-            bar.update(1)
-            clock["done"] += 1
-            if not progress and time.monotonic() - clock["said"] > 5.0:
-                tell(f"codec work: {clock['done']}/{len(requests)} units done")
-                clock["said"] = time.monotonic()
-
-        try:
-            work.run(requests, max_in_flight, on_result)
-        finally:
-            bar.close()
         actors = _actor_info(backend)
-        failures = work.failures
+        failures = pipe.failures
     finally:
         backend.close()  # frees the CPUs for the event-simulation tasks
     t_codec = time.perf_counter()
@@ -499,14 +458,14 @@ def run_sweep(
     def write(i: int, result) -> None:
         nonlocal appended
         w = worlds[i]
-        recs = merge_records({w.network: result}, errors.get(i))
+        recs = merge_records({w.network: result}, codec.errors.get(i))
         for rec in recs:
             rec.update(network=w.network, generator=w.generator, seed=w.seed)
         appended += out.append(recs)
 
     if say:
         say(f"event simulation: {len(todo)} worlds as Ray tasks, appended to {out.final}")
-    _simulate_worlds([(i, worlds[i]) for i in todo], priced, write)
+    _simulate_worlds([(i, worlds[i]) for i in todo], codec.priced, write)
     t_sim = time.perf_counter()
     records = out.all_records()
     summary = aggregate([r for r in records if r.get("status", "ok") == "ok"])
@@ -516,8 +475,8 @@ def run_sweep(
         transport=cfg.transport,
         timing=cfg.timing,
         codec=first.codec.spec,
-        bundle_sha256=bundle_hash(first),
-        models=models_record(cfg.codec, first.codec.spec, bundle_hash(first)),
+        bundle_sha256=pl.bundle_hash(first),
+        models=models_record(cfg.codec, first.codec.spec, pl.bundle_hash(first)),
         seeds={"networks": list(cfg.seeds), "links": cfg.seed},
         resolved_config=cfg.model_dump(mode="json"),
         networks=[n for n in sweep.networks if n["network"] in keep],
@@ -546,9 +505,6 @@ def run_sweep(
     return summary
 
 
-WORLDS_PER_TASK = 64
-
-
 def _actor_info(backend) -> dict:
     """Where the codec work ran and what each actor held (empty when all was cached)."""
     if not backend.started:
@@ -561,23 +517,20 @@ def _actor_info(backend) -> dict:
 def _simulate_worlds(
     worlds: list[tuple[int, World]], priced: dict[int, list], write: Callable[[int, Any], None]
 ) -> None:
-    """Every world's event simulation, in Ray tasks of up to WORLDS_PER_TASK worlds; each
-    world's result is handed to ``write`` in world order as soon as its batch is done."""
-    import ray
+    """Every world's event simulation as Ray tasks (:func:`~hcf_ray.sim.pipeline.
+    simulate_in_tasks`); each result is handed to ``write`` in world order."""
+    from hcf_ray.sim.pipeline import simulate_in_tasks
+    from hcf_ray.sim.world import world_spec
 
-    from hcf_ray.sim.world import simulate_batch, world_spec
-
-    specs = [
-        (i, world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed))
+    jobs = [
+        (
+            i,
+            world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed),
+            priced[i],
+        )
         for i, w in worlds
     ]
-    batches = [specs[k : k + WORLDS_PER_TASK] for k in range(0, len(specs), WORLDS_PER_TASK)]
-    task = ray.remote(num_cpus=1, max_retries=3)(simulate_batch)
-    refs = [task.remote([(i, spec, priced[i]) for i, spec in batch]) for batch in batches]
-    for batch, ref in zip(batches, refs):
-        part = ray.get(ref)
-        for i, _ in batch:
-            write(i, part[i])
+    simulate_in_tasks(jobs, write)
 
 
 def aggregate(records: list[dict]) -> dict:

@@ -1,9 +1,9 @@
 """The discrete-event network model (SimPy): FIFO links, multi-core nodes, incremental runs.
 
-Pure Python + SimPy. It replaces the hand-written virtual clocks of
-:mod:`hcf_ray.sim.network` / :mod:`hcf_ray.sim.timeline` with one event queue shared by every
-unit of work (an image of one flow and one method), so the queues of different images and
-flows interact the way they would on a real network. Times are seconds of virtual time.
+Pure Python + SimPy. One event queue is shared by every unit of work (an image of one flow
+and one method) of a world, so the queues of different images and flows interact the way
+they would on a real network. Times are seconds of virtual time. :mod:`hcf_ray.sim.world`
+builds the units (priced by :mod:`hcf_ray.sim.net.pricing`) and runs them here.
 
 Input
 -----
@@ -47,8 +47,7 @@ cut into 1500-byte packets (the last one possibly shorter; at least one packet),
 with probability ``loss`` and every lost copy is resent at once, adding its size to ``wire``
 (so the extra is a whole number of packets). The draws come from one seeded stream per
 directed link, ``random.Random(f"{seed}:{u}->{v}")``, consumed in the order transmissions
-start on that link (same model and streams as :mod:`hcf_ray.sim.network`). With ``loss == 0``
-no random number is drawn.
+start on that link. With ``loss == 0`` no random number is drawn.
 
 *Ties.* Requests made at the same instant are served in the order they were made; all such
 orders follow from the event order, which is deterministic: at an instant, the units released

@@ -226,6 +226,8 @@ class CodecWork:
         payload a computed child needs but which is no longer held."""
         compute: set[tuple[int, int]] = set()
         chosen: set[str] = set()  # two children of one stream may run the same stage
+        reused: dict[tuple[int, int], str] = {}  # branch -> the counter it was added to
+        stats = self.cache.stats
         for job in plan.jobs:
             for b, br in enumerate(job.branches):
                 if br.forward:
@@ -234,9 +236,11 @@ class CodecWork:
                 if not self.reuse:
                     compute.add((job.index, b))
                 elif k in self._pending or k in chosen:
-                    self.cache.stats.shared += 1
+                    stats.shared += 1
+                    reused[job.index, b] = "shared"
                 elif self.cache.info(k) is not None:
-                    self.cache.stats.hits += 1
+                    stats.hits += 1
+                    reused[job.index, b] = "hits"
                 else:
                     compute.add((job.index, b))
                     chosen.add(k)
@@ -252,8 +256,11 @@ class CodecWork:
                 continue
             k = keys[parent]
             if k not in self._pending and self.cache.payload_ref(k) is None:
+                # computed after all (its payload is not held): no longer a hit, nor shared
+                # with the branch of this unit that computes the same stage
                 compute.add(parent)
-                self.cache.stats.hits -= 1
+                counter = reused.pop(parent)
+                setattr(stats, counter, getattr(stats, counter) - 1)
         return compute
 
     def _payload(self, plan: FlowPlan, keys, branch: tuple[int, int], outputs) -> Any:

@@ -1,0 +1,371 @@
+"""The codec pipeline of ``run``, ``sweep`` and ``search``: units → requests → codec work
+(cached) → priced units or error records, with one progress reporter.
+
+A *unit* is one flow × image × method of a scenario. The commands differ only in which
+scenarios (worlds) they hand in: a run's one scenario, a sweep's generated networks, a
+search's candidate worlds. For each unit :class:`CodecPipeline` builds the request (the
+image's content hash names its lineage in the cache), lets :class:`~hcf_ray.sim.work.
+codecwork.CodecWork` compute the branches that are neither cached nor in flight, prices the
+result on the scenario's devices (:func:`~hcf_ray.sim.world.price_unit`) or turns a failure
+into error records (one per destination), and reports progress through :class:`Progress`.
+
+:func:`simulate_in_tasks` then runs many worlds' event simulations as Ray tasks (a sweep's
+networks, a search's candidates); a run simulates its few worlds in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from hcf_ray.sim.scenario import Scenario
+from hcf_ray.sim.work.cache import file_sha256
+from hcf_ray.sim.work.codecwork import CodecWork, UnitRequest, UnitResult
+from hcf_ray.sim.world import PricedUnit, WorldResult, WorldSpec, price_unit
+
+Log = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    return None
+
+
+@dataclass
+class RunOptions:
+    """How ``run``, ``sweep`` and ``search`` execute (none of it changes a record)."""
+
+    max_in_flight: int = 8
+    timeout_s: float = 600.0  # any single wait on Ray
+    check_transport: bool = True  # run: closing note, bitstream vs latent bpp on one image
+    warmup: bool = True  # timing: measured — one untimed pass per flow × method first
+    progress: bool = False  # a progress bar (on a terminal)
+    on_unit: Callable[[int, int], None] | None = None  # (done, total) after each unit
+    say: Callable[[str], None] | None = None  # one line per phase (and units k/N every 5 s
+    # when there is no progress bar)
+    cache_dir: str | Path | None = None  # codec-work cache on disk (default: OUT/cache)
+    pool_size: int | None = None  # placement: pool — actors (default: one per CPU)
+    resume: bool = False  # complete the records already in the output folder
+    overwrite: bool = False  # replace them (once the new ones exist)
+    retries: int = 2  # resubmissions of a unit whose work was lost to a crash
+    health_every_s: float = 10.0  # ping every actor this often (and at the end)
+
+
+class Progress:
+    """Progress of ``total`` steps: a bar on a terminal (``bar``), otherwise one line through
+    ``say`` at most every ``every_s`` seconds; ``on_step(done, total)`` after each step."""
+
+    def __init__(
+        self,
+        total: int,
+        say: Log | None = None,
+        bar: bool = False,
+        what: str = "codec work",
+        unit: str = "unit",
+        every_s: float = 5.0,
+        on_step: Callable[[int, int], None] | None = None,
+    ):
+        from tqdm import tqdm
+
+        self.total = total
+        self.done = 0
+        self.what, self.unit = what, unit
+        self.every_s = every_s
+        self._say = say or _quiet
+        self._bar_on = bar
+        self._bar = tqdm(total=total, disable=not bar, unit=unit, leave=False)
+        self._on_step = on_step
+        self._said = time.monotonic()
+
+    def say(self, msg: str) -> None:
+        self._say(msg)
+
+    def step(self, n: int = 1, notify: bool = True) -> None:
+        """``n`` more steps done (``notify``: call ``on_step``; skipped work does not)."""
+        self.done += n
+        self._bar.update(n)
+        if not self._bar_on and time.monotonic() - self._said > self.every_s:
+            self._say(f"{self.what}: {self.done}/{self.total} {self.unit}s done")
+            self._said = time.monotonic()
+        if notify and self._on_step:
+            self._on_step(self.done, self.total)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+# -- units ------------------------------------------------------------------------------------
+@dataclass
+class Unit:
+    seq: int
+    flow: str
+    method: str
+    image: Path
+    image_index: int
+    release_s: float
+
+
+def units_of(scenario: Scenario) -> list[Unit]:
+    """Every flow × image × method, released at ``image index · interval``, ordered by
+    release time, flow and image (``seq`` is the position)."""
+    units = []
+    for f in scenario.flows:
+        for i, img in enumerate(f.images):
+            for m in f.methods:
+                units.append(Unit(0, f.spec.name, m, img, i, i * f.interval_s))
+    order = {f.spec.name: f.index for f in scenario.flows}
+    units.sort(key=lambda u: (u.release_s, order[u.flow], u.image_index))
+    for seq, u in enumerate(units):
+        u.seq = seq
+    return units
+
+
+class ImageStore:
+    """Image sizes from file headers; pixels loaded and ``ray.put`` once, only when needed."""
+
+    def __init__(self):
+        self._refs: dict[Path, Any] = {}
+        self._sizes: dict[Path, tuple[int, int]] = {}
+
+    def size(self, path: Path) -> tuple[int, int]:
+        if path not in self._sizes:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                w, h = im.size
+            self._sizes[path] = (int(h), int(w))
+        return self._sizes[path]
+
+    def ref(self, path: Path):
+        if path not in self._refs:
+            from hcf_ray.images import load_image
+
+            x = load_image(path)
+            self._sizes[path] = (int(x.shape[-2]), int(x.shape[-1]))
+            self._refs[path] = ray.put(x.numpy())
+        return self._refs[path]
+
+
+def bundle_hash(scenario: Scenario) -> str:
+    from hcf_ray.bundle_id import bundle_sha256
+
+    return bundle_sha256(scenario.codec.spec, scenario.codec.phi_dir)
+
+
+def record_base(scenario: Scenario, u: Unit) -> dict:
+    """The fields every record of a unit starts with."""
+    return {
+        "flow": u.flow,
+        "image": u.image.name,
+        "method": u.method,
+        "transport": scenario.transport,
+        "timing": scenario.timing,
+        # transport: latent sends no bitstream; its bytes are entropy estimates
+        "estimated_bytes": scenario.transport == "latent",
+        "status": "ok",
+    }
+
+
+def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[dict]:
+    """One record per destination of a unit that produced no result."""
+    plan = scenario.plan(u.flow, u.method)
+    return [
+        {
+            "flow": u.flow,
+            "destination": d.node,
+            "image": u.image.name,
+            "method": u.method,
+            "policy": d.policy,
+            "source_level": plan.source_level,
+            "target_level": d.level,
+            "transport": scenario.transport,
+            "timing": scenario.timing,
+            "status": status,
+            "cause": cause,
+        }
+        for d in plan.destinations
+    ]
+
+
+def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
+    """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
+    nodes = scenario.topology.nodes
+    return price_unit(
+        u.seq,
+        scenario.plan(u.flow, u.method),
+        res.infos,
+        images.size(u.image),
+        scenario.devices,
+        {n: spec.speed for n, spec in nodes.items()},
+        {n: spec.cores for n, spec in nodes.items()},
+        scenario.timing,
+        record_base(scenario, u),
+        u.release_s,
+        res.segment_s,
+    )
+
+
+def codec_work(backend, cache, scenario, images, timeout_s: float, retries: int) -> CodecWork:
+    """The codec work of ``scenario``'s units: each unit tried ``1 + retries`` times; cached
+    stages reused unless the scenario times ops by measuring them (``timing: measured``)."""
+    return CodecWork(
+        backend,
+        cache,
+        bundle_hash(scenario),
+        images,
+        timeout_s,
+        reuse=scenario.timing != "measured",
+        max_tries=1 + max(0, retries),
+    )
+
+
+# -- the pipeline -----------------------------------------------------------------------------
+@dataclass
+class Item:
+    """One unit of one world: ``world`` keys the results, ``label`` names it in messages."""
+
+    world: Hashable
+    scenario: Scenario
+    unit: Unit
+    label: str
+
+
+@dataclass
+class CodecResults:
+    """What :meth:`CodecPipeline.run` produced, per world."""
+
+    priced: dict[Hashable, list[PricedUnit]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[Hashable, dict[int, list[dict]]] = field(default_factory=lambda: defaultdict(dict))
+    causes: dict[Hashable, str] = field(default_factory=dict)  # each world's first failure
+    health: list[dict] = field(default_factory=list)  # actor events seen while running
+
+
+class CodecPipeline:
+    """Codec work of many units through one backend and one cache (see the module doc).
+
+    ``scenario`` names the model bundle and the timing (every world of one pipeline shares
+    them); ``watch_health`` pings the actors every ``options.health_every_s`` seconds."""
+
+    def __init__(
+        self,
+        backend,
+        cache,
+        scenario: Scenario,
+        options: RunOptions,
+        log: Log | None = None,
+        watch_health: bool = False,
+    ):
+        # A failed unit's later jobs fail too and are never fetched; the failure is already
+        # an error record, so Ray's "unhandled error" dump for each of them is noise.
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+        self.backend = backend
+        self.options = options
+        self.log = log or _quiet
+        self.images = ImageStore()
+        self.work = codec_work(
+            backend, cache, scenario, self.images, options.timeout_s, options.retries
+        )
+        self.watch_health = watch_health
+        self.error_note = "error record written"  # logged after each failed unit
+        self._shas: dict[Path, str] = {}
+
+    @property
+    def failures(self) -> list[dict]:
+        """Every failed try (see :class:`~hcf_ray.sim.work.codecwork.CodecWork`)."""
+        return self.work.failures
+
+    def request(self, key: Hashable, item: Item) -> UnitRequest:
+        u, sc = item.unit, item.scenario
+        if u.image not in self._shas:
+            self._shas[u.image] = file_sha256(u.image)
+        sha = self._shas[u.image]
+        return UnitRequest(key, sc.plan(u.flow, u.method), u.image, sha, sc.transport, item.label)
+
+    def warm_up(self, requests: Iterable[UnitRequest]) -> None:
+        """Run requests whose results are dropped (``timing: measured``: a first, untimed pass)."""
+        self.work.run(list(requests), self.options.max_in_flight)
+
+    def run(
+        self,
+        items: Sequence[Item],
+        intro: str = "",
+        progress: Progress | None = None,
+        requests: Callable[[int, Item], UnitRequest] | None = None,
+    ) -> CodecResults:
+        """Every item's codec work, priced as it completes (in submission order); a unit
+        that fails after its retries gives error records, and the others go on.
+
+        ``intro`` is said first; ``progress`` counts the units (default: a new
+        :class:`Progress` of ``items`` from the options); ``requests`` builds an item's
+        request (default :meth:`request`)."""
+        o = self.options
+        progress = progress or Progress(len(items), o.say, o.progress, on_step=o.on_unit)
+        if intro:
+            progress.say(intro)
+        out = CodecResults()
+        make = requests or self.request
+        last_health = time.monotonic()
+
+        def on_result(res: UnitResult) -> None:
+            nonlocal last_health
+            item = items[res.key]
+            if res.error is None:
+                priced = price_result(item.scenario, item.unit, res, self.images)
+                out.priced[item.world].append(priced)
+            else:
+                recs = error_records(item.scenario, item.unit, "error", res.error)
+                out.errors[item.world][item.unit.seq] = recs
+                out.causes.setdefault(item.world, res.error)
+                self.log(f"{res.error} ({self.error_note})")
+            progress.step()
+            if self.watch_health and time.monotonic() - last_health > self.options.health_every_s:
+                out.health += self.backend.health(timeout_s=2.0)
+                last_health = time.monotonic()
+
+        try:
+            self.work.run(
+                (make(k, item) for k, item in enumerate(items)),
+                self.options.max_in_flight,
+                on_result,
+            )
+        finally:
+            progress.close()
+        return out
+
+
+def codec_cache(cache, cache_dir: str | Path | None, out_dir: str | Path | None):
+    """``cache`` if given, else a :class:`~hcf_ray.sim.work.cache.CodecCache` in
+    ``cache_dir``, else in ``out_dir/cache``, else in memory only."""
+    from hcf_ray.sim.work.cache import CodecCache
+
+    if cache is not None:
+        return cache
+    return CodecCache(cache_dir or (Path(out_dir) / "cache" if out_dir is not None else None))
+
+
+# -- event simulation as Ray tasks ------------------------------------------------------------
+WORLDS_PER_TASK = 64
+
+
+def simulate_in_tasks(
+    worlds: Sequence[tuple[Hashable, WorldSpec, Sequence[PricedUnit]]],
+    done: Callable[[Hashable, WorldResult], None],
+    per_task: int = WORLDS_PER_TASK,
+) -> None:
+    """Worlds' event simulations in Ray tasks of up to ``per_task`` worlds each; every
+    world's result is handed to ``done`` in the given order as soon as its batch is back."""
+    from hcf_ray.sim.world import simulate_batch
+
+    batches = [list(worlds[k : k + per_task]) for k in range(0, len(worlds), per_task)]
+    task = ray.remote(num_cpus=1, max_retries=3)(simulate_batch)
+    refs = [task.remote(batch) for batch in batches]
+    for batch, ref in zip(batches, refs):
+        part = ray.get(ref)
+        for key, _, _ in batch:
+            done(key, part[key])
