@@ -197,3 +197,126 @@ def test_user_error_traceback_with_debug(tmp_path, capsys):
     assert "Traceback" in err and "workdir_status" in err and "InputError" in err
     assert err.splitlines()[-1].startswith("hcf-sim: error: train status:")
     assert sys.exc_info() == (None, None, None)
+
+
+# -- real library errors through the real code paths ---------------------------------------------
+# Each case first shows that the library itself raises (pydantic, PyYAML, NetworkX, the OS,
+# Pillow, torch), then runs the command: one line naming the file, exit 2, no traceback.
+def _refused(argv: list[str], capsys, *expected: str) -> str:
+    capsys.readouterr()
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2, (rc, err)
+    assert err.count("\n") == 1 and err.startswith("hcf-sim: error: "), err
+    assert "Traceback" not in out + err and "internal error" not in err
+    for text in expected:
+        assert text in err, (text, err)
+    return err
+
+
+def _write_yaml(tmp_path, data, name="t.yaml"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_a_real_pydantic_validation_error(tmp_path, capsys):
+    import pydantic
+
+    from hcf_ray.sim.config import SimConfig
+
+    data = copy.deepcopy(LINE)
+    data["links"][0]["bandwidth_mbps"] = "10"
+    with pytest.raises(pydantic.ValidationError):  # pydantic refuses it on its own
+        SimConfig.model_validate(data)
+    path = _write_yaml(tmp_path, data)
+    _refused(["validate", str(path)], capsys, str(path), "links[0].bandwidth_mbps")
+    out = tmp_path / "out"
+    _refused(["run", str(path), "--out", str(out)], capsys, "links[0].bandwidth_mbps")
+    assert not out.exists()
+
+
+def test_a_real_yaml_error(tmp_path, capsys):
+    text = "name: t\nflows: [1, 2\n"
+    with pytest.raises(yaml.YAMLError) as info:
+        yaml.safe_load(text)
+    line = info.value.problem_mark.line + 1  # where PyYAML says it failed
+    path = _write_yaml(tmp_path, text)
+    _refused(["validate", str(path)], capsys, str(path), f"line {line}")
+    _refused(["sweep", str(path), "--out", str(tmp_path / "o")], capsys, str(path))
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_real_networkx_error(tmp_path, capsys):
+    import networkx as nx
+
+    gml = tmp_path / "bad.gml"
+    gml.write_text(
+        'graph [\n node [ id 0 label "a" ]\n node [ id 1 label "b" ]\n'
+        " edge [ source 0 target 9 ]\n]\n"
+    )
+    with pytest.raises(nx.NetworkXError):
+        nx.read_gml(gml, label="label")
+    data = {
+        "name": "g",
+        "codec": "random:mbt2018-mean",
+        "graph": {"file": "bad.gml"},
+        "flows": [{"source": "a", "destinations": [{"node": "b", "level": 1}]}],
+    }
+    path = _write_yaml(tmp_path, data)
+    _refused(["validate", str(path)], capsys, str(path), "graph.file", str(gml), "NetworkXError")
+
+
+def test_real_missing_files(tmp_path, capsys):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(FileNotFoundError):
+        missing.open()
+    _refused(["validate", str(missing)], capsys, str(missing))
+    _refused(["run", str(missing), "--out", str(tmp_path / "o")], capsys, str(missing))
+    no_models = tmp_path / "no_models"
+    _refused(["eval", "--images", str(tmp_path), "--models", str(no_models)], capsys, "--models")
+    assert not (tmp_path / "o").exists()
+
+
+def test_real_image_errors(tmp_path, capsys):
+    from PIL import Image, UnidentifiedImageError
+
+    from hcf_ray.images import sample_images
+
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "a.png").write_bytes(b"not an image at all")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(garbage / "a.png")
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    photo = sample_images()[0].read_bytes()
+    (truncated / "a.png").write_bytes(photo[: len(photo) // 2])
+    with pytest.raises(OSError), Image.open(truncated / "a.png") as im:
+        im.load()
+    models = ["--models", "random:mbt2018-mean:8:8:3", "--methods", "ssf"]
+    for folder in (garbage, truncated):
+        _refused(["eval", "--images", str(folder), *models], capsys, str(folder / "a.png"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a corrupt checkpoint in a bundle folder is reported as an internal error (exit 1, "
+    "torch's RuntimeError), not as bad input naming the file",
+)
+def test_a_real_corrupt_checkpoint(tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    import hcf_ray
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(hcf_ray.__path__[0] + "/weights/default", bundle)
+    level1 = bundle / "level1.pt"
+    level1.write_bytes(level1.read_bytes()[:1000])
+    with pytest.raises(RuntimeError):
+        torch.load(level1, weights_only=True)
+    images = hcf_ray.__path__[0] + "/samples"
+    argv = ["eval", "--images", images, "--max-images", "1", "--models", str(bundle)]
+    _refused([*argv, "--methods", "ssf"], capsys, "level1.pt")
