@@ -40,6 +40,7 @@ def _imported(stderr: str) -> set[str]:
         ["validate", "topologies/line.yaml"],
         ["validate", "topologies/star.yaml"],  # a user policy file (it imports hcf_ray.policy)
         ["validate", "topologies/deadline.yaml"],  # its policy asks for the level rates
+        ["validate", "topologies/sweep.yaml"],
     ],
     ids=lambda argv: " ".join(argv).replace("topologies/", ""),
 )
@@ -51,7 +52,7 @@ def test_help_and_validate_import_neither_torch_nor_ray(argv, tmp_path):
     assert {"hcf_ray", "argparse"} <= imported  # the listing is read right
     assert not imported & set(HEAVY), f"hcf-sim {' '.join(argv)} imported {imported & set(HEAVY)}"
     if argv[0] == "validate":
-        assert done.stdout.startswith(f"ok: {argv[1]}: ")
+        assert done.stdout.startswith(f"ok: {argv[1]}: "), done.stdout
     else:
         assert "validate" in done.stdout and "train" in done.stdout
     assert not any(tmp_path.iterdir())  # nothing measured, nothing cached

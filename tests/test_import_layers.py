@@ -5,7 +5,8 @@
   lazy import is still a dependency: it only moves the cycle to run time); only imports under
   ``if TYPE_CHECKING:`` (annotations) are left out. ``from pkg import name`` is an edge to
   ``pkg.name`` when that is a module, else to ``pkg``.
-* Layers: codecs → hcf → cascade → sim / pcf / train → analysis → cli import downwards only,
+* Layers: codecs → hcf → cascade → sim / pcf / train → analysis → the command modules (cli,
+  train_cli, evaluate_cli, calibrate_cli) import downwards only,
   and the graph of the top-level modules and sub-packages has no cycle.
 """
 
@@ -16,7 +17,14 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hcf_ray"
 # lowest first; units on one rank may import each other (without a cycle)
-CHAIN = [{"codecs"}, {"hcf"}, {"cascade"}, {"sim", "pcf", "train"}, {"analysis"}, {"cli"}]
+CHAIN = [
+    {"codecs"},
+    {"hcf"},
+    {"cascade"},
+    {"sim", "pcf", "train"},
+    {"analysis"},
+    {"cli", "train_cli", "evaluate_cli", "calibrate_cli"},  # the commands
+]
 
 
 def _module_name(path: Path, package: Path) -> str:
