@@ -71,6 +71,24 @@ def test_analysis_flops_grow_with_pixels_and_memory_is_seen(tiny_profile):
     assert prof.flops("analysis[6]", 256, 256) > prof.flops("analysis[6]", 128, 128)
     assert all(mb > 0 for _, mb in tiny_profile["ops"]["analysis[6]"]["peak_mb"]["points"])
     assert prof.peak_mb("analysis[6]", 128, 128) > 0
+
+    # by hand: g_a of mbt2018-mean (N=16, M=24 for the tiny random spec) is four 5×5
+    # stride-2 convolutions 3→N→N→N→M with a GDN (a 1×1 convolution of x², C×C) after each of
+    # the first three; 2 FLOPs per multiply-add. g_s mirrors it (transposed convolutions
+    # counted on their input size, IGDN), so synthesis costs the same.
+    def g_a_flops(h: int, w: int, n: int = 16, m: int = 24) -> int:
+        total, c_in = 0, 3
+        for i, c_out in enumerate((n, n, n, m)):
+            h, w = h // 2, w // 2
+            total += 2 * c_in * c_out * 25 * h * w + (2 * c_out * c_out * h * w if i < 3 else 0)
+            c_in = c_out
+        return total
+
+    expected = [[h * w, g_a_flops(h, w)] for h, w in SIZES]
+    for k in (1, 6):
+        assert tiny_profile["ops"][f"analysis[{k}]"]["flops"]["points"] == expected, k
+        assert tiny_profile["ops"][f"synthesis[{k}]"]["flops"]["points"] == expected, k
+    assert prof.flops("analysis[6]", 256, 256) == g_a_flops(256, 256)  # the fit, exact
     # rounding counts no FLOPs; decoding counts only the hyper-synthesis convolutions
     assert all(f == 0 for _, f in tiny_profile["ops"]["pixels8"]["flops"]["points"])
     assert prof.flops("decode[3]", 128, 128) < prof.flops("synthesis[3]", 128, 128)
