@@ -87,8 +87,11 @@ def _stdout_gone() -> int:
     """The reader of stdout has gone (``| head``): send whatever is still buffered to
     /dev/null, so that the interpreter's last flush raises nothing, and exit quietly (the
     recipe of Python's ``signal`` documentation, "Note on SIGPIPE")."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in-process): nothing to flush
+        pass
     return EXIT_BROKEN_PIPE
 
 
