@@ -80,3 +80,20 @@ def test_sweep_n_q_admits_routes_longer_than_the_levels(tmp_path):
     for w in far:
         (d,) = w.scenario.plan("flow", "hcf").destinations
         assert d.levels == (6,) + (5,) * (len(d.levels) - 1)  # one drop, then forwards
+
+
+def test_sweep_worlds_share_one_parse_of_the_shipped_profile(tmp_path):
+    """Building a sweep reads the shipped cost profile once for all its worlds; each world's
+    devices carry that profile (the file's own SHA-256, computed here) (no Ray)."""
+    import hashlib
+
+    from hcf_ray.sim.net.costs import DEFAULT_PROFILE
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP, "seeds": [0, 1]}))
+    sweep = load_sweep(path)
+    assert len(sweep.worlds) == 2 * 2 * 3
+    profiles = {id(d.profile) for w in sweep.worlds for d in w.scenario.devices.values()}
+    assert len(profiles) == 1
+    profile = sweep.worlds[0].scenario.devices["0"].profile
+    assert profile.sha256 == hashlib.sha256(DEFAULT_PROFILE.read_bytes()).hexdigest()

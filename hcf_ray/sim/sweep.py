@@ -62,6 +62,7 @@ from hcf_ray.sim.config import (
     show,
 )
 from hcf_ray.sim.generators import KINDS, build_graph, check_generator
+from hcf_ray.sim.net.costs import DEFAULT_PROFILE
 from hcf_ray.sim.report import spread
 from hcf_ray.sim.scenario import Scenario, build_scenario
 
@@ -325,7 +326,9 @@ def _world(cfg, name, nodes, links, dests, policy, methods) -> Scenario | str:
         node_defaults=cfg.node_defaults,
         seed=cfg.seed,
         timing=cfg.timing,
-        profile=cfg.profile,
+        # the shipped profile named by its path: loaded once for every world (profiles
+        # are memoised by path), not parsed again for each one
+        profile=cfg.profile or str(DEFAULT_PROFILE),
         nodes=nodes,
         links=links,
         flows=[
