@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 
@@ -20,6 +21,37 @@ def test_evaluate_curves_and_json_layout(tmp_path):
     assert set(data["results"]) >= {"bpp", "psnr-rgb", "ms-ssim-rgb"}
     rows = (tmp_path / "hcf.per_image.jsonl").read_text().splitlines()
     assert len(rows) == 2 and json.loads(rows[0])["image"] == sample_images()[0].name
+    # SSF at level d is the level-d model alone: CompressAI's own compress / decompress of
+    # the photo gives the rate (payload bytes · 8 / pixels), PSNR by hand and pytorch_msssim
+    ssf = json.loads((tmp_path / "ssf.json").read_text())["results"]
+    for i, level in enumerate((1, 2, 3)):
+        bpp, psnr_db, ms = _compressai_ssf(bundle, level, sample_images()[0])
+        assert curves["ssf"].bpp[i] == pytest.approx(bpp, rel=1e-12)
+        assert curves["ssf"].psnr[i] == pytest.approx(psnr_db, rel=1e-9)
+        assert ssf["bpp"][i] == pytest.approx(bpp, rel=1e-12)
+        assert ssf["psnr-rgb"][i] == pytest.approx(psnr_db, rel=1e-9)
+        assert ssf["ms-ssim-rgb"][i] == pytest.approx(ms, rel=1e-6)
+        assert ssf["ms-ssim-db"][i] == pytest.approx(-10 * math.log10(1 - ms), rel=1e-6)
+
+
+def _compressai_ssf(bundle, level: int, image) -> tuple[float, float, float]:
+    import numpy as np
+    import torch
+    from PIL import Image
+    from pytorch_msssim import ms_ssim
+
+    model = bundle.ladder[level].model  # a CompressAI model: only its weights are used
+    pixels = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255.0
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]  # 256×384: a multiple of 64
+    with torch.no_grad():
+        coded = model.compress(x)
+        x_hat = model.decompress(coded["strings"], coded["shape"])["x_hat"]
+    nbytes = sum(len(s) for group in coded["strings"] for s in group)
+    a = (x.clamp(0, 1) * 255).round()
+    b = (x_hat.clamp(0, 1) * 255).round()
+    mse = float(((a.double() - b.double()) ** 2).mean())
+    ms = float(ms_ssim(a, b, data_range=255.0, size_average=True))
+    return nbytes * 8 / (x.shape[-2] * x.shape[-1]), 10 * math.log10(255**2 / mse), ms
 
 
 def test_drf_nq2_transcodes_once_where_drf_transcodes_at_every_level():
