@@ -11,6 +11,7 @@ from hcf_ray.demo_models import DEMO_NOTICE
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "hcf_ray" / "samples"
+ONE = ["--max-images", "1"]  # the notice is about the models, not the images
 
 
 def _line_topology(tmp_path: Path, codec: str) -> Path:
@@ -24,7 +25,7 @@ def _line_topology(tmp_path: Path, codec: str) -> Path:
 
 def test_run_with_the_demo_models_says_so(ray_session, tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["run", str(_line_topology(tmp_path, "default")), "--out", str(out)]) == 0
+    assert main(["run", str(_line_topology(tmp_path, "default")), "--out", str(out), *ONE]) == 0
     err = capsys.readouterr().err.splitlines()
     assert [ln for ln in err if "demo models" in ln] == [f"hcf-sim: {DEMO_NOTICE}"]
     assert len(f"hcf-sim: {DEMO_NOTICE}") <= 200
@@ -35,7 +36,8 @@ def test_run_with_the_demo_models_says_so(ray_session, tmp_path, capsys):
 
     out = tmp_path / "random"
     assert (
-        main(["run", str(_line_topology(tmp_path, "random:mbt2018-mean")), "--out", str(out)]) == 0
+        main(["run", str(_line_topology(tmp_path, "random:mbt2018-mean")), "--out", str(out), *ONE])
+        == 0
     )
     assert "demo models" not in capsys.readouterr().err
     models = json.loads((out / "summary.json").read_text())["models"]

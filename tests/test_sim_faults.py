@@ -204,50 +204,61 @@ def test_a_bad_image_in_the_folder_gives_skipped_records_and_the_good_ones_run(
     assert len(ok) == 2 * 2 and {r["image"] for r in ok} == {p.name for p in sample_images()[:2]}
 
 
-def test_damaged_payloads_become_error_records_for_that_image_only(ray_session, tmp_path, capfd):
-    """``faults: corrupt`` on the first hop, in each way a link can damage bytes: the receiver's
-    integrity check refuses the stream (never a decode), the unit becomes error records, the
-    other image is untouched, and the user sees one line per failure, no Ray dump."""
-    from hcf_ray.cli import main
-    from hcf_ray.images import sample_images
+DAMAGE = {  # mode -> what the receiver's integrity check must say
+    "flip": "CRC mismatch",
+    "truncate": "truncated bitstream",
+    "append": "trailing bytes",
+    "empty": "too short",
+}
 
-    bad = sample_images()[0].name
-    clean_out = tmp_path / "clean"
+
+def test_damaged_payloads_become_error_records_for_that_image_only(ray_session, tmp_path, capfd):
+    """``faults: corrupt`` on the first hop, in each way a link can damage bytes, each on its
+    own image of one run: the receiver's integrity check refuses the stream (never a decode),
+    each damaged unit becomes error records with its own cause, the undamaged image has the
+    bits of a clean run, and the user sees one line per failure, no Ray dump."""
+    from hcf_ray.cli import main
+    from hcf_ray.images import load_image, sample_images, save_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    source = load_image(sample_images()[0])[..., :128, :192]
+    names = [*(f"{mode}.png" for mode in DAMAGE), "clean.png"]
+    for i, name in enumerate(names):  # five different small images
+        save_image(source.roll(16 * i, dims=-1), photos / name)
     cfg = line()
     cfg["flows"][0]["methods"] = ["ssf", "drf", "hcf"]
+    cfg["flows"][0]["images"] = str(photos)
+    cfg["faults"] = [
+        {"kind": "corrupt", "src": "cam", "dst": "relay", "mode": mode, "image": f"{mode}.png"}
+        for mode in DAMAGE
+    ]
+    (tmp_path / "damaged.yaml").write_text(yaml.safe_dump(cfg))
+    only_clean = tmp_path / "only_clean"
+    only_clean.mkdir()
+    (only_clean / "clean.png").write_bytes((photos / "clean.png").read_bytes())
+    cfg = {**cfg, "faults": [], "flows": [{**cfg["flows"][0], "images": str(only_clean)}]}
     (tmp_path / "clean.yaml").write_text(yaml.safe_dump(cfg))
-    assert (
-        main(["run", str(tmp_path / "clean.yaml"), "--out", str(clean_out), "--max-images", "2"])
-        == 0
-    )
-    clean = {(r["image"], r["method"]): r for r in records(clean_out)}
+
+    assert main(["run", str(tmp_path / "clean.yaml"), "--out", str(tmp_path / "clean")]) == 0
+    clean = {r["method"]: r for r in records(tmp_path / "clean")}
+    assert len(clean) == 3
     capfd.readouterr()
-    expected = {
-        "flip": "CRC mismatch",
-        "truncate": "truncated bitstream",
-        "append": "trailing bytes",
-        "empty": "too short",
-    }
-    for mode, why in expected.items():
-        cfg["faults"] = [
-            {"kind": "corrupt", "src": "cam", "dst": "relay", "mode": mode, "image": bad}
-        ]
-        path = tmp_path / f"{mode}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        out = tmp_path / mode
-        assert main(["run", str(path), "--out", str(out), "--max-images", "2"]) == 1
-        cap = capfd.readouterr()
-        assert "Traceback" not in cap.err + cap.out and "ray::" not in cap.err + cap.out
-        got = records(out)
-        assert len(got) == len(clean)
-        for r in got:
-            if r["image"] == bad:
-                # ssf and hcf relays only forward: the damage reaches the screen untouched
-                assert r["status"] == "error" and why in r["cause"], (mode, r)
-                assert len(r["cause"]) <= 200 and "\n" not in r["cause"]
-            else:  # the same bits; latencies may differ, the failed image sent nothing
-                ref = clean[r["image"], r["method"]]
-                assert r["status"] == "ok"
-                assert {k: r[k] for k in CODEC_FIELDS} == {k: ref[k] for k in CODEC_FIELDS}
-        summary = json.loads((out / "summary.json").read_text())
-        assert summary["failures"]["error_records"] == 3
+    out = tmp_path / "damaged"
+    assert main(["run", str(tmp_path / "damaged.yaml"), "--out", str(out)]) == 1
+    cap = capfd.readouterr()
+    assert "Traceback" not in cap.err + cap.out and "ray::" not in cap.err + cap.out
+    got = records(out)
+    assert len(got) == 3 * len(names)
+    for r in got:
+        mode = r["image"].removesuffix(".png")
+        if mode in DAMAGE:
+            # ssf and hcf relays only forward: the damage reaches the screen untouched
+            assert r["status"] == "error" and DAMAGE[mode] in r["cause"], (mode, r)
+            assert len(r["cause"]) <= 200 and "\n" not in r["cause"]
+        else:  # the same bits as alone; latencies may differ, the failed images sent nothing
+            ref = clean[r["method"]]
+            assert r["status"] == "ok"
+            assert {k: r[k] for k in CODEC_FIELDS} == {k: ref[k] for k in CODEC_FIELDS}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failures"]["error_records"] == 3 * len(DAMAGE)
