@@ -67,9 +67,10 @@ OPTS = dict(warmup=False, check_transport=False, timeout_s=120)
 
 
 def test_killed_pool_actors_are_restarted_and_every_record_is_present(ray_session, tmp_path):
-    """The shipped models on the mesh: both pool actors are killed while units are in flight;
-    Ray restarts them, the lost units are computed again, and the records equal a clean run's."""
-    sc = scenario(tmp_path, mesh(), max_images=2)
+    """The mesh (random models: the claim is about scheduling): both pool actors are killed
+    while units are in flight; Ray restarts them, the lost units are computed again, and the
+    records equal a clean run's."""
+    sc = scenario(tmp_path, mesh(codec=CODEC), max_images=2)
     clean = run_simulation(sc, tmp_path / "clean", options=RunOptions(**OPTS))
     assert clean["wall"]["faults"]["retries"] == 0
 
