@@ -33,6 +33,44 @@ def test_methods_run_and_policy_places_transmissions(engine, sample_image, metho
     assert len(r.program.stages) == len(levels) + 1
 
 
+def test_ssf_and_drf_are_chains_of_compressai_compress_and_decompress(sample_image):
+    """SSF at level 2 is CompressAI's compress + decompress of the level-2 model; DRF 6 → 2
+    is that at every level from 6 down, each on the previous reconstruction. The 120×200
+    image is padded to 128×256 by repeating its border (4 rows above and below, 28 columns
+    left and right) and cropped back; a DRF relay rounds what it decoded to 8 bits before
+    encoding it again: the same bytes on every link, the same pixels. The
+    shipped (trained) models: random ones code every image to the same near-zero latent."""
+    import torch.nn.functional as F
+
+    from hcf_ray.bundle import load_bundle
+
+    ladder = load_bundle("default").ladder
+    engine = CascadeEngine(ladder)
+
+    def compressai(level: int, img: torch.Tensor):
+        model = ladder[level].model
+        padded = F.pad(img, (28, 28, 4, 4), mode="replicate")
+        with torch.no_grad():
+            coded = model.compress(padded)
+            x_hat = model.decompress(coded["strings"], coded["shape"])["x_hat"]
+        strings = tuple(s for group in coded["strings"] for s in group)
+        return strings, x_hat[..., 4:124, 28:228]
+
+    assert sample_image.shape[-2:] == (120, 200)
+    ssf = engine.run(sample_image, "ssf", 6, 2)
+    strings, x_hat = compressai(2, sample_image)
+    assert ssf.transmissions[0].bitstream.strings == strings
+    assert torch.equal(ssf.x_hat, x_hat)
+    drf = engine.run(sample_image, "drf", 6, 2)
+    img = sample_image
+    for t, level in zip(drf.transmissions, (6, 5, 4, 3, 2), strict=True):
+        if level < 6:  # a relay re-encodes the 8-bit picture it decoded
+            img = (img.clamp(0, 1) * 255).round() / 255
+        strings, img = compressai(level, img)
+        assert t.bitstream.strings == strings, level
+    assert torch.equal(drf.x_hat, img)
+
+
 def test_edge_program_matches_paper_example():
     prog = build_program("hcf", 4, 1, PolicyVector(4, 1, (1, 0, 0, 1)))
     assert [str(s) for s in prog.stages] == [
