@@ -1,5 +1,6 @@
 """The compute cost model: calibration, the profile file, pricing and the calibrate CLI."""
 
+import hashlib
 import json
 
 import pytest
@@ -175,8 +176,13 @@ def test_bundle_hash_follows_the_files(tmp_path):
     (d / "ladder.json").write_text("{}")
     (d / "sub" / "w.pt").write_bytes(b"abc")
     first = bundle_sha256(str(d))
+    # by hand: sha256 over the sorted relative paths, sizes and contents of every file
+    by_hand = hashlib.sha256(b"models/ladder.json\x002\x00{}models/sub/w.pt\x003\x00abc")
+    assert first == by_hand.hexdigest()
     (d / "sub" / "w.pt").write_bytes(b"abd")
     assert bundle_sha256(str(d)) != first
+    by_hand = hashlib.sha256(b"models/ladder.json\x002\x00{}models/sub/w.pt\x003\x00abd")
+    assert bundle_sha256(str(d)) == by_hand.hexdigest()
     with pytest.raises(ValueError, match="nowhere"):
         bundle_sha256(str(tmp_path / "nowhere"))
 
