@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,12 @@ from hcf_ray.policy._usercode import neutral_cwd
 from hcf_ray.sim.actors import NodeActor, actor_options
 from hcf_ray.sim.planner import ModelNeeds
 
+# Ray starts its workers at niceness 15 by default, so that they yield to the driver. Here the
+# actors are the simulation's work and the driver mostly waits for them: on a busy machine a
+# niced actor got a fraction of the CPU an in-process run gets. A local instance started
+# here runs its actors at the driver's priority; a cluster joined keeps its own setting.
+WORKER_NICENESS = 0
+
 
 class SimulationError(RuntimeError):
     """A failure while simulating (actor died, placement impossible); one line."""
@@ -31,7 +38,8 @@ class SimulationError(RuntimeError):
 def connect(
     address: str | None = None, num_cpus: int | None = None, log_dir: str | Path | None = None
 ) -> bool:
-    """Use the running Ray session, connect to ``address``/``RAY_ADDRESS``, or start one.
+    """Use the running Ray session, connect to ``address``/``RAY_ADDRESS``, or start a new
+    local one (actors at niceness :data:`WORKER_NICENESS`).
 
     Ray stays quiet: the workers' output is not forwarded to this process
     (``log_to_driver=False``) and, with ``log_dir``, Ray's own log lines go to
@@ -52,8 +60,13 @@ def connect(
         with neutral_cwd():  # Ray puts the current folder on its workers' sys.path
             if address:
                 ray.init(address=address, **kwargs)
-            else:
-                ray.init(num_cpus=num_cpus, **kwargs)
+            else:  # a new local instance (joining a running one takes address="auto")
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus,
+                    _system_config={"worker_niceness": WORKER_NICENESS},
+                    **kwargs,
+                )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise SimulationError(f"cannot connect to {where}: {_first_line(exc)}") from None
@@ -193,22 +206,48 @@ def _resources_line() -> str:
     return f"{keep} available"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour and cursor codes in Ray's texts
+MAX_CAUSE = 160  # characters of a cause quoted in a one-line message
+
+
+def plain(text: str) -> str:
+    """``text`` without ANSI escape codes."""
+    return _ANSI.sub("", text)
+
+
+def _clip(text: str, limit: int = MAX_CAUSE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_line(exc: BaseException | str) -> str:
+    text = plain(str(exc)).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if isinstance(exc, BaseException) else ""
+
+
+def _last_line(text: str) -> str:
+    """The last line of a traceback: the exception raised and its message."""
+    lines = [ln.strip() for ln in plain(text).splitlines() if ln.strip().strip("^~")]
+    return lines[-1] if lines else ""
 
 
 def actor_death_reason(exc: BaseException) -> str:
-    text = str(exc)
+    """Why an actor died, in one line: for an actor that failed while starting (its
+    constructor raised, or its module did not import in the worker) the exception it raised,
+    taken from the end of Ray's traceback."""
+    text = plain(str(exc))
+    if getattr(exc, "actor_init_failed", False) or "raised in its creation task" in text:
+        cause = _last_line(text.partition("raised in its creation task")[2] or text)
+        return _clip(f"it failed while starting: {cause or type(exc).__name__}")
     for marker in ("The actor died because", "The actor is dead because", "died because"):
         if marker in text:
-            return _first_line(text[text.index(marker) :]).rstrip(".")
-    return _first_line(exc)
+            return _clip(_first_line(text[text.index(marker) :]).rstrip("."))
+    return _clip(_first_line(exc))
 
 
 def task_error_cause(exc: RayTaskError) -> str:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException) and not isinstance(cause, RayTaskError):
-        return f"{type(cause).__name__}: {_first_line(cause)}"
-    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else type(exc).__name__
+        return _clip(f"{type(cause).__name__}: {_first_line(cause)}")
+    return _clip(_last_line(str(exc)) or type(exc).__name__)
