@@ -286,10 +286,13 @@ def test_duplicate_links_name_both_entries(tmp_path, capsys):
         ({"generators": [{"kind": "barabasi_albert", "params": {"n": 5, "m": 5}}]}, "below n=5"),
         ({"seeds": [-1]}, "seeds[0]"),
         (
-            {"generators": [{"kind": "path", "params": {"n": 5000}}], "seeds": list(range(100))},
+            {"generators": [{"kind": "path", "params": {"n": 5000}}], "seeds": list(range(200))},
             "generators: too big to plan",
         ),
-        ({"seeds": list(range(600)), "generators": [SWEEP["generators"][0]] * 2}, "at most 1000"),
+        (
+            {"seeds": list(range(50_001)), "generators": [SWEEP["generators"][0]] * 2},
+            "at most 100000 networks",
+        ),
         ({"codec": "random:notanarch"}, "codec: 'random:notanarch': unknown architecture"),
         ({"policies": [[1, True]]}, "policies[0]"),
     ],

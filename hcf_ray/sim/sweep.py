@@ -67,10 +67,19 @@ from hcf_ray.sim.report import spread
 from hcf_ray.sim.scenario import Scenario, build_scenario
 
 GENERATORS = tuple(KINDS)  # generator kinds with a parameter schema (hcf_ray.sim.generators)
-MAX_NETWORKS = 1000  # generators × seeds of one sweep
-# nodes × (1 + policies × methods) summed over the networks: what planning a sweep costs
-# (about 0.1 ms each; the bound keeps `validate` of any sweep within a minute or so)
-MAX_SWEEP_WORK = 500_000
+# Both caps bound what the driver holds once a sweep is planned (every world's scenario,
+# topology graph and plans stay in memory for the run). Measured with RSS after load_sweep on
+# a 2-core machine: the shipped topologies/sweep.yaml (12-node networks, 3 policies × 3
+# methods) costs 326 KiB per network, 48 KiB per world, 2.8–3.4 KB per unit of work below
+# (400 → 1000 networks: +191 MiB, 59.6 s); the smallest world (a 3-node path, 1 policy,
+# 1 method) 20 KiB per network. Budget: about 5 GiB for the plan, what a 16 GiB machine
+# spares beside the pool actors (about 1 GiB each with the shipped models) and Ray's store.
+# generators × seeds of one sweep; at ≥ 20 KiB per network, 100 000 networks take ≥ 2 GiB
+MAX_NETWORKS = 100_000
+# nodes × (1 + policies × methods) summed over the networks: at ≤ 3.4 KB each, 1.5 million
+# plan within about 5 GiB (planning runs about 0.5 ms each: ~12 min at the cap). A
+# 10 000-network sweep of the shipped sweep.yaml is about 1.2 million (≈ 3.3 GiB, 10 min).
+MAX_SWEEP_WORK = 1_500_000
 
 
 class Generator(StrictModel):
