@@ -89,3 +89,13 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_pools():
+    """Simulations run in this process reuse their pool actors (each run still computes its
+    codec work afresh): actor start-up is paid once, not per test."""
+    from hcf_ray.sim.work.warm import warm_pools
+
+    with warm_pools():
+        yield

@@ -45,8 +45,9 @@ from hcf_ray.sim.planner import node_needs
 from hcf_ray.sim.pool import WorkerSpec
 from hcf_ray.sim.report import summarize
 from hcf_ray.sim.scenario import Scenario
-from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend, PoolBackend
+from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend
 from hcf_ray.sim.work.cache import CodecCache
+from hcf_ray.sim.work.warm import open_pool
 from hcf_ray.sim.world import PricedUnit, WorldResult, simulate_world, world_spec
 
 Log = Callable[[str], None]
@@ -77,7 +78,7 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
         )
     budget = scenario.config.model_budget_mb
     return LazyBackend(
-        lambda: PoolBackend(
+        lambda: open_pool(
             codec.spec, codec.phi_dir, options.timeout_s, options.pool_size, log, budget
         ),
         options.say,

@@ -360,8 +360,10 @@ def simulate_in_tasks(
 ) -> None:
     """Worlds' event simulations in Ray tasks of up to ``per_task`` worlds each; every
     world's result is handed to ``done`` in the given order as soon as its batch is back."""
+    from hcf_ray.sim.pool import release_idle_actors
     from hcf_ray.sim.world import simulate_batch
 
+    release_idle_actors()  # kept pool actors would hold the CPUs these tasks need
     batches = [list(worlds[k : k + per_task]) for k in range(0, len(worlds), per_task)]
     task = ray.remote(num_cpus=1, max_retries=3)(simulate_batch)
     refs = [task.remote(batch) for batch in batches]

@@ -96,6 +96,22 @@ class WorkerSpec:
     resources: Mapping[str, float]
 
 
+_before_new_actors: list[Callable[[], None]] = []
+
+
+def on_new_actors(hook: Callable[[], None]) -> None:
+    """Call ``hook`` before any new set of actors is created (warm pools close their idle
+    actors there, so that the new ones can be placed)."""
+    if hook not in _before_new_actors:
+        _before_new_actors.append(hook)
+
+
+def release_idle_actors() -> None:
+    """Free the CPUs that idle kept actors hold (before new actors or Ray tasks need them)."""
+    for hook in _before_new_actors:
+        hook()
+
+
 class ActorSet:
     """Named node actors; ``mapping`` says which actor runs each topology node."""
 
@@ -108,6 +124,7 @@ class ActorSet:
         log: Callable[[str], None] | None = None,
         model_budget_mb: float | None = None,
     ):
+        release_idle_actors()
         self.timeout_s = timeout_s
         self.handles: dict[str, object] = {}
         self.info: dict[str, dict] = {}

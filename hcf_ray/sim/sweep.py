@@ -421,7 +421,8 @@ def run_sweep(
     from hcf_ray.sim.driver import merge_records
     from hcf_ray.sim.outdir import OutputDir
     from hcf_ray.sim.planner import node_needs
-    from hcf_ray.sim.work.backend import LazyBackend, PoolBackend
+    from hcf_ray.sim.work.backend import LazyBackend
+    from hcf_ray.sim.work.warm import open_pool
 
     log = log or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -439,7 +440,7 @@ def run_sweep(
     cache = pl.codec_cache(cache, cache_dir, out.path)
     options = pl.RunOptions(max_in_flight, timeout_s, progress=progress, say=say, retries=retries)
     backend = LazyBackend(
-        lambda: PoolBackend(
+        lambda: open_pool(
             first.codec.spec, first.codec.phi_dir, timeout_s, cfg.actors, log, cfg.model_budget_mb
         ),
         say,

@@ -156,6 +156,14 @@ class PoolBackend(Backend):
         self._next = itertools.cycle(self._names)
         self._out: dict[str, object] = {}  # suspected actor -> its pending ping
         self.timeout_s = timeout_s
+        self.had_suspects = False  # a call failed during this run
+
+    def reset(self) -> None:
+        """Start the next run on these actors (see :mod:`~hcf_ray.sim.work.warm`): the same
+        round-robin order as a new pool, no suspects."""
+        self._out.clear()
+        self._next = itertools.cycle(self._names)
+        self.had_suspects = False
 
     def actor_for(self, job: Job):
         return self.actors.handles[self.actor_name_for(job)]
@@ -176,6 +184,7 @@ class PoolBackend(Backend):
                 return name
 
     def suspect(self, actor: str) -> None:
+        self.had_suspects = True
         if actor in self.actors.handles and actor not in self._out:
             self._out[actor] = self.actors.handles[actor].info.remote()
 
