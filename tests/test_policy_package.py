@@ -474,3 +474,17 @@ def test_ray_workers_do_not_import_from_the_current_folder(tmp_path):
     )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert out.stdout.decode().split() == ["False", "False", "False"]
+
+
+def test_policy_environment_pickles_with_its_measured_table():
+    """A scenario carries each flow's environment to Ray tasks: it pickles (its lock is
+    recreated) and keeps the table measured before."""
+    import pickle
+
+    from hcf_ray.policy._environment import PolicyEnvironment
+
+    env = PolicyEnvironment(image_size=(64, 96), node_speed={"a": 2.0}, level_bpp=dict)
+    env._table = {1: 0.25, 2: 0.5}
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.level_bpp() == {1: 0.25, 2: 0.5} and copy.image_size == (64, 96)
+    assert copy.node_speed == {"a": 2.0} and copy._lock is not env._lock

@@ -35,6 +35,14 @@ class PolicyEnvironment:
         self._table: dict[int, float] | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Picklable (a scenario travels to Ray tasks): everything but the lock."""
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def level_bpp(self) -> dict[int, float]:
         """Mean bpp per level of the codec, measured on first use (seconds with real models,
         then cached on disk: :func:`hcf_ray.level_rates.level_bpp`)."""
