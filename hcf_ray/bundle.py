@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from hcf_ray.codecs.checkpoint import read_state_dict
 from hcf_ray.codecs.ladder import (
     MANIFEST,
     QualityLadder,
@@ -155,7 +156,7 @@ class BundleSource:
 def _dir_level(path: Path, manifest: dict, level: int) -> LevelCodec:
     entry = manifest["levels"][str(level)]
     model = build_model(manifest["arch"], entry["N"], entry.get("M"))
-    state = torch.load(path / entry["file"], map_location="cpu", weights_only=True)
+    state = read_state_dict(path / entry["file"])
     load_weights(model, state)
     return LevelCodec(model, level, manifest["arch"], entry.get("lambda"))
 
@@ -166,7 +167,7 @@ def _tuned_level(base: LevelCodec, overlay: Path) -> LevelCodec:
     if fname is None:
         return base
     model = copy.deepcopy(base.model)
-    state = torch.load(overlay / fname, map_location="cpu", weights_only=True)
+    state = read_state_dict(overlay / fname)
     try:
         load_weights(model, state, partial=True)
     except InputError as exc:

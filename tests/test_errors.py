@@ -299,11 +299,6 @@ def test_real_image_errors(tmp_path, capsys):
         _refused(["eval", "--images", str(folder), *models], capsys, str(folder / "a.png"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a corrupt checkpoint in a bundle folder is reported as an internal error (exit 1, "
-    "torch's RuntimeError), not as bad input naming the file",
-)
 def test_a_real_corrupt_checkpoint(tmp_path, capsys):
     import shutil
 

@@ -21,6 +21,7 @@ from compressai.zoo.image import cfgs as ZOO_CONFIGS
 from compressai.zoo.image import model_architectures
 from torch import nn
 
+from hcf_ray.codecs.checkpoint import read_state_dict
 from hcf_ray.codecs.latent_coders import coder_class_for
 from hcf_ray.codecs.level import LevelCodec
 from hcf_ray.errors import InputError, read_manifest
@@ -191,7 +192,7 @@ class QualityLadder:
         for key, entry in sorted(manifest["levels"].items(), key=lambda kv: int(kv[0])):
             level = int(key)
             model = build_model(arch, entry["N"], entry.get("M"))
-            state = torch.load(path / entry["file"], map_location=map_location, weights_only=True)
+            state = read_state_dict(path / entry["file"], map_location)
             load_weights(model, state)
             codecs.append(LevelCodec(model, level, arch, entry.get("lambda")))
         return cls(codecs)

@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from hcf_ray.codecs.checkpoint import read_state_dict
 from hcf_ray.codecs.ladder import weights_state
 from hcf_ray.errors import InputError, read_manifest
 from hcf_ray.hcf.modules import PhiConfig, TransformModule
@@ -95,7 +96,7 @@ class PhiBank(nn.Module):
         bank = cls(
             {int(k): v for k, v in manifest["channels"].items()}, PhiConfig(**manifest["config"])
         )
-        state = torch.load(path / manifest["file"], map_location="cpu", weights_only=True)
+        state = read_state_dict(path / manifest["file"])
         bank.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )

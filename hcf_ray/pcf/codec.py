@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from hcf_ray.codecs.checkpoint import read_state_dict
 from hcf_ray.codecs.ladder import load_weights, weights_state
 from hcf_ray.codecs.level import check_image_tensor, crop_image, pad_image
 from hcf_ray.errors import InputError, read_manifest
@@ -116,7 +117,7 @@ class TailDropCodec:
         path = Path(path)
         manifest = read_manifest(path, MANIFEST, "progressive-codec")
         model = TailDropHyperprior(manifest["N"], manifest["M"], manifest["group_sizes"])
-        state = torch.load(path / manifest["file"], map_location=map_location, weights_only=True)
+        state = read_state_dict(path / manifest["file"], map_location)
         load_weights(model, state)
         return cls(model)
 
