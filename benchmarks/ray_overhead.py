@@ -10,7 +10,9 @@ rounds of one in-process pass followed by one pass through the pool, so that bot
 comparison see the same machine load; medians are reported. Both sides run torch on the same
 number of threads (printed). Prints one JSON object: wall and CPU seconds, the overhead of the
 1-actor pool over in-process (goal: ≤ 10 % on 2 cores), in % and in ms per unit, and the
-speedup of the per-CPU pool (goal: ≥ 1.5× on 2 cores), with the load average before and after.
+speedup of the per-CPU pool (goal: ≥ 1.5× on 2 idle cores), with the load average before and
+after and ``pool_per_cpu_capacity_cores``: the cores as many busy processes as the pool has
+actors got together just after the passes (on a shared machine the speedup cannot exceed it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,21 @@ def _actor_probe(worker) -> tuple[float, int]:
     import torch
 
     return time.process_time(), torch.get_num_threads()
+
+
+_BURN = "import time\nt=time.perf_counter()\nwhile time.perf_counter()-t<{s}: pass\nprint(time.process_time()/(time.perf_counter()-t))"
+
+
+def parallel_capacity(n: int, seconds: float = 1.5) -> float:
+    """Cores that ``n`` busy processes get together right now (``n`` on an idle machine):
+    the most any pool of ``n`` actors can gain over one process under the current load."""
+    import subprocess
+
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _BURN.format(s=seconds)], stdout=subprocess.PIPE)
+        for _ in range(n)
+    ]
+    return round(sum(float(p.communicate()[0]) for p in procs), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             after = ray.get([h.__ray_call__.remote(_actor_probe) for h in handles])
             pool.append(wall)
             actor_cpu.append(sum(a[0] - b[0] for a, b in zip(after, before)))
+        if len(handles) > 1:  # what this machine's load leaves for them, after the passes
+            out[f"{label}_capacity_cores"] = parallel_capacity(len(handles))
         local_walls[label] = local
         out[f"{label}_actors"] = len(handles)
         out[f"{label}_torch_threads"] = sorted({a[1] for a in after})
