@@ -78,14 +78,13 @@ def tiny_ladder_recipe():
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray cluster (2 CPUs) shared by every simulator test of the session."""
-    import logging
-
+    """One local Ray cluster (2 CPUs) shared by every simulator test of the session, started
+    the way ``hcf-sim`` starts one (quiet, actors at the product's niceness)."""
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    from hcf_ray.sim.pool import connect
+
+    started = connect(num_cpus=2)
     yield ray
     if started:
         ray.shutdown()

@@ -47,6 +47,10 @@ class Policy(ABC):
 
     name: ClassVar[str] = "policy"
 
+    def _display_name(self) -> str:
+        """How messages name this policy: its ``name``, else its class name."""
+        return self.name if self.name != Policy.name else type(self).__name__
+
     @abstractmethod
     def decide(self, ctx: PolicyContext) -> Decision:
         """The vector (and optionally the level on every hop) for this destination.
@@ -88,7 +92,7 @@ class Policy(ABC):
         try:
             check_placement(vector, levels, ctx.num_hops)
         except ValueError as exc:
-            raise ValueError(f"policy {self.name!r}: {exc}") from None
+            raise ValueError(f"policy {self._display_name()!r}: {exc}") from None
         return levels
 
     def vector(self, s: int, d: int, n_q: int, max_level: int | None = None) -> PolicyVector:
@@ -111,12 +115,12 @@ class Policy(ABC):
         )
         if (vec.source_level, vec.target_level) != (ctx.start_level, ctx.target_level):
             raise ValueError(
-                f"policy {self.name!r} returned a vector for s={vec.source_level}, "
+                f"policy {self._display_name()!r} returned a vector for s={vec.source_level}, "
                 f"d={vec.target_level}; expected s={ctx.start_level}, d={ctx.target_level}"
             )
         if vec.n_q != ctx.n_q:
             raise ValueError(
-                f"policy {self.name!r} returned {vec} with {vec.n_q} transmissions; "
+                f"policy {self._display_name()!r} returned {vec} with {vec.n_q} transmissions; "
                 f"the context needs n_q={ctx.n_q}"
             )
         return vec
