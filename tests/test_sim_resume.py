@@ -195,6 +195,14 @@ def _cli(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+def _in_process(args: list[str], capsys) -> subprocess.CompletedProcess:
+    """``hcf-sim ARGS`` in this process (the test session's Ray), as a completed process."""
+    capsys.readouterr()
+    rc = main(args)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, rc, out.out, out.err)
+
+
 def _check_resumed(out: Path, records: str, summary: str, kept: int, reference: Path, done):
     """The resumed folder: the kept records first, unchanged, then the rest appended once,
     every unit's codec work read from the killed run's cache, equal to a clean run's."""
@@ -212,7 +220,7 @@ def _check_resumed(out: Path, records: str, summary: str, kept: int, reference: 
     assert f"{kept} kept from before" in done.stdout
 
 
-def test_kill_9_mid_run_then_resume_equals_a_clean_run(clean_run, tmp_path):
+def test_kill_9_mid_run_then_resume_equals_a_clean_run(clean_run, tmp_path, capsys):
     cfg, _, ref = clean_run
     out = tmp_path / "out"
     args = ["run", str(cfg), "--out", str(out)]
@@ -223,12 +231,12 @@ def test_kill_9_mid_run_then_resume_equals_a_clean_run(clean_run, tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert (out / "results.jsonl").read_bytes() == before
-    done = _cli([*args, "--resume"])
+    done = _in_process([*args, "--resume"], capsys)
     assert (out / "results.jsonl").read_bytes().splitlines()[:kept] == first
     _check_resumed(out, "results.jsonl", "summary.json", kept, ref, done)
 
 
-def test_kill_9_mid_sweep_then_resume_equals_a_clean_sweep(ray_session, tmp_path, crop_dir):
+def test_kill_9_mid_sweep_then_resume_equals_a_clean_sweep(ray_session, tmp_path, crop_dir, capsys):
     cfg = sweep_cfg(tmp_path, crop_dir)
     clean = tmp_path / "clean"
     assert main(["sweep", str(cfg), "--out", str(clean)]) == 0
@@ -239,5 +247,5 @@ def test_kill_9_mid_sweep_then_resume_equals_a_clean_sweep(ray_session, tmp_path
     again = _cli(args)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     assert (out / "sweep_results.jsonl").read_bytes() == before
-    done = _cli([*args, "--resume"])
+    done = _in_process([*args, "--resume"], capsys)
     _check_resumed(out, "sweep_results.jsonl", "sweep_summary.json", kept, clean, done)
