@@ -170,12 +170,50 @@ def _bits(im: Image.Image) -> int:
     return int(found.group(1)) if found else 8
 
 
+_INSPECTED: dict[tuple, ImageInfo | ImageError] | None = None  # see remembered_inspections
+
+
+@contextmanager
+def remembered_inspections() -> Iterator[None]:
+    """Within this block :func:`inspect_image` answers once per file as it is (path, inode,
+    size, modification time): a sweep checks the same images for each of thousands of
+    networks it plans. Outside it every call reads the file again."""
+    global _INSPECTED
+    outer = _INSPECTED
+    _INSPECTED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _INSPECTED = outer
+
+
 def inspect_image(path: str | Path) -> ImageInfo:
     """Size, mode and bit depth from the header, plus a cheap data check (module docstring).
 
     Raises :class:`ImageError` (one line naming the file) when the image cannot be used.
     """
     path = Path(path)
+    memo = _INSPECTED
+    if memo is None:
+        return _inspect(path)
+    try:
+        st = path.stat()
+        key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return _inspect(path)  # missing or unreadable: _open says so
+    found = memo.get(key)
+    if found is None:
+        try:
+            found = memo[key] = _inspect(path)
+        except ImageError as exc:
+            memo[key] = exc
+            raise
+    elif isinstance(found, ImageError):
+        raise ImageError(str(found))
+    return found
+
+
+def _inspect(path: Path) -> ImageInfo:
     with _open(path) as im:
         info = ImageInfo(path, im.width, im.height, im.mode, _bits(im), im.format or "")
         try:
@@ -340,7 +378,12 @@ def save_image(x: torch.Tensor, path: str | Path) -> None:
 
 def sample_images() -> list[Path]:
     """The small sample images bundled with the package (for demos and tests)."""
+    return list(_sample_images())
+
+
+@functools.cache
+def _sample_images() -> tuple[Path, ...]:  # the package's own files: listed once
     from importlib import resources
 
     root = Path(str(resources.files("hcf_ray.samples")))
-    return sorted(root.glob("*.png"))
+    return tuple(sorted(root.glob("*.png")))

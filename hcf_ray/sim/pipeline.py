@@ -16,6 +16,7 @@ networks, a search's candidates); a run simulates its few worlds in-process.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -361,13 +362,13 @@ def simulate_in_tasks(
     """Worlds' event simulations in Ray tasks of up to ``per_task`` worlds each; every
     world's result is handed to ``done`` in the given order as soon as its batch is back."""
     from hcf_ray.sim.pool import release_idle_actors
-    from hcf_ray.sim.world import simulate_batch
+    from hcf_ray.sim.world import simulate_pickled
 
     release_idle_actors()  # kept pool actors would hold the CPUs these tasks need
     batches = [list(worlds[k : k + per_task]) for k in range(0, len(worlds), per_task)]
-    task = ray.remote(num_cpus=1, max_retries=3)(simulate_batch)
-    refs = [task.remote(batch) for batch in batches]
+    task = ray.remote(num_cpus=1, max_retries=3)(simulate_pickled)
+    refs = [task.remote(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) for b in batches]
     for batch, ref in zip(batches, refs):
-        part = ray.get(ref)
+        part = pickle.loads(ray.get(ref))
         for key, _, _ in batch:
             done(key, part[key])

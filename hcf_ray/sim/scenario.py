@@ -87,22 +87,43 @@ def load_scenario(
         raise exc.with_source(path) from None
 
 
+@dataclass(frozen=True)
+class NetworkParts:
+    """What every scenario of one network shares whatever its flows: the checked topology,
+    the codec and the nodes' devices (a sweep plans each network once per policy × method)."""
+
+    topology: Topology
+    codec: CodecChoice
+    devices: dict
+
+
+def network_parts(cfg: SimConfig, codec: CodecChoice | None = None) -> NetworkParts:
+    """``cfg``'s topology (its routing weight checked), codec (``codec`` if given, resolved
+    already) and devices."""
+    topology = build_topology(cfg)
+    try:
+        topology.check_weight(cfg.routing.weight)
+    except ValueError as exc:
+        raise ConfigError(str(exc), "routing.weight") from None
+    if codec is None:
+        codec = resolve_codec(cfg.codec, cfg.phi_dir, requested=cfg.as_written(cfg.codec))
+    return NetworkParts(topology, codec, resolve_devices(cfg, topology))
+
+
 def build_scenario(
     cfg: SimConfig,
     methods: Sequence[str] | None = None,
     max_images: int | None = None,
     transport: str | None = None,
     source: str = "",
+    parts: NetworkParts | None = None,
 ) -> Scenario:
     """Check and plan ``cfg``. Its paths are used as they are (:func:`load_config` resolved
     them against the config file's folder); ``methods`` (``--methods``: names or user files,
-    from the current directory) replace every flow's."""
-    topology = build_topology(cfg)
-    try:
-        topology.check_weight(cfg.routing.weight)
-    except ValueError as exc:
-        raise ConfigError(str(exc), "routing.weight") from None
-    codec = resolve_codec(cfg.codec, cfg.phi_dir, requested=cfg.as_written(cfg.codec))
+    from the current directory) replace every flow's. ``parts``: :func:`network_parts` of a
+    config with the same nodes, links, codec and node defaults, made once for many."""
+    parts = parts or network_parts(cfg)
+    topology, codec, devices = parts.topology, parts.codec, parts.devices
     warns: list[str] = []
     for m in methods or ():
         try:
@@ -113,7 +134,6 @@ def build_scenario(
     plans: dict[tuple[str, str], FlowPlan] = {}
     names: set[str] = set()
     image_errors: dict[Path, str] = {}
-    devices = resolve_devices(cfg, topology)  # before planning: policies price ops
     for i in range(len(cfg.flows)):
         run = _flow(cfg, i, topology, codec, methods, max_images, image_errors)
         _bind_policy_environment(run, codec, devices, topology)

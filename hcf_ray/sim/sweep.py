@@ -34,6 +34,7 @@ import networkx as nx
 from pydantic import Field, ValidationInfo, field_validator
 
 from hcf_ray.demo_models import models_record
+from hcf_ray.images import remembered_inspections
 from hcf_ray.sim.config import (
     MAX_NODES,
     Bandwidth,
@@ -64,7 +65,7 @@ from hcf_ray.sim.config import (
 from hcf_ray.sim.generators import KINDS, build_graph, check_generator
 from hcf_ray.sim.net.costs import DEFAULT_PROFILE
 from hcf_ray.sim.report import spread
-from hcf_ray.sim.scenario import Scenario, build_scenario
+from hcf_ray.sim.scenario import Scenario, build_scenario, network_parts
 
 GENERATORS = tuple(KINDS)  # generator kinds with a parameter schema (hcf_ray.sim.generators)
 # Both caps bound what the driver holds once a sweep is planned (every world's scenario,
@@ -227,6 +228,11 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
             f"{MAX_SWEEP_WORK}); use fewer nodes, seeds, policies or methods",
             "generators",
         )
+    with remembered_inspections():  # the same images are checked for every network
+        return _plan_networks(cfg, codec, specs)
+
+
+def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
     worlds: list[World] = []
     networks: list[dict] = []
     warns: list[str] = []
@@ -252,10 +258,11 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
                 info["skipped"] = len(cfg.policies) * len(cfg.methods)
                 info["skip_reasons"].append("no destination close enough to the source")
                 continue
+            parts: list = []  # the network's NetworkParts, made by its first world
             for pi, policy in enumerate(cfg.policies):
                 methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
                 for m in methods:
-                    world = _world(cfg, name, nodes, links, dests, policy, [m])
+                    world = _world(cfg, name, nodes, links, dests, policy, [m], codec, parts)
                     label = policy_label(policy, cfg.as_written)
                     if isinstance(world, str):
                         info["skipped"] += 1
@@ -326,7 +333,7 @@ def _compatible(paths, n: int, level: int, a: int, level_a: int) -> bool:
     return level_a >= level + (len(route) - 1 - route.index(a))
 
 
-def _world(cfg, name, nodes, links, dests, policy, methods) -> Scenario | str:
+def _world(cfg, name, nodes, links, dests, policy, methods, codec, parts) -> Scenario | str:
     sim = SimConfig(
         name=name,
         codec=cfg.codec,
@@ -357,7 +364,10 @@ def _world(cfg, name, nodes, links, dests, policy, methods) -> Scenario | str:
     )
     try:
         # the sweep's paths are resolved already; its spellings name them in labels and messages
-        return build_scenario(sim.with_written(cfg), source=name)
+        sim = sim.with_written(cfg)
+        if not parts:  # topology, codec and devices: the same for every world of the network
+            parts.append(network_parts(sim, codec))
+        return build_scenario(sim, source=name, parts=parts[0])
     except ConfigError as exc:
         if exc.field.startswith(("codec", "phi_dir", "flows[0].images", "flows[0].policy")):
             raise ConfigError(exc.message, _sweep_field(exc.field)) from None
@@ -535,15 +545,12 @@ def _simulate_worlds(
     from hcf_ray.sim.pipeline import simulate_in_tasks
     from hcf_ray.sim.world import world_spec
 
-    jobs = [
-        (
-            i,
-            world_spec(w.network, w.scenario.topology, w.scenario.devices, w.scenario.config.seed),
-            priced[i],
-        )
-        for i, w in worlds
-    ]
-    simulate_in_tasks(jobs, write)
+    specs: dict[str, Any] = {}  # a network's worlds share its event network
+    for _, w in worlds:
+        if w.network not in specs:
+            sc = w.scenario
+            specs[w.network] = world_spec(w.network, sc.topology, sc.devices, sc.config.seed)
+    simulate_in_tasks([(i, specs[w.network], priced[i]) for i, w in worlds], write)
 
 
 def aggregate(records: list[dict]) -> dict:

@@ -124,6 +124,9 @@ class CostProfile:
     sha256: str  # of the file's bytes
     meta: dict = field(compare=False, repr=False)
     ops: dict = field(compare=False, repr=False)
+    # (op, quantity, height, width) → value: a sweep prices the same ops on the same image
+    # sizes hundreds of thousands of times
+    _values: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path) -> CostProfile:
@@ -185,6 +188,13 @@ class CostProfile:
         return op in self.ops
 
     def _value(self, op: str, quantity: str, height: int, width: int) -> float:
+        key = (op, quantity, height, width)
+        value = self._values.get(key)
+        if value is None:
+            value = self._values[key] = self._fit(op, quantity, height, width)
+        return value
+
+    def _fit(self, op: str, quantity: str, height: int, width: int) -> float:
         fits = self.ops.get(op)
         if fits is None:
             raise ProfileError(

@@ -91,6 +91,7 @@ idle_w·(horizon − busy_core_s/cores)``; ``utilisation = busy_core_s / (horizo
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import random
@@ -195,14 +196,24 @@ class _Clock(simpy.Environment):
 @dataclass
 class _Link:
     model: LinkModel
-    server: simpy.Resource
-    rng: random.Random
+    env: simpy.Environment
+    seed: str  # of the link's loss stream
     bytes: float = 0.0
     wire_bytes: float = 0.0
     messages: int = 0
     busy_s: float = 0.0
     queue_s: float = 0.0
     max_queue_s: float = 0.0
+
+    # the FIFO server and the loss stream are made when first used: most links of a world
+    # carry nothing, and seeding a stream by name costs more than simulating a message
+    @functools.cached_property
+    def server(self) -> simpy.Resource:
+        return simpy.Resource(self.env, capacity=1)
+
+    @functools.cached_property
+    def rng(self) -> random.Random:
+        return random.Random(self.seed)
 
     def retransmitted(self, wire: float) -> float:
         if self.model.loss <= 0:
@@ -230,11 +241,15 @@ class _Link:
 @dataclass
 class _Node:
     model: NodeModel
-    cores: simpy.Resource
+    env: simpy.Environment
     compute_s: float = 0.0  # on-node (speed-scaled) busy core-seconds
     measured_s: float = 0.0  # speed-1.0 seconds
     jobs: int = 0
     wait_s: float = 0.0
+
+    @functools.cached_property
+    def cores(self) -> simpy.Resource:
+        return simpy.Resource(self.env, capacity=int(self.model.cores))
 
     def stats(self, horizon_s: float) -> dict:
         m = self.model
@@ -324,8 +339,7 @@ class EventNetwork:
             _finite(ln.latency_ms, f"link {name}: latency_ms")
             if not 0.0 <= ln.loss < 1.0:
                 raise ValueError(f"link {name}: loss must be in [0, 1): {ln.loss!r}")
-            rng = random.Random(f"{seed}:{u}->{v}")
-            self._links[u, v] = _Link(ln, simpy.Resource(self._env, capacity=1), rng)
+            self._links[u, v] = _Link(ln, self._env, f"{seed}:{u}->{v}")
         self._nodes: dict[str, _Node] = {}
         for n, nm in nodes.items():
             if isinstance(nm.cores, bool) or int(nm.cores) != nm.cores or nm.cores < 1:
@@ -333,7 +347,7 @@ class EventNetwork:
             _finite(nm.speed, f"node {n}: speed", strict=True)
             _finite(nm.busy_w, f"node {n}: busy_w")
             _finite(nm.idle_w, f"node {n}: idle_w")
-            self._nodes[n] = _Node(nm, simpy.Resource(self._env, capacity=int(nm.cores)))
+            self._nodes[n] = _Node(nm, self._env)
         self._pending: list[tuple[float, int, _UnitRun]] = []  # heap: (release, seq, unit)
         self._completed: list[_UnitRun] = []
         self._seq = 0

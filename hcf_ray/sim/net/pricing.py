@@ -16,7 +16,7 @@ event network then divides by the node's ``speed``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hcf_ray.sim.net.costs import CostProfile
 
@@ -30,12 +30,22 @@ class Device:
     throughput: float = 1.0
     busy_w: float = 0.0
     idle_w: float = 0.0
+    # (quantity, ops, height, width) → total: a sweep prices the same slices again and again
+    _totals: dict = field(default_factory=dict, compare=False, repr=False)
 
     def seconds(self, ops: Iterable[str], height: int, width: int) -> float:
-        return sum(self.profile.seconds(op, height, width) for op in ops) / self.throughput
+        return self._total("seconds", tuple(ops), height, width) / self.throughput
 
     def flops(self, ops: Iterable[str], height: int, width: int) -> int:
-        return int(sum(self.profile.flops(op, height, width) for op in ops))
+        return int(self._total("flops", tuple(ops), height, width))
+
+    def _total(self, quantity: str, ops: tuple[str, ...], height: int, width: int) -> float:
+        key = (quantity, ops, height, width)
+        total = self._totals.get(key)
+        if total is None:
+            price = getattr(self.profile, quantity)
+            total = self._totals[key] = sum(price(op, height, width) for op in ops)
+        return total
 
     def peak_mb(self, ops: Iterable[str], height: int, width: int) -> float:
         return max((self.profile.peak_mb(op, height, width) for op in ops), default=0.0)
