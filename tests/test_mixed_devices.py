@@ -1,6 +1,7 @@
 """The mixed-device rule (hcf_ray.sim.mixed_devices) and GPU scheduling with Ray's logical
 GPU resources (no CUDA needed: an actor given a logical GPU still computes on the CPU)."""
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 from simcheck import run_script
 
 from hcf_ray.sim.config import load_config
+from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.mixed_devices import check_devices, coded_links, mixed_device_links
 from hcf_ray.sim.scenario import build_scenario
 
@@ -60,47 +62,52 @@ def test_a_gpu_coder_and_a_cpu_decoder_are_refused(line):
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys, ray, yaml
+    import json, sys, ray
     from hcf_ray.sim.config import load_config
     from hcf_ray.sim.driver import RunOptions, run_simulation
     from hcf_ray.sim.scenario import build_scenario
 
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
-    cfg = yaml.safe_load(open(sys.argv[1]))
-    out = {}
-    for placement in ("dedicated", "pool"):
-        cfg["placement"] = placement
-        open(sys.argv[1], "w").write(yaml.safe_dump(cfg))
-        sc = build_scenario(load_config(sys.argv[1]), max_images=1)
-        opts = RunOptions(warmup=False, check_transport=False, timeout_s=120)
-        summary = run_simulation(sc, sys.argv[2] + "/" + placement, options=opts)
-        rows = [json.loads(x) for x in open(sys.argv[2] + "/" + placement + "/results.jsonl")]
-        out[placement] = {
-            "status": summary["status"],
-            "placement": summary["wall"]["placement"],
-            "bits": sorted((r["method"], r["bpp"], r["psnr"], r["recon_sha256"]) for r in rows),
-        }
-    print("RESULT " + json.dumps(out))
+    sc = build_scenario(load_config(sys.argv[1]), max_images=1)
+    opts = RunOptions(warmup=False, check_transport=False, timeout_s=120)
+    summary = run_simulation(sc, sys.argv[2], options=opts)
+    print("RESULT " + json.dumps({"status": summary["status"],
+                                  "placement": summary["wall"]["placement"]}))
     """
 )
 
 
-def test_logical_gpus_are_scheduled_and_the_cpu_side_stays_bit_exact(tmp_path):
-    """A fresh Ray instance with one logical GPU: the node asking num_gpus: 1 gets it (its
-    actor computes on the CPU, there is no CUDA), the others get none; the records are those
-    of a run on the CPU pool, bit for bit."""
+def bits(out: Path) -> list:
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    return sorted((r["method"], r["bpp"], r["psnr"], r["recon_sha256"]) for r in rows)
+
+
+def test_logical_gpus_are_scheduled_and_the_cpu_side_stays_bit_exact(ray_session, tmp_path):
+    """A fresh Ray instance with one logical GPU (its own process): the node asking
+    num_gpus: 1 gets it (its actor computes on the CPU, there is no CUDA), the others get
+    none; the records are those of a run on the CPU pool (the test cluster, no GPU), bit for
+    bit."""
     cfg = yaml.safe_load((ROOT / "topologies" / "line.yaml").read_text())
     cfg["codec"] = "random:mbt2018-mean"
     cfg["flows"][0]["methods"] = ["hcf", "ssf"]
     cfg["node_defaults"] = {"num_cpus": 0.25, "num_gpus": 0}
     cfg["nodes"][1]["num_gpus"] = 1  # r1
+    cfg["placement"] = "dedicated"
     path = tmp_path / "line.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    out = run_script(SCRIPT, path, tmp_path)
-    dedicated = out["dedicated"]
+    dedicated = run_script(SCRIPT, path, tmp_path / "dedicated")
     assert dedicated["status"] == "ok"
     actors = dedicated["placement"]["actors"]
     assert dedicated["placement"]["nodes"]["r1"] == "r1"
     assert actors["r1"]["gpu_ids"] and actors["r1"]["device"] == "cpu"
     assert all(not actors[n]["gpu_ids"] for n in ("camera", "r2", "screen"))
-    assert dedicated["bits"] == out["pool"]["bits"]
+    cfg["placement"] = "pool"
+    pooled = tmp_path / "pool.yaml"
+    pooled.write_text(yaml.safe_dump(cfg))
+    sc = build_scenario(load_config(pooled), max_images=1)
+    opts = RunOptions(warmup=False, check_transport=False, timeout_s=120)
+    summary = run_simulation(sc, tmp_path / "pool", options=opts)
+    assert summary["status"] == "ok"
+    assert all(not a["gpu_ids"] for a in summary["wall"]["placement"]["actors"].values())
+    got = bits(tmp_path / "dedicated")
+    assert len(got) == 2 and got == bits(tmp_path / "pool")
