@@ -185,16 +185,6 @@ def _kill_after_records(args: list[str], results: Path, timeout=300) -> int:
             os.killpg(proc.pid, signal.SIGKILL)  # the local Ray processes it started
 
 
-def _cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hcf_ray.cli", *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-
-
 def _in_process(args: list[str], capsys) -> subprocess.CompletedProcess:
     """``hcf-sim ARGS`` in this process (the test session's Ray), as a completed process."""
     capsys.readouterr()
@@ -224,10 +214,12 @@ def test_kill_9_mid_run_then_resume_equals_a_clean_run(clean_run, tmp_path, caps
     cfg, _, ref = clean_run
     out = tmp_path / "out"
     args = ["run", str(cfg), "--out", str(out)]
-    kept = _kill_after_records(args, out / "results.jsonl")
+    # its local Ray instance gets one CPU, so one pool actor to start (the records and the
+    # config the resume checks do not depend on the pool size)
+    kept = _kill_after_records([*args, "--num-cpus", "1"], out / "results.jsonl")
     before = (out / "results.jsonl").read_bytes()
     first = before.splitlines()[:kept]
-    again = _cli(args)  # without --resume: refused, nothing touched
+    again = _in_process(args, capsys)  # without --resume: refused, nothing touched
     assert again.returncode == 2 and "--resume" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert (out / "results.jsonl").read_bytes() == before
@@ -244,7 +236,7 @@ def test_kill_9_mid_sweep_then_resume_equals_a_clean_sweep(ray_session, tmp_path
     args = ["sweep", str(cfg), "--out", str(out)]
     kept = _kill_after_records(args, out / "sweep_results.jsonl")
     before = (out / "sweep_results.jsonl").read_bytes()
-    again = _cli(args)
+    again = _in_process(args, capsys)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     assert (out / "sweep_results.jsonl").read_bytes() == before
     done = _in_process([*args, "--resume"], capsys)
