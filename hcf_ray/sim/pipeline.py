@@ -298,13 +298,15 @@ class CodecPipeline:
         intro: str = "",
         progress: Progress | None = None,
         requests: Callable[[int, Item], UnitRequest] | None = None,
+        on_item: Callable[[Item, CodecResults], None] | None = None,
     ) -> CodecResults:
         """Every item's codec work, priced as it completes (in submission order); a unit
         that fails after its retries gives error records, and the others go on.
 
         ``intro`` is said first; ``progress`` counts the units (default: a new
         :class:`Progress` of ``items`` from the options); ``requests`` builds an item's
-        request (default :meth:`request`)."""
+        request (default :meth:`request`); ``on_item(item, results)`` is called after each
+        item is priced or turned into error records, in submission order."""
         o = self.options
         progress = progress or Progress(len(items), o.say, o.progress, on_step=o.on_unit)
         if intro:
@@ -324,6 +326,8 @@ class CodecPipeline:
                 out.errors[item.world][item.unit.seq] = recs
                 out.causes.setdefault(item.world, res.error)
                 self.log(f"{res.error} ({self.error_note})")
+            if on_item is not None:
+                on_item(item, out)
             progress.step()
             if self.watch_health and time.monotonic() - last_health > self.options.health_every_s:
                 out.health += self.backend.health(timeout_s=2.0)
@@ -354,6 +358,57 @@ def codec_cache(cache, cache_dir: str | Path | None, out_dir: str | Path | None)
 WORLDS_PER_TASK = 64
 
 
+class EventTasks:
+    """Worlds' event simulations as Ray tasks of up to ``per_task`` worlds each, submitted
+    while the caller is still pricing other worlds (the driver prices, the tasks simulate:
+    both cores work). :meth:`collect` hands each result to ``done`` in submission order,
+    as far as the results are back; :meth:`finish` waits for the rest.
+
+    A batch travels as bytes of the standard pickler (plain dataclasses of this package,
+    written several times faster than by Ray's cloudpickle, whose per-object hook runs in
+    Python)."""
+
+    def __init__(self, done: Callable[[Hashable, WorldResult], None], per_task=WORLDS_PER_TASK):
+        from hcf_ray.sim.pool import release_idle_actors
+        from hcf_ray.sim.world import simulate_pickled
+
+        release_idle_actors()  # kept pool actors would hold the CPUs these tasks need
+        self._task = ray.remote(num_cpus=1, max_retries=3)(simulate_pickled)
+        self._done = done
+        self._per_task = per_task
+        self._batch: list[tuple[Hashable, WorldSpec, Sequence[PricedUnit]]] = []
+        self._sent: list[tuple[list[Hashable], Any]] = []  # (keys, ref), in order
+
+    def submit(self, key: Hashable, spec: WorldSpec, units: Sequence[PricedUnit]) -> None:
+        self._batch.append((key, spec, units))
+        if len(self._batch) >= self._per_task:
+            self._send()
+            self.collect()
+
+    def _send(self) -> None:
+        if self._batch:
+            blob = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
+            self._sent.append(([k for k, _, _ in self._batch], self._task.remote(blob)))
+            self._batch = []
+
+    def collect(self, wait: bool = False) -> None:
+        while self._sent:
+            keys, ref = self._sent[0]
+            if not wait and not ray.wait([ref], timeout=0)[0]:
+                return
+            part = pickle.loads(ray.get(ref))
+            self._sent.pop(0)
+            for key in keys:
+                self._done(key, part[key])
+
+    def finish(self) -> None:
+        from hcf_ray.sim.pool import release_idle_actors
+
+        release_idle_actors()  # a pool kept since the tasks started would hold their CPUs
+        self._send()
+        self.collect(wait=True)
+
+
 def simulate_in_tasks(
     worlds: Sequence[tuple[Hashable, WorldSpec, Sequence[PricedUnit]]],
     done: Callable[[Hashable, WorldResult], None],
@@ -361,14 +416,7 @@ def simulate_in_tasks(
 ) -> None:
     """Worlds' event simulations in Ray tasks of up to ``per_task`` worlds each; every
     world's result is handed to ``done`` in the given order as soon as its batch is back."""
-    from hcf_ray.sim.pool import release_idle_actors
-    from hcf_ray.sim.world import simulate_pickled
-
-    release_idle_actors()  # kept pool actors would hold the CPUs these tasks need
-    batches = [list(worlds[k : k + per_task]) for k in range(0, len(worlds), per_task)]
-    task = ray.remote(num_cpus=1, max_retries=3)(simulate_pickled)
-    refs = [task.remote(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) for b in batches]
-    for batch, ref in zip(batches, refs):
-        part = pickle.loads(ray.get(ref))
-        for key, _, _ in batch:
-            done(key, part[key])
+    tasks = EventTasks(done, per_task)
+    for key, spec, units in worlds:
+        tasks.submit(key, spec, units)
+    tasks.finish()

@@ -455,6 +455,17 @@ def run_sweep(
         ),
         say,
     )
+    appended = 0
+
+    def write(i: int, result) -> None:
+        nonlocal appended
+        w = worlds[i]
+        recs = merge_records({w.network: result}, events.results.errors.get(i))
+        for rec in recs:
+            rec.update(network=w.network, generator=w.generator, seed=w.seed)
+        appended += out.append(recs)
+
+    events = _WorldEvents(worlds, write)
     try:
         backend.prepare(node_needs([p for i in todo for p in worlds[i].scenario.plans.values()]))
         t_ready = time.perf_counter()
@@ -465,30 +476,21 @@ def run_sweep(
             for w in [worlds[i]]
             for u in pl.units_of(w.scenario)
         ]
+        events.expect(items)
         skipped = len(worlds) - len(todo)
-        codec = pipe.run(
+        pipe.run(
             items,
-            f"codec work: {len(items)} units of {len(todo)} worlds"
+            f"codec work: {len(items)} units of {len(todo)} worlds, each world's event "
+            f"simulation a Ray task once its units are priced, appended to {out.final}"
             + (f" ({skipped} worlds already in {out.final.name})" if skipped else ""),
+            on_item=events.priced,
         )
         actors = _actor_info(backend)
         failures = pipe.failures
     finally:
         backend.close()  # frees the CPUs for the event-simulation tasks
     t_codec = time.perf_counter()
-    appended = 0
-
-    def write(i: int, result) -> None:
-        nonlocal appended
-        w = worlds[i]
-        recs = merge_records({w.network: result}, codec.errors.get(i))
-        for rec in recs:
-            rec.update(network=w.network, generator=w.generator, seed=w.seed)
-        appended += out.append(recs)
-
-    if say:
-        say(f"event simulation: {len(todo)} worlds as Ray tasks, appended to {out.final}")
-    _simulate_worlds([(i, worlds[i]) for i in todo], codec.priced, write)
+    events.finish()
     t_sim = time.perf_counter()
     records = out.all_records()
     summary = aggregate([r for r in records if r.get("status", "ok") == "ok"])
@@ -537,20 +539,46 @@ def _actor_info(backend) -> dict:
     return {n: {k: v.get(k) for k in keys} for n, v in backend.actors.info.items()}
 
 
-def _simulate_worlds(
-    worlds: list[tuple[int, World]], priced: dict[int, list], write: Callable[[int, Any], None]
-) -> None:
-    """Every world's event simulation as Ray tasks (:func:`~hcf_ray.sim.pipeline.
-    simulate_in_tasks`); each result is handed to ``write`` in world order."""
-    from hcf_ray.sim.pipeline import simulate_in_tasks
-    from hcf_ray.sim.world import world_spec
+class _WorldEvents:
+    """Each world's event simulation, sent as a Ray task (:class:`~hcf_ray.sim.pipeline.
+    EventTasks`) as soon as the last of its units is priced; results reach ``write`` in
+    world order. A network's worlds share one event-network description."""
 
-    specs: dict[str, Any] = {}  # a network's worlds share its event network
-    for _, w in worlds:
-        if w.network not in specs:
+    def __init__(self, worlds: list[World], write: Callable[[int, Any], None]):
+        self.worlds = worlds
+        self.write = write
+        self.left: dict[int, int] = {}
+        self.specs: dict[str, Any] = {}
+        self.tasks = None  # started by the first finished world
+        self.results = None  # the pipeline's results so far (CodecResults)
+
+    def expect(self, items) -> None:
+        for item in items:
+            self.left[item.world] = self.left.get(item.world, 0) + 1
+
+    def priced(self, item, results) -> None:
+        from hcf_ray.sim.pipeline import EventTasks
+        from hcf_ray.sim.world import world_spec
+
+        self.results = results
+        i = item.world
+        self.left[i] -= 1
+        if self.left[i]:
+            return
+        w = self.worlds[i]
+        spec = self.specs.get(w.network)
+        if spec is None:
             sc = w.scenario
-            specs[w.network] = world_spec(w.network, sc.topology, sc.devices, sc.config.seed)
-    simulate_in_tasks([(i, specs[w.network], priced[i]) for i, w in worlds], write)
+            spec = self.specs[w.network] = world_spec(
+                w.network, sc.topology, sc.devices, sc.config.seed
+            )
+        if self.tasks is None:
+            self.tasks = EventTasks(self.write)
+        self.tasks.submit(i, spec, results.priced.get(i, []))
+
+    def finish(self) -> None:
+        if self.tasks is not None:
+            self.tasks.finish()
 
 
 def aggregate(records: list[dict]) -> dict:
