@@ -53,6 +53,7 @@ def sweep_cfg(tmp_path: Path, images: Path) -> Path:
     cfg["codec"] = CODEC
     cfg["transport"] = "bitstream"
     cfg["seeds"] = [0]
+    cfg["generators"] = cfg["generators"][:2]  # two networks: the kill falls between them
     cfg["policies"] = ["edge", "late"]
     cfg["flow"].update(images=str(images), max_images=1)
     path = tmp_path / "sweep.yaml"
@@ -234,7 +235,7 @@ def test_kill_9_mid_sweep_then_resume_equals_a_clean_sweep(ray_session, tmp_path
     assert main(["sweep", str(cfg), "--out", str(clean)]) == 0
     out = tmp_path / "out"
     args = ["sweep", str(cfg), "--out", str(out)]
-    kept = _kill_after_records(args, out / "sweep_results.jsonl")
+    kept = _kill_after_records([*args, "--num-cpus", "1"], out / "sweep_results.jsonl")
     before = (out / "sweep_results.jsonl").read_bytes()
     again = _in_process(args, capsys)
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
