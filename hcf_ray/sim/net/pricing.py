@@ -15,6 +15,7 @@ event network then divides by the node's ``speed``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -88,6 +89,7 @@ def step_ops(stage, step: int) -> tuple[str, ...]:
     raise ValueError(f"step {step} outside a stage of {n + 2} steps")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # stages are frozen; a sweep slices the same ones often
 def slice_ops(stage, start: int, stop: int) -> tuple[str, ...]:
     """Profile ops of steps ``[start, stop)`` of a stage (a planner Segment)."""
     return tuple(op for step in range(start, stop) for op in step_ops(stage, step))
