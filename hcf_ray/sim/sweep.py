@@ -1,22 +1,30 @@
-"""Sweeps: many generated networks × policies × methods × seeds on one reusable actor pool.
+"""Sweeps: many networks × policies × methods × seeds on one reusable actor pool.
 
-Each network comes from a NetworkX generator (``random_geometric``, ``waxman``,
-``barabasi_albert``, ``balanced_tree``, ``path``, or any ``networkx`` generator function by
-name) and a seed; link bandwidth and latency are drawn uniformly from the configured ranges,
-node ``"0"`` is the source and destinations are drawn (seeded) among the nodes whose route is
-short enough for their drawn target level. Every (network, policy) is one simulated world;
-SSF does not depend on the policy and runs once per network. The codec work of every world
-goes through one pool of ``actors`` actors (default: one per CPU) and one cache: each job is
-sent to the next pool actor in turn, whatever its virtual node (an actor that failed is
-skipped until it answers again), so actors are created once and reused by every network, and
-a stage that several worlds share is computed once. Compute is priced, or with ``timing:
-measured`` timed, per job and attributed to the job's virtual node. The worlds' event
-simulations then run as Ray tasks.
+A network is either generated or read from a file. ``generators:`` names NetworkX generators
+(``random_geometric``, ``waxman``, ``barabasi_albert``, ``balanced_tree``, ``path``, or any
+``networkx`` generator function by name), built with each seed; link bandwidth and latency
+are drawn uniformly from the configured ranges, node ``"0"`` is the source and destinations
+are drawn (seeded) among the nodes whose route is short enough for their drawn target level.
+``graphs: {files: [GLOB, …], sample: N, placement: {…}}`` reads real networks (Topology Zoo
+GML / GraphML and the other formats of ``graph.file``): the globs are resolved against the
+sweep file's folder, each seed draws ``sample`` of the matched files (seeded, without
+replacement; all of them when absent), every drawn file is imported once with the sweep's
+``graph:`` options, and the source and destinations are placed by
+:mod:`hcf_ray.sim.placement` (seeded). A sweep has generators, graphs or both.
 
-Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``,
-``seed``; appended world by world, so an interrupted sweep keeps what it finished and
-``--resume`` completes it) and ``sweep_summary.json`` (mean and spread per method × policy
-and per generator). There are no per-world folders: filter the combined file by
+Every (network, policy) is one simulated world; SSF does not depend on the policy and runs
+once per network. The codec work of every world goes through one pool of ``actors`` actors
+(default: one per CPU) and one cache: each job is sent to the next pool actor in turn,
+whatever its virtual node (an actor that failed is skipped until it answers again), so
+actors are created once and reused by every network, and a stage that several worlds share
+is computed once. Compute is priced, or with ``timing: measured`` timed, per job and
+attributed to the job's virtual node. The worlds' event simulations then run as Ray tasks.
+
+Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``
+(``"graph"`` for a file), ``seed``, and for a file ``graph`` (its name), ``source`` and
+``destinations``; appended world by world, so an interrupted sweep keeps what it finished
+and ``--resume`` completes it) and ``sweep_summary.json`` (mean and spread per method ×
+policy and per generator). There are no per-world folders: filter the combined file by
 ``network``/``policy``/``method``.
 """
 
@@ -27,11 +35,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import networkx as nx
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hcf_ray.demo_models import models_record
 from hcf_ray.images import remembered_inspections
@@ -63,7 +72,18 @@ from hcf_ray.sim.config import (
     show,
 )
 from hcf_ray.sim.generators import KINDS, build_graph, check_generator
+from hcf_ray.sim.graphset import (
+    GraphFiles,
+    GraphNetwork,
+    GraphOptions,
+    GraphReader,
+    base_names,
+    draw,
+    match_files,
+)
 from hcf_ray.sim.net.costs import DEFAULT_PROFILE
+from hcf_ray.sim.placement import destinations as _draw_destinations
+from hcf_ray.sim.placement import place
 from hcf_ray.sim.report import spread
 from hcf_ray.sim.scenario import Scenario, build_scenario, network_parts
 
@@ -136,7 +156,9 @@ class SweepConfig(ResolvedConfig):
     codec: CodecSpec = "default"
     phi_dir: FilePath | None = None
     transport: Literal["bitstream", "latent"] = "latent"
-    generators: list[Generator] = Field(min_length=1, max_length=MAX_NETWORKS)
+    generators: list[Generator] = Field(default_factory=list, max_length=MAX_NETWORKS)
+    graphs: GraphFiles | None = None  # networks read from files (hcf_ray.sim.graphset)
+    graph: GraphOptions = GraphOptions()  # import options for every file of graphs.files
     seeds: list[Annotated[int, Field(strict=True, ge=0, lt=2**32)]] = Field(
         default_factory=lambda: [0], min_length=1, max_length=MAX_NETWORKS
     )
@@ -157,6 +179,12 @@ class SweepConfig(ResolvedConfig):
     profile: FilePath | None = None  # cost profile (None: the shipped CPU profile)
     node_defaults: NodeDefaults = NodeDefaults(num_cpus=0.0, num_gpus=0.0)
 
+    @model_validator(mode="after")
+    def _networks(self) -> SweepConfig:
+        if not self.generators and self.graphs is None:
+            raise ValueError("no networks: give generators, graphs (files) or both")
+        return self
+
 
 @dataclass
 class World:
@@ -165,6 +193,7 @@ class World:
     seed: int
     policy: str
     scenario: Scenario
+    graph: str | None = None  # the file's name, for a network read from a file
 
 
 @dataclass
@@ -173,6 +202,7 @@ class Sweep:
     worlds: list[World]
     networks: list[dict]
     warnings: list[str] = field(default_factory=list)
+    graph_files: list[str] = field(default_factory=list)  # the files read (absolute paths)
 
     def describe(self) -> str:
         return (
@@ -204,9 +234,13 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
                 f"unknown method {show(m, 40)}; choose from {', '.join(method_names())}",
                 f"methods[{i}]",
             )
-    if len(cfg.generators) * len(cfg.seeds) > MAX_NETWORKS:
+    files = match_files(cfg.graphs, cfg.as_written) if cfg.graphs is not None else []
+    draws = [(seed, draw(files, cfg.graphs.sample, seed)) for seed in cfg.seeds] if files else []
+    drawn = sum(len(d) for _, d in draws)
+    if len(cfg.generators) * len(cfg.seeds) + drawn > MAX_NETWORKS:
+        what = f"{len(cfg.generators)} generators × {len(cfg.seeds)} seeds"
         raise ConfigError(
-            f"{len(cfg.generators)} generators × {len(cfg.seeds)} seeds: at most "
+            f"{what}{f' + {drawn} graph files drawn' if drawn else ''}: at most "
             f"{MAX_NETWORKS} networks per sweep",
             "seeds",
         )
@@ -220,16 +254,26 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
     specs = [
         check_generator(g.kind, g.params, f"generators[{i}]") for i, g in enumerate(cfg.generators)
     ]
+    read = GraphReader(cfg.graph)  # each drawn file imported once, whatever the seeds
     per_network = 1 + len(cfg.policies) * len(cfg.methods)
-    work = sum(spec.nodes() for spec in specs) * len(cfg.seeds) * per_network
+    nodes = sum(spec.nodes() for spec in specs) * len(cfg.seeds)
+    nodes += sum(len(read(f).nodes) for _, d in draws for f in d)
+    work = nodes * per_network
     if work > MAX_SWEEP_WORK:
         raise ConfigError(
             f"too big to plan: nodes × seeds × (1 + policies × methods) = {work} (at most "
             f"{MAX_SWEEP_WORK}); use fewer nodes, seeds, policies or methods",
-            "generators",
+            "generators" if cfg.generators else "graphs",
         )
     with remembered_inspections():  # the same images are checked for every network
-        return _plan_networks(cfg, codec, specs)
+        sweep = _plan_networks(cfg, codec, specs)
+        if draws:
+            _plan_graphs(cfg, codec, draws, read, base_names(files), sweep)
+    if not sweep.worlds:
+        field = "generators" if cfg.generators else "graphs"
+        raise ConfigError("no feasible network in the sweep (all skipped)", field)
+    sweep.warnings = list(dict.fromkeys(sweep.warnings))
+    return sweep
 
 
 def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
@@ -242,7 +286,7 @@ def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
             name = f"{gen.kind}-{gi}-s{seed}"
             rng = random.Random(f"{cfg.name}:{name}")
             nodes, links = _nodes_links(g, cfg.links, rng)
-            dests = _destinations(g, cfg.flow, cfg.links, rng)
+            dests = _draw_destinations(g, 0, [n for n in g.nodes if n != 0], cfg.flow, rng)
             info = {
                 "network": name,
                 "generator": gen.kind,
@@ -258,21 +302,68 @@ def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
                 info["skipped"] = len(cfg.policies) * len(cfg.methods)
                 info["skip_reasons"].append("no destination close enough to the source")
                 continue
-            parts: list = []  # the network's NetworkParts, made by its first world
-            for pi, policy in enumerate(cfg.policies):
-                methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
-                for m in methods:
-                    world = _world(cfg, name, nodes, links, dests, policy, [m], codec, parts)
-                    label = policy_label(policy, cfg.as_written)
-                    if isinstance(world, str):
-                        info["skipped"] += 1
-                        info["skip_reasons"].append(f"{m}/{label}: {world}")
-                        continue
-                    warns += world.warnings
-                    worlds.append(World(name, gen.kind, seed, label, world))
-    if not worlds:
-        raise ConfigError("no feasible network in the sweep (all skipped)", "generators")
-    return Sweep(cfg, worlds, networks, list(dict.fromkeys(warns)))
+            world = partial(World, name, gen.kind, seed)
+            warns += _plan_worlds(cfg, codec, info, nodes, links, "0", world, worlds)
+    return Sweep(cfg, worlds, networks, warns)
+
+
+def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep: Sweep) -> None:
+    """The worlds of the networks read from files (``graphs:``), appended to ``sweep``."""
+    placement = cfg.graphs.placement
+    for seed, files in draws:
+        for path in files:
+            net: GraphNetwork = read(path)
+            name = f"graph-{bases[path]}-s{seed}"
+            rng = random.Random(f"{cfg.name}:{name}")
+            placed = place(net.graph, placement, cfg.flow, rng, net.eligible)
+            if placed is None:
+                raise ConfigError(
+                    f"{net.name}: no eligible destination for placement "
+                    f"{placement.source!r} with levels {list(cfg.flow.levels)}"
+                    + (f" at hops {placement.hops}" if placement.hops else ""),
+                    "graphs.placement",
+                )
+            source, dests = placed
+            info = {
+                "network": name,
+                "generator": "graph",
+                "graph": net.name,
+                "file": path,
+                "seed": seed,
+                "nodes": len(net.nodes),
+                "edges": len(net.links),
+                "source": source,
+                "destinations": dests,
+                "skipped": 0,
+                "skip_reasons": [],
+            }
+            sweep.networks.append(info)
+            world = partial(World, name, "graph", seed, graph=net.name)
+            sweep.warnings += _plan_worlds(
+                cfg, codec, info, net.nodes, net.links, source, world, sweep.worlds
+            )
+    sweep.graph_files = list(read.read)
+
+
+def _plan_worlds(cfg, codec, info, nodes, links, source, world, worlds) -> list[str]:
+    """One world per policy × method of a network (SSF once); infeasible ones counted in
+    ``info``. Returns the worlds' warnings."""
+    warns: list[str] = []
+    dests = info["destinations"]
+    name = info["network"]
+    parts: list = []  # the network's NetworkParts, made by its first world
+    for pi, policy in enumerate(cfg.policies):
+        methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
+        for m in methods:
+            sc = _world(cfg, name, nodes, links, source, dests, policy, [m], codec, parts)
+            label = policy_label(policy, cfg.as_written)
+            if isinstance(sc, str):
+                info["skipped"] += 1
+                info["skip_reasons"].append(f"{m}/{label}: {sc}")
+                continue
+            warns += sc.warnings
+            worlds.append(world(policy=label, scenario=sc))
+    return warns
 
 
 def generate(gen: Generator, seed: int, where: str, spec=None) -> nx.Graph:
@@ -301,39 +392,7 @@ def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random):
     return nodes, links
 
 
-def _destinations(g: nx.Graph, flow: SweepFlow, rng_cfg: Range, rng: random.Random) -> list[dict]:
-    """Seeded destinations whose routes fit their levels (levels drop by ≥ 1 per hop, also
-    past a destination that lies on another destination's route); with ``n_q`` set, any
-    reachable node (relays forward, the planner rejects what n_q cannot hold)."""
-    _, paths = nx.single_source_dijkstra(g, 0, weight="latency_ms")
-    candidates = [n for n in g.nodes if n != 0]
-    rng.shuffle(candidates)
-    lo, hi = flow.levels
-    chosen: dict[int, int] = {}
-    for n in candidates:
-        level = rng.randint(lo, min(hi, flow.source_level))
-        if flow.n_q is not None:
-            if n in paths:
-                chosen[n] = level
-        elif len(paths[n]) - 1 <= flow.source_level - level + 1 and all(
-            _compatible(paths, n, level, a, la) and _compatible(paths, a, la, n, level)
-            for a, la in chosen.items()
-        ):
-            chosen[n] = level
-        if len(chosen) == flow.destinations:
-            break
-    return [{"node": str(n), "level": lv} for n, lv in chosen.items()]
-
-
-def _compatible(paths, n: int, level: int, a: int, level_a: int) -> bool:
-    """If ``a`` lies on ``n``'s route, ``a`` must be able to pass a level down to ``n``."""
-    route = paths[n]
-    if a not in route:
-        return True
-    return level_a >= level + (len(route) - 1 - route.index(a))
-
-
-def _world(cfg, name, nodes, links, dests, policy, methods, codec, parts) -> Scenario | str:
+def _world(cfg, name, nodes, links, source, dests, policy, methods, codec, parts) -> Scenario | str:
     sim = SimConfig(
         name=name,
         codec=cfg.codec,
@@ -350,7 +409,7 @@ def _world(cfg, name, nodes, links, dests, policy, methods, codec, parts) -> Sce
         flows=[
             FlowConfig(
                 name="flow",
-                source="0",
+                source=source,
                 source_level=cfg.flow.source_level,
                 destinations=dests,
                 methods=methods,
@@ -385,12 +444,17 @@ def open_sweep_output(
     max_networks: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    config_file: str | Path | None = None,
 ):
-    """The sweep's output folder, checked before anything runs (see :mod:`.outdir`)."""
+    """The sweep's output folder, checked before anything runs (see :mod:`.outdir`): the
+    sweep's config and the sha256 of every file it reads (``config_file``, the sweep YAML,
+    among them; :func:`hcf_ray.sim.inputs.sweep_inputs`)."""
+    from hcf_ray.sim.inputs import sweep_inputs
     from hcf_ray.sim.outdir import OutputDir
 
     identity = {"config": sweep.config.model_dump(mode="json"), "max_networks": max_networks}
-    return OutputDir(out_dir, "sweep_results.jsonl", identity, resume, overwrite)
+    inputs = sweep_inputs(sweep, config_file)
+    return OutputDir(out_dir, "sweep_results.jsonl", identity, resume, overwrite, inputs)
 
 
 def world_keys(world: World) -> list[tuple]:
@@ -463,6 +527,10 @@ def run_sweep(
         recs = merge_records({w.network: result}, events.results.errors.get(i))
         for rec in recs:
             rec.update(network=w.network, generator=w.generator, seed=w.seed)
+            if w.graph is not None:  # a network read from a file: which, and where placed
+                spec = w.scenario.flows[0].spec
+                dests = [d.node for d in spec.destinations]
+                rec.update(graph=w.graph, source=spec.source, destinations=dests)
         appended += out.append(recs)
 
     events = _WorldEvents(worlds, write)
