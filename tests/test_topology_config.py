@@ -352,10 +352,13 @@ def test_graphml_and_gml_import(tmp_path):
         assert topo.node("Rome").speed == 2.0
         pb = topo.link("Paris", "Berlin")
         assert pb.bandwidth_mbps == pytest.approx(10000)
-        assert pb.latency_ms == pytest.approx(878 / 200, rel=0.02)  # great circle in fibre
+        # great circle in fibre (878 km at 200 km/ms) plus the 0.1 ms per-hop default
+        assert pb.latency_ms == pytest.approx(878 / 200 + 0.1, rel=0.02)
         bp = topo.link("Berlin", "Paris")  # undirected file: both ways
         assert (bp.bandwidth_mbps, bp.latency_ms) == (pb.bandwidth_mbps, pb.latency_ms)
         assert topo.link("Rome", "Berlin").bandwidth_mbps == pytest.approx(2500)
-        assert topo.link("Berlin", "Rome").latency_ms == 5.0  # no coordinates: default
+        # Rome has no coordinates: placed at its one located neighbour, Berlin (0 km), so
+        # only the per-hop delay is left
+        assert topo.link("Berlin", "Rome").latency_ms == pytest.approx(0.1)
         sc = build_scenario(cfg)
         assert sc.plan("flow0", "hcf").destinations[0].path == ("Paris", "Berlin", "Rome")

@@ -46,22 +46,31 @@ def read_raw(path: str | Path):
     """The raw graph of a file (see :mod:`.model`), its reader picked by :func:`sniff_format`."""
     path = Path(path)
     try:
-        if not path.is_file():
-            raise GraphError(f"{path}: graph file not found")
-        if path.stat().st_size > MAX_GRAPH_BYTES:
-            raise GraphError(f"{path}: larger than {MAX_GRAPH_BYTES // 2**20} MiB")
+        found = path.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise GraphError(f"{path}: graph file not found")
+    try:
+        size = path.stat().st_size
         fmt = sniff_format(path)
-        if fmt is None:
-            raise GraphError(
-                f"{path}: unknown graph format (use GML, GraphML, SNDlib or Rocketfuel .intra)"
-            )
-        return _reader(fmt)(path)
+    except OSError as exc:
+        raise GraphError(f"cannot read {path}: {type(exc).__name__}: {exc.strerror}") from None
+    if size > MAX_GRAPH_BYTES:
+        raise GraphError(f"{path}: larger than {MAX_GRAPH_BYTES // 2**20} MiB")
+    if fmt is None:
+        raise GraphError(
+            f"{path}: unknown graph format (use GML, GraphML, SNDlib or Rocketfuel .intra)"
+        )
+    reader = _reader(fmt)
+    try:
+        return reader(path)
     except GraphError as exc:
         text = str(exc)
-        raise GraphError(text if text.startswith(str(path)) else f"{path}: {text}") from None
-    except (OSError, ValueError, RecursionError, KeyError, TypeError, IndexError) as exc:
+        raise GraphError(text if str(path) in text else f"cannot read {path}: {text}") from None
+    except Exception as exc:  # any parser failure (NetworkX, XML, decoding, recursion)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise GraphError(f"{path}: cannot read: {type(exc).__name__}: {msg}".rstrip(": ")) from None
+        raise GraphError(f"cannot read {path}: {type(exc).__name__}: {msg}".rstrip(": ")) from None
 
 
 def _reader(fmt: str):

@@ -15,7 +15,8 @@ comes out identical from either file:
 * the ``id`` / ``key`` bookkeeping attributes of the writers are dropped; the graph gets
   ``format`` (``"gml"`` / ``"graphml"``).
 
-A file either format's parser refuses raises :class:`GraphFileError` (one line).
+NetworkX's errors (an undefined edge end, a duplicated node id, broken XML) pass through:
+:func:`hcf_ray.graphs.read_raw` reports them as one line naming the file.
 """
 
 from __future__ import annotations
@@ -57,20 +58,12 @@ def parse_gml_text(text: str) -> nx.MultiGraph:
         raise GraphFileError("no 'graph [' section")
     head, body = text[: match.end()], text[match.end() :]
     body = _MULTIGRAPH_KEY.sub(r"\1", body)
-    try:
-        g = nx.parse_gml(head + "\n  multigraph 1\n" + body, label="id")
-    except nx.NetworkXError as exc:
-        raise GraphFileError(_first_line(exc)) from None
-    return _normalise(g, "gml")
+    return _normalise(nx.parse_gml(head + "\n  multigraph 1\n" + body, label="id"), "gml")
 
 
 def read_graphml(path: str | Path) -> nx.MultiGraph:
     """A GraphML file as a raw multigraph (see the module doc)."""
-    try:
-        g = nx.read_graphml(Path(path), force_multigraph=True)
-    except nx.NetworkXError as exc:
-        raise GraphFileError(_first_line(exc)) from None
-    return _normalise(g, "graphml")
+    return _normalise(nx.read_graphml(Path(path), force_multigraph=True), "graphml")
 
 
 def _normalise(g: nx.Graph, fmt: str) -> nx.MultiGraph:
@@ -95,8 +88,3 @@ def _text(value):
     if isinstance(value, str) and "&" in value:
         return html.unescape(value)
     return value
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

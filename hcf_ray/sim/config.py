@@ -436,11 +436,19 @@ class RoutingConfig(StrictModel):
 
 
 class GraphImport(StrictModel):
-    """Nodes and links from a GraphML/GML file (Internet Topology Zoo style)."""
+    """Nodes and links from a graph file: Topology Zoo GML / GraphML, SNDlib, Rocketfuel
+    (the rules and their order: :mod:`hcf_ray.graphs.rules`)."""
 
     file: FilePath
-    bandwidth_mbps: Bandwidth = 100.0  # when the file has no LinkSpeedRaw/bandwidth attribute
-    latency_ms: Millis | None = None  # None: from coordinates, else 5 ms
+    bandwidth_mbps: Bandwidth = 100.0  # speed of a link whose file gives none
+    latency_ms: Millis | None = None  # one fixed latency for every link (None: the rules)
+    default_latency_ms: Millis = 5.0  # a link with no latency and no coordinates in reach
+    route_factor: float = Field(1.0, strict=True, ge=1, le=10)  # route km / great-circle km
+    km_per_ms: float = Field(200.0, strict=True, gt=0, le=300)  # propagation (fibre: 200)
+    per_hop_ms: Millis = 0.1  # processing delay added to each coordinate-derived latency
+    parallel: Literal["sum", "fastest"] = "sum"  # parallel edges: capacities add up
+    hyperedges: Literal["contract", "keep"] = "contract"  # shared media: no hop / no codec
+    external_transit: bool = Field(False, strict=True)  # routes through Internal 0 nodes
 
 
 class ResolvedConfig(StrictModel):

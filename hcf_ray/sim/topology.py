@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -26,6 +26,9 @@ from hcf_ray.sim.config import (
     NodeDefaults,
     SimConfig,
 )
+
+if TYPE_CHECKING:
+    from hcf_ray.graphs.model import ImportedNetwork
 
 ROUTING_WEIGHTS = ("latency_ms", "hops", "inv_bandwidth")
 
@@ -73,8 +76,20 @@ class MulticastTree:
 class Topology:
     """Nodes and directed links of one simulated network."""
 
-    def __init__(self, nodes: Iterable[NodeSpec], links: Iterable[LinkSpec], name: str = ""):
+    def __init__(
+        self,
+        nodes: Iterable[NodeSpec],
+        links: Iterable[LinkSpec],
+        name: str = "",
+        imported: ImportedNetwork | None = None,
+    ):
         self.name = name
+        # the graph file's network (rules and provenance), None without a graph: file
+        self.imported = imported
+        # nodes a route may start or end at but not pass through (imported external nodes)
+        self.non_transit = frozenset(
+            n.name for n in (imported.nodes if imported else ()) if not n.transit
+        )
         self.graph = nx.DiGraph()
         for n in nodes:
             self.graph.add_node(n.id, spec=n)
@@ -118,7 +133,14 @@ class Topology:
     ) -> MulticastTree:
         """Shortest paths (by ``weight``) from ``source``; raises for unreachable nodes."""
         self.check_weight(weight)
-        _, paths = nx.single_source_dijkstra(self.graph, source, weight=weight)
+        cost = weight
+        if self.non_transit - {source}:
+            blocked = self.non_transit - {source}
+
+            def cost(u, v, d):  # no edge out of a non-transit node: no route through it
+                return None if u in blocked else d[weight]
+
+        _, paths = nx.single_source_dijkstra(self.graph, source, weight=cost)
         missing = [d for d in destinations if d not in paths]
         if missing:
             raise Unreachable(missing[0], source)
@@ -147,12 +169,13 @@ def node_spec(cfg: NodeConfig, defaults: NodeDefaults) -> NodeSpec:
 
 def build_topology(cfg: SimConfig) -> Topology:
     """Nodes and links of a config (imported graph first, then YAML entries override/add)."""
-    from hcf_ray.sim.graphio import import_graph
+    from hcf_ray.sim.graphio import import_network
 
     node_cfgs: dict[str, NodeConfig] = {}
     link_cfgs: list[tuple[str, LinkConfig]] = []
+    imported = None
     if cfg.graph is not None:
-        imported_nodes, imported_links = import_graph(cfg.graph, Path(cfg.graph.file))
+        imported, imported_nodes, imported_links = import_network(cfg.graph, Path(cfg.graph.file))
         node_cfgs.update((n.id, n) for n in imported_nodes)
         link_cfgs += [("graph.file", link) for link in imported_links]
     yaml_ids: set[str] = set()
@@ -189,4 +212,4 @@ def build_topology(cfg: SimConfig) -> Topology:
         for u, v in pairs:  # later entries (YAML) override earlier ones (imported)
             directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
     nodes = [node_spec(n, cfg.node_defaults) for n in node_cfgs.values()]
-    return Topology(nodes, directed.values(), cfg.name)
+    return Topology(nodes, directed.values(), cfg.name, imported=imported)
