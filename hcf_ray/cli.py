@@ -27,6 +27,7 @@ from hcf_ray.errors import (
     quiet_warnings,
 )
 from hcf_ray.evaluate_cli import add_eval_commands
+from hcf_ray.graph_cli import add_graph_command
 from hcf_ray.policy.cli import add_check_policy_command
 from hcf_ray.sim.cli import add_sim_commands
 from hcf_ray.train_cli import add_train_commands
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_commands(sub)
     add_sim_commands(sub)
     add_calibrate_command(sub)
+    add_graph_command(sub)
 
     from hcf_ray.analysis.cli import add_report_command
 

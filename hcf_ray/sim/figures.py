@@ -22,6 +22,9 @@ file                   figure
                        one image per method with their level and bytes as edge labels
 ``sweep``              :func:`sweep_figure` (sweeps): box plots of latency (ms), bpp and PSNR
                        (dB) per method and policy, one sample per network
+``geo``                :func:`geo_figure` (runs on a network with coordinates): the network on
+                       longitude/latitude, link width by speed, default-valued links dashed,
+                       each method's route of the topology figure's image and its quantizations
 ``search``             :func:`search_figure` (``hcf-sim search``, written next to
                        ``search.json``): PSNR vs bpp of every candidate per target, latency as
                        colour, the Pareto front ringed, references and the objective's pick
@@ -739,18 +742,42 @@ def plot_search(
         return save_figures({"search": search_figure(doc)}, out_dir, formats)
 
 
+# -- geography ------------------------------------------------------------------------------
+@styled
+def geo_figure(network, df: pd.DataFrame | None = None, image: str | None = None) -> Figure:
+    """:func:`hcf_ray.graphs.figure.network_figure` (an imported network on longitude and
+    latitude; with a run's records, each method's route of ``image`` and where it quantizes)
+    in this module's style and method colours."""
+    from hcf_ray.graphs.figure import network_figure
+
+    if df is None:
+        return network_figure(network, colour=method_colour)
+    df = ok_records(df)
+    records = df.to_dict("records")
+    return network_figure(network, records, image, _methods(df["method"]), method_colour)
+
+
+def has_coordinates(network) -> bool:
+    return network is not None and any(
+        n.lat is not None and n.lon is not None for n in network.nodes
+    )
+
+
 # -- files ----------------------------------------------------------------------------------
 def run_figures(
-    df: pd.DataFrame, graph: nx.Graph | None = None, image: str | None = None
+    df: pd.DataFrame, graph: nx.Graph | None = None, image: str | None = None, network=None
 ) -> dict[str, Figure]:
     """Every figure of a run, by file stem: ``rd``, ``latency``, ``gantt_<method>``…,
-    ``topology`` (of ``image``, default the first)."""
+    ``topology`` (of ``image``, default the first), and ``geo`` (:func:`geo_figure`) when
+    ``network`` (an imported network) has coordinates."""
     df = _need(df, "run")
     topology = topology_figure(df, graph, image=image)  # first: a bad image fails fast
     figs = {"rd": rd_figure(df), "latency": latency_figure(df)}
     for m in _methods(df["method"]):
         figs[f"gantt_{m}"] = gantt_figure(df, m)
     figs["topology"] = topology
+    if has_coordinates(network):
+        figs["geo"] = geo_figure(network, df, image)  # the topology figure's image
     return figs
 
 
@@ -800,14 +827,24 @@ def _load(out_dir: str | Path, kind: str) -> pd.DataFrame:
     return df
 
 
-def _summary_config(out_dir: Path) -> Mapping | None:
+def _summary_config(out_dir: Path, key: str = "resolved_config") -> Mapping | None:
     import json
 
     p = out_dir / "summary.json"
     try:
-        return json.loads(p.read_text()).get("resolved_config")
+        return json.loads(p.read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _summary_network(out_dir: Path):
+    """The imported network a run's ``summary.json`` keeps (``graph``), or None."""
+    doc = _summary_config(out_dir, "graph")
+    if not isinstance(doc, Mapping):
+        return None
+    from hcf_ray.graphs.cli import network_from_json
+
+    return network_from_json(dict(doc))
 
 
 def plot_run(
@@ -825,7 +862,7 @@ def plot_run(
         root = Path(df.attrs["source"]).parent
         graph = graph_from(ok_records(df), _summary_config(root))
         try:
-            figs = run_figures(df, graph, image)
+            figs = run_figures(df, graph, image, _summary_network(root))
         except ValueError as exc:
             raise ValueError(f"{df.attrs['source']}: {exc}") from None
         return save_figures(figs, root / "figures", formats)
