@@ -320,6 +320,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for line in skipped:
         print(f"  {line}")
+    _graph_summary(args.config, sc)
     for (flow, method), plan in sc.plans.items():
         routes = "; ".join(
             f"{d.node}@{d.level}"
@@ -339,6 +340,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph_summary(config: str, sc) -> None:
+    """A ``graph:`` file's rule summary (links per speed / latency rule, nodes per role),
+    and a warning when more than 10 % of its links use a default."""
+    from hcf_ray.graphs.cli import default_warning, network_of, summary_lines
+
+    net = network_of(sc.config, sc.topology)
+    if net is None:
+        return
+    for line in summary_lines(net):
+        print(f"  graph: {line}")
+    warning = default_warning(net)
+    if warning:
+        _warn(f"{config}: {warning}")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from hcf_ray.sim.codec import fetch_codec
     from hcf_ray.sim.config import ConfigError
@@ -354,7 +370,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep.config = sweep.config.model_copy(update={"actors": args.actors})
     out_path = Path(args.out) if args.out else Path("out") / sweep.config.name
     try:
-        out = open_sweep_output(sweep, out_path, args.max_networks, args.resume, args.overwrite)
+        out = open_sweep_output(
+            sweep, out_path, args.max_networks, args.resume, args.overwrite, args.config
+        )
     except OutputError as exc:
         raise _user_error(exc) from None
     for w in sweep.warnings:

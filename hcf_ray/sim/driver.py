@@ -155,10 +155,25 @@ def run_simulation(
 
 
 def open_output(scenario: Scenario, out_dir: str | Path, options: RunOptions) -> OutputDir:
-    """The run's output folder, checked (refuses to reuse one unless resuming/overwriting)."""
+    """The run's output folder, checked (refuses to reuse one unless resuming/overwriting,
+    and resuming one whose config or input files differ)."""
     return OutputDir(
-        out_dir, "results.jsonl", run_identity(scenario), options.resume, options.overwrite
+        out_dir,
+        "results.jsonl",
+        run_identity(scenario),
+        options.resume,
+        options.overwrite,
+        inputs=run_inputs(scenario),
     )
+
+
+def run_inputs(scenario: Scenario) -> dict[str, str]:
+    """``{file: sha256}`` of every file a run of ``scenario`` reads, its config file (the
+    scenario's source) included (:mod:`hcf_ray.sim.inputs`)."""
+    from hcf_ray.sim.inputs import scenario_inputs
+
+    source = scenario.source
+    return scenario_inputs(scenario, source if source and Path(source).is_file() else None)
 
 
 def run_identity(scenario: Scenario) -> dict:

@@ -7,10 +7,26 @@ A run or sweep writes into one folder (``--out``):
   nothing that exists is ever truncated by accident;
 * **resume** keeps every complete record already there and appends only the missing ones. A
   record is keyed by (network, flow, destination, image, method, policy). A torn last line
-  (the process was killed while writing it) is detected and dropped. The folder's
-  ``run.json`` names the config it was produced with; resuming with another config is refused;
+  (the process was killed while writing it) is detected and dropped;
 * **overwrite** writes the new records to a staging file and replaces the old ones only when
   the new run has finished, so an interrupted overwrite leaves the old results intact.
+
+What produced the results (``run.json``). A folder's ``run.json`` holds ``schema`` (the
+version of ``run.json`` and of the records, :data:`SCHEMA`; every record carries it too as
+``"schema"``), ``config_sha256`` (the parsed config, whose paths are absolute, and the
+options that change records) and ``inputs``: ``{file: sha256}`` of every file the run reads
+(the config file, ``graph.file``, policy and method files, every image sent, the codec's
+files, the cost profiles; :mod:`hcf_ray.sim.inputs` lists them, named as the config spells
+them). ``resume`` completes a folder only when all three match; otherwise it is refused with
+one line that says why, naming the first changed file, and nothing in the folder changes:
+
+* ``out/: input changed since these results: zoo/abilene.gml (sha256 differs); …``;
+* a folder written with another schema, or by an older hcf-sim (``run.json`` without
+  ``schema``), or without a readable ``run.json`` at all, cannot be completed: its records
+  are not comparable with the new ones. ``--overwrite`` or another ``--out`` starts afresh.
+
+Files named differently but with the same contents (the config given as ``./x.yaml`` rather
+than ``x.yaml``, a run started from another folder) are the same inputs.
 
 Records are appended one line per ``write`` on an ``O_APPEND`` descriptor, so a killed
 process loses at most the line being written (the kernel keeps what was written). They are
@@ -26,13 +42,16 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hcf_ray.atomic import atomic_write_text
 
 MANIFEST = "run.json"
+# version of run.json and of the records (a folder whose run.json has no "schema" is version 1)
+SCHEMA = 2
 KEY_FIELDS = ("network", "flow", "destination", "image", "method", "policy")
 SYNC_EVERY_S = 1.0  # longest stretch of appended records not yet fsync'd
 
@@ -48,6 +67,85 @@ def record_key(rec: dict) -> tuple:
 def config_digest(config: Any) -> str:
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def manifest(digest: str, inputs: Mapping[str, str]) -> dict:
+    """The ``run.json`` of results produced by a config of ``digest`` from ``inputs``."""
+    return {"schema": SCHEMA, "config_sha256": digest, "inputs": dict(inputs)}
+
+
+def identity_problem(
+    folder: Path, digest: str, inputs: Mapping[str, str], same: str = "config"
+) -> str | None:
+    """Why the results in ``folder`` cannot be completed by a run of the config ``digest``
+    reading ``inputs`` (one line naming the folder, see the module doc), or None. ``same``:
+    what the digest covers, as the message names it."""
+    from hcf_ray.sim.config import show
+
+    again = "use --overwrite or another --out"
+    try:
+        old = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return (
+            f"{folder}: holds results but no {MANIFEST}, so what produced them is unknown; {again}"
+        )
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict):
+        return f"{folder}: {MANIFEST} is unreadable, so what produced these results is unknown; {again}"
+    schema = old.get("schema")
+    if schema is None:
+        return (
+            f"{folder}: written by an older hcf-sim ({MANIFEST} has no schema; this version "
+            f"writes schema {SCHEMA}); complete it with that version, or {again}"
+        )
+    if schema != SCHEMA or type(schema) is not int:
+        return (
+            f"{folder}: written with results schema {show(schema, 20)} (this hcf-sim writes "
+            f"schema {SCHEMA}); complete it with the version that wrote it, or {again}"
+        )
+    if old.get("config_sha256") != digest:
+        return (
+            f"{folder} was produced by a different {same}; --resume needs the same {same} (or "
+            "use --overwrite, or another --out)"
+        )
+    before = old.get("inputs")
+    if not isinstance(before, dict):
+        return f"{folder}: {MANIFEST} lists no inputs, so what produced these results is unknown; {again}"
+    changed = changed_input(before, inputs)
+    if changed is not None:
+        return f"{folder}: input changed since these results: {changed}; {again}"
+    return None
+
+
+def changed_input(old: Mapping[str, Any], new: Mapping[str, str]) -> str | None:
+    """The first input file that differs between ``old`` and ``new`` (``{file: sha256}``)
+    and how, e.g. ``graph.gml (sha256 differs)``; None when they hold the same contents
+    (files spelled differently but equal count as the same)."""
+    from hcf_ray.sim.inputs import MISSING
+
+    for name, sha in new.items():
+        if name in old and old[name] != sha:
+            return f"{_clip(name)} ({'missing' if sha == MISSING else 'sha256 differs'})"
+    added = {k: v for k, v in new.items() if k not in old}
+    gone = {k: v for k, v in old.items() if k not in new}
+    if Counter(added.values()) == Counter(gone.values()):
+        return None
+    for k, v in added.items():
+        if v not in gone.values():
+            return f"{_clip(k)} (not an input of these results)"
+    for k, v in gone.items():
+        if v not in added.values():
+            return f"{_clip(str(k))} (an input of these results, not of this run)"
+    return f"{_clip(next(iter(added or gone)))} (inputs differ)"
+
+
+def _clip(name: str, limit: int = 100) -> str:
+    """A file name for a one-line message: printable, its tail kept when too long."""
+    from hcf_ray.sim.config import one_line
+
+    name = one_line(name)
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
 def dumps(obj: Any) -> str:
@@ -122,13 +220,17 @@ class OutputDir:
         config: Any,
         resume: bool = False,
         overwrite: bool = False,
+        inputs: Mapping[str, str] | None = None,
     ):
+        """``config``: what the records are a function of besides files (its digest is kept);
+        ``inputs``: ``{file: sha256}`` of the files read (:mod:`hcf_ray.sim.inputs`)."""
         if resume and overwrite:
             raise OutputError("--resume and --overwrite exclude each other")
         self.path = Path(path)
         self.records_name = records_name
         self.final = self.path / records_name
         self.digest = config_digest(config)
+        self.inputs = dict(inputs or {})
         self.resume = resume
         self.overwrite = overwrite
         self.existing: list[dict] = []
@@ -151,17 +253,9 @@ class OutputDir:
                 "replace them"
             )
         if busy and self.resume:
-            manifest = p / MANIFEST
-            if manifest.is_file():
-                try:
-                    old = json.loads(manifest.read_text()).get("config_sha256")
-                except ValueError:
-                    old = None
-                if old != self.digest:
-                    raise OutputError(
-                        f"{p} was produced by a different config; --resume needs the same "
-                        "config (or use --overwrite, or another --out)"
-                    )
+            problem = identity_problem(p, self.digest, self.inputs)
+            if problem is not None:
+                raise OutputError(problem)
             self.existing, _ = read_records(self.final)
             self.done = {record_key(r) for r in self.existing}
 
@@ -180,7 +274,7 @@ class OutputDir:
                     with target.open("r+b") as fh:  # drop the torn tail, keep every record
                         fh.truncate(good)
                         os.fsync(fh.fileno())
-            write_json_atomic(self.path / MANIFEST, {"config_sha256": self.digest})
+            write_json_atomic(self.path / MANIFEST, manifest(self.digest, self.inputs))
         self._sink = RecordSink(target)
         return self
 
@@ -193,13 +287,15 @@ class OutputDir:
         return key in self.done
 
     def append(self, records: Iterable[dict]) -> int:
-        """Append the records not already present; returns how many were written."""
+        """Append the records not already present, each with ``"schema"``; returns how many
+        were written."""
         assert self._sink is not None, "open() first"
         n = 0
         for rec in records:
             key = record_key(rec)
             if key in self.done:
                 continue
+            rec = {"schema": SCHEMA, **rec}
             self._sink.write(rec)
             self.appended.append(rec)
             self.done.add(key)
@@ -223,6 +319,9 @@ class OutputDir:
             self._sink.close()
             self._sink = None
         if self.overwrite:
+            # no run.json while old and new files are swapped: a crash in between leaves a
+            # folder that --resume refuses rather than one it would complete wrongly
+            (self.path / MANIFEST).unlink(missing_ok=True)
             for staged in sorted(self.path.glob(".*.new")):
                 os.replace(staged, self.path / staged.name[1:-4])
-            write_json_atomic(self.path / MANIFEST, {"config_sha256": self.digest})
+            write_json_atomic(self.path / MANIFEST, manifest(self.digest, self.inputs))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -204,15 +203,29 @@ def write_search(result: SearchResult, out_dir: str | Path) -> list[Path]:
     return [out / "search.json", *plot_search(doc, out)]
 
 
+INPUTS = "inputs"  # the key of a search identity's {file: sha256}
+
+
 def search_identity(scenario, targets: Sequence[Target]) -> dict:
     """What a search's candidates are a function of (``--resume`` with anything else is
-    refused): the run's identity and every target's n_q values and methods."""
-    from hcf_ray.sim.driver import run_identity
+    refused): the run's identity, every target's n_q values and methods, and under
+    ``"inputs"`` the sha256 of every file the search reads (:mod:`hcf_ray.sim.inputs`)."""
+    from hcf_ray.sim.driver import run_identity, run_inputs
 
     return {
         **run_identity(scenario),
         "search": [[t.flow, t.destination, list(t.n_q_values), list(t.methods)] for t in targets],
+        INPUTS: run_inputs(scenario),
     }
+
+
+def _split(identity: dict | None) -> tuple[str, dict[str, str]]:
+    """The config digest of an identity and its input files."""
+    from hcf_ray.sim.outdir import config_digest
+
+    identity = dict(identity or {})
+    inputs = identity.pop(INPUTS, {})
+    return config_digest(identity), inputs
 
 
 def check_out_dir(
@@ -220,7 +233,7 @@ def check_out_dir(
 ) -> Path:
     """The output folder: new or empty; anything with ``overwrite``; with ``resume``, one
     that a search of the same ``identity`` wrote (its codec work in ``cache/`` is reused)."""
-    from hcf_ray.sim.outdir import MANIFEST, config_digest
+    from hcf_ray.sim.outdir import identity_problem
 
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -232,22 +245,16 @@ def check_out_dir(
             "replace its search files"
         )
     if busy and resume:
-        try:
-            old = json.loads((p / MANIFEST).read_text()).get("config_sha256")
-        except (OSError, ValueError, AttributeError):
-            old = None
-        if old != config_digest(identity):
-            raise SearchError(
-                f"--out {p} was not written by this search; --resume needs the same config and "
-                "options (or use --overwrite, or another --out)"
-            )
+        problem = identity_problem(p, *_split(identity), same="config and options")
+        if problem is not None:
+            raise SearchError(problem)
     return p
 
 
 def open_out_dir(path: Path, identity: dict) -> Path:
     """Create the folder and name the search it holds (``run.json``), before any work."""
-    from hcf_ray.sim.outdir import MANIFEST, config_digest, write_json_atomic
+    from hcf_ray.sim.outdir import MANIFEST, manifest, write_json_atomic
 
     path.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path / MANIFEST, {"config_sha256": config_digest(identity)})
+    write_json_atomic(path / MANIFEST, manifest(*_split(identity)))
     return path
