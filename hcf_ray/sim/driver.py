@@ -145,6 +145,7 @@ def run_simulation(
                 summary["transport_check"] = transport_check(scenario, records[0])
             except Exception as exc:  # a side note must not fail a finished run
                 log(f"transport check skipped: {type(exc).__name__}: {exc}")
+        graph_section(scenario, summary)
         summary["wall"]["wall_s"] = time.perf_counter() - t0
         out.write_json("summary.json", summary)
         out.finish()
@@ -152,6 +153,17 @@ def run_simulation(
     finally:
         if own:
             backend.close()
+
+
+def graph_section(scenario: Scenario, summary: dict) -> None:
+    """``summary["graph"]`` for a topology with a ``graph:`` file: the network it ran on
+    (the imported one with the YAML's own nodes and links), each link's numbers with their
+    rules, the counts per rule and the link table's sha256 (:mod:`hcf_ray.graphs.cli`)."""
+    from hcf_ray.graphs.cli import json_report, network_of
+
+    net = network_of(scenario.config, scenario.topology)
+    if net is not None:
+        summary["graph"] = json_report(net)
 
 
 def open_output(scenario: Scenario, out_dir: str | Path, options: RunOptions) -> OutputDir:
