@@ -140,6 +140,7 @@ NATIVE_BAD = [
     (HEADER + "NODES (\n a ( 1 2 )\n", 3, "ends inside NODES"),
     (HEADER + "NODES (\n a ( 1 2 )\n)\nCABLES (\n)\n", 5, "unknown section 'CABLES'"),
     (HEADER + "NODES (\n a ( 1 2 )\n)\n", None, "no LINKS section"),
+    ("?SNDlib native format; type: model; version: 1.0\n", 1, "not an SNDlib native network"),
     (
         HEADER
         + "NODES (\n a ( 1 2 )\n b ( 1 2 )\n)\nLINKS (\n)\nDEMANDS (\n d ( a z ) 1 5 UNLIMITED\n)\n",
@@ -185,6 +186,7 @@ XML_BAD = [
         2,
         "DOCTYPE",
     ),
+    ('<?xml version="1.0" encoding="no-such-code"?>\n<network/>\n', 1, "no-such-code"),
 ]
 
 

@@ -404,6 +404,8 @@ def _xml_tree(path: Path, data: bytes) -> _El:
         _fail(path, exc.lineno, f"not well-formed XML: {expat.ErrorString(exc.code)}")
     except _Refused as exc:
         _fail(path, parser.CurrentLineNumber, f"refused: {exc}")
+    except LookupError as exc:  # an encoding Python does not know
+        _fail(path, 1, f"not readable XML: {exc}")
     return roots[0]
 
 
