@@ -198,7 +198,12 @@ def text_report(net: ImportedNetwork) -> str:
                 f"{x.latency_ms:.3f}",
                 x.bandwidth_from,
                 x.latency_from,
-                x.detail + (f" ({x.members} parallel edges)" if x.members > 1 else ""),
+                x.detail
+                + (
+                    f" ({x.members} file edges)"
+                    if x.members > 1 and "parallel" not in x.detail
+                    else ""
+                ),
             ]
             for x in net.links
         ],
@@ -391,8 +396,8 @@ def topology_yaml(net: ImportedNetwork, attribution: str | None = None) -> str:
         why = f"speed: {x.bandwidth_from}; latency: {x.latency_from}"
         if x.detail:
             why += f"; {x.detail}"
-        if x.members > 1:
-            why += f"; {x.members} parallel edges"
+        if x.members > 1 and "parallel" not in x.detail:
+            why += f"; {x.members} file edges"
         out.append(f"  - {{{', '.join(fields)}}}  # {_comment(why)}")
     if not net.links:
         out[-1] = "links: []"
