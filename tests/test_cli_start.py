@@ -1,6 +1,6 @@
-"""The root CLI starts light: ``hcf-sim --help`` and ``hcf-sim validate`` import neither torch
-nor Ray (``python -X importtime`` lists every module a process imports), and a reader that
-stops early (``| head``) ends the command quietly. Behaviour only: no timings here
+"""The root CLI starts light: ``hcf-sim --help``, ``hcf-sim validate`` and ``hcf-sim graph``
+import neither torch nor Ray (``python -X importtime`` lists every module a process
+imports), and a reader that stops early (``| head``) ends the command quietly. Behaviour only: no timings here
 (``benchmarks/cli_start.py`` measures them)."""
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ def _imported(stderr: str) -> set[str]:
         ["validate", "topologies/star.yaml"],  # a user policy file (it imports hcf_ray.policy)
         ["validate", "topologies/deadline.yaml"],  # its policy asks for the level rates
         ["validate", "topologies/sweep.yaml"],
+        ["graph", "tests/data/graphs/cli/small.gml", "--json"],  # a graph file
+        ["graph", "topologies/isp150.yaml"],  # a topology YAML with a graph: section
     ],
     ids=lambda argv: " ".join(argv).replace("topologies/", ""),
 )
-def test_help_and_validate_import_neither_torch_nor_ray(argv, tmp_path):
+def test_help_validate_and_graph_import_neither_torch_nor_ray(argv, tmp_path):
     # an empty level-rate cache: the rates of the shipped models come with the package
     done = _cli("-X", "importtime", "-m", "hcf_ray.cli", *argv, cache=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -53,6 +55,8 @@ def test_help_and_validate_import_neither_torch_nor_ray(argv, tmp_path):
     assert not imported & set(HEAVY), f"hcf-sim {' '.join(argv)} imported {imported & set(HEAVY)}"
     if argv[0] == "validate":
         assert done.stdout.startswith(f"ok: {argv[1]}: "), done.stdout
+    elif argv[0] == "graph":
+        assert done.stdout.startswith(("{", f"network {argv[1]} ")), done.stdout[:200]
     else:
         assert "validate" in done.stdout and "train" in done.stdout
     assert not any(tmp_path.iterdir())  # nothing measured, nothing cached
