@@ -227,6 +227,12 @@ def test_external_nodes_are_not_transit(tmp_path):
         ("broken.gml", 'graph [\n node [ id 0 label "a" ]\n', "cannot read"),
         ("twice.gml", "graph [\n node [ id 0 ]\n node [ id 0 ]\n]\n", "duplicated"),
         ("broken.graphml", "<graphml><graph><node id='a'/></graph", "cannot read"),
+        (
+            "twice.graphml",
+            "<graphml><graph><node id='a'/><node id='a'/><edge source='a' target='a'/>"
+            "</graph></graphml>",
+            "node id 'a' is duplicated",
+        ),
     ],
 )
 def test_bad_graph_files_are_one_line(tmp_path, capsys, name, text, expected):

@@ -24,13 +24,15 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import networkx as nx
 
 from hcf_ray.graphs.errors import GraphError
 
 _MULTIGRAPH_KEY = re.compile(r"(?m)^([ \t]*)multigraph[ \t]+[0-9]+[ \t]*$")
-_GRAPH_OPEN = re.compile(r"\bgraph\s*\[")
+_GRAPH_OPEN = re.compile(r"(?m)^[ \t]*graph\s*\[")  # the Zoo's layout: at a line's start
+_GRAPH_ANYWHERE = re.compile(r"\bgraph\s*\[")
 
 
 class GraphFileError(GraphError):
@@ -53,7 +55,7 @@ def read_gml(path: str | Path) -> nx.MultiGraph:
 
 def parse_gml_text(text: str) -> nx.MultiGraph:
     """GML text as a raw multigraph: parallel edges kept with or without ``multigraph 1``."""
-    match = _GRAPH_OPEN.search(text)
+    match = _GRAPH_OPEN.search(text) or _GRAPH_ANYWHERE.search(text)
     if match is None:
         raise GraphFileError("no 'graph [' section")
     head, body = text[: match.end()], text[match.end() :]
@@ -62,7 +64,16 @@ def parse_gml_text(text: str) -> nx.MultiGraph:
 
 
 def read_graphml(path: str | Path) -> nx.MultiGraph:
-    """A GraphML file as a raw multigraph (see the module doc)."""
+    """A GraphML file as a raw multigraph (see the module doc); a node id given twice is an
+    error (NetworkX would merge the two nodes)."""
+    seen: set[str] = set()
+    for _, elem in ElementTree.iterparse(path):
+        if elem.tag.rpartition("}")[2] == "node":
+            node_id = elem.get("id")
+            if node_id in seen:
+                raise GraphFileError(f"node id {node_id!r} is duplicated")
+            seen.add(node_id)
+        elem.clear()
     return _normalise(nx.read_graphml(Path(path), force_multigraph=True), "graphml")
 
 
