@@ -21,6 +21,7 @@ from pathlib import Path
 import networkx as nx
 from pydantic import Field, field_validator
 
+from hcf_ray.graphs.model import ImportedNetwork
 from hcf_ray.sim.config import (
     ConfigError,
     Count,
@@ -59,10 +60,13 @@ class GraphFiles(StrictModel):
 
 @dataclass(frozen=True)
 class GraphNetwork:
-    """One imported file: its nodes and links as configs, the nodes a flow may start or end
-    at (in file order), and the link graph placement works on (``latency_ms`` weights)."""
+    """One imported file: the imported network (rules, roles, provenance), its nodes and
+    links as configs, the nodes a flow may start or end at (those that compute, in file
+    order), and the graph placement routes on: every link, by ``latency_ms``, none out of a
+    node routes may not pass through (an external node)."""
 
     path: str
+    imported: ImportedNetwork
     nodes: list[NodeConfig]
     links: list[LinkConfig]
     eligible: list[str]
@@ -112,7 +116,8 @@ def draw(files: list[str], sample: int | None, seed: int) -> list[str]:
 
 
 class GraphReader:
-    """Imports each file once (:func:`hcf_ray.sim.graphio.import_graph`) with ``options``."""
+    """Imports each file once (:func:`hcf_ray.sim.graphio.import_network`) with
+    ``options``."""
 
     def __init__(self, options: GraphImport):
         self.options = options
@@ -125,29 +130,26 @@ class GraphReader:
         return net
 
     def _import(self, path: str) -> GraphNetwork:
-        from hcf_ray.sim.graphio import import_graph
+        from hcf_ray.sim.graphio import import_network
 
         spec = self.options.model_copy(update={"file": path})
         try:
-            nodes, links = import_graph(spec, Path(path))
+            imported, nodes, links = import_network(spec, Path(path))
         except ConfigError as exc:
             name = Path(path).name
             msg = exc.message if name in exc.message else f"{name}: {exc.message}"
             field = "graphs.files" if exc.field in ("", "graph.file") else exc.field
             raise ConfigError(msg, field) from None
+        blocked = {n.name for n in imported.nodes if not n.transit}
         g = nx.DiGraph()
         g.add_nodes_from(n.id for n in nodes)
         for link in links:
-            g.add_edge(link.src, link.dst, latency_ms=link.latency_ms)
-            if not link.directed:
-                g.add_edge(link.dst, link.src, latency_ms=link.latency_ms)
-        eligible = [n.id for n in nodes if _computes(n)]
-        return GraphNetwork(path, nodes, links, eligible, g)
-
-
-def _computes(node: NodeConfig) -> bool:
-    """Whether an imported node may be a flow's source or destination."""
-    return True
+            ends = [(link.src, link.dst)] + ([] if link.directed else [(link.dst, link.src)])
+            g.add_edges_from(
+                (u, v, {"latency_ms": link.latency_ms}) for u, v in ends if u not in blocked
+            )
+        eligible = [n.name for n in imported.nodes if n.computes]
+        return GraphNetwork(path, imported, nodes, links, eligible, g)
 
 
 def base_names(files: list[str]) -> dict[str, str]:

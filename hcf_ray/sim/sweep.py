@@ -34,7 +34,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -85,7 +85,8 @@ from hcf_ray.sim.net.costs import DEFAULT_PROFILE
 from hcf_ray.sim.placement import destinations as _draw_destinations
 from hcf_ray.sim.placement import place
 from hcf_ray.sim.report import spread
-from hcf_ray.sim.scenario import Scenario, build_scenario, network_parts
+from hcf_ray.sim.scenario import NetworkParts, Scenario, build_scenario, network_parts
+from hcf_ray.sim.topology import Topology
 
 GENERATORS = tuple(KINDS)  # generator kinds with a parameter schema (hcf_ray.sim.generators)
 # Both caps bound what the driver holds once a sweep is planned (every world's scenario,
@@ -340,18 +341,19 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
             sweep.networks.append(info)
             world = partial(World, name, "graph", seed, graph=net.name)
             sweep.warnings += _plan_worlds(
-                cfg, codec, info, net.nodes, net.links, source, world, sweep.worlds
+                cfg, codec, info, net.nodes, net.links, source, world, sweep.worlds, net.imported
             )
     sweep.graph_files = list(read.read)
 
 
-def _plan_worlds(cfg, codec, info, nodes, links, source, world, worlds) -> list[str]:
+def _plan_worlds(cfg, codec, info, nodes, links, source, world, worlds, imported=None) -> list[str]:
     """One world per policy × method of a network (SSF once); infeasible ones counted in
-    ``info``. Returns the worlds' warnings."""
+    ``info``. ``imported``: the network's file, imported (its nodes' roles route the flows).
+    Returns the worlds' warnings."""
     warns: list[str] = []
     dests = info["destinations"]
     name = info["network"]
-    parts: list = []  # the network's NetworkParts, made by its first world
+    parts: list = [imported]  # and the network's NetworkParts, made by its first world
     for pi, policy in enumerate(cfg.policies):
         methods = [m for m in cfg.methods if m != "ssf" or pi == 0]
         for m in methods:
@@ -424,13 +426,24 @@ def _world(cfg, name, nodes, links, source, dests, policy, methods, codec, parts
     try:
         # the sweep's paths are resolved already; its spellings name them in labels and messages
         sim = sim.with_written(cfg)
-        if not parts:  # topology, codec and devices: the same for every world of the network
-            parts.append(network_parts(sim, codec))
-        return build_scenario(sim, source=name, parts=parts[0])
+        if len(parts) == 1:  # topology, codec, devices: the same for every world of the network
+            parts.append(_network_parts(sim, codec, parts[0]))
+        return build_scenario(sim, source=name, parts=parts[1])
     except ConfigError as exc:
         if exc.field.startswith(("codec", "phi_dir", "flows[0].images", "flows[0].policy")):
             raise ConfigError(exc.message, _sweep_field(exc.field)) from None
         return exc.message  # an infeasible plan on this network: skipped, counted
+
+
+def _network_parts(sim: SimConfig, codec, imported) -> NetworkParts:
+    """:func:`~hcf_ray.sim.scenario.network_parts`; for a network read from a file, its
+    topology knows the imported network (no route passes an external node)."""
+    parts = network_parts(sim, codec)
+    if imported is None:
+        return parts
+    t = parts.topology
+    topology = Topology(t.nodes.values(), t.links.values(), t.name, imported=imported)
+    return replace(parts, topology=topology)
 
 
 def _sweep_field(field: str) -> str:
