@@ -36,8 +36,8 @@ ROUTE_OFFSET_PT = 1.8  # methods' routes drawn side by side, this far apart
 
 
 def link_width(mbps: float) -> float:
-    """Line width (points) of a link: 0.5 at 1 Mbit/s, +0.75 per factor of ten."""
-    return min(6.0, 0.5 + 0.75 * math.log10(max(float(mbps), 1.0)))
+    """Line width (points) of a link: 0.4 at 1 Mbit/s, +0.9 per factor of ten (at most 6)."""
+    return min(6.0, 0.4 + 0.9 * math.log10(max(float(mbps), 1.0)))
 
 
 def speed_text(mbps: float) -> str:
@@ -293,7 +293,8 @@ def _route_layer(
                     mew=0.7, transform=shift, zorder=5,
                 )  # fmt: skip
                 ax.annotate(
-                    f"L{now}", (x, y), xycoords=shift, xytext=(4, -8), textcoords="offset points",
+                    f"L{now}", (x, y), xycoords=shift, xytext=(5, -9 - 7 * i),
+                    textcoords="offset points",
                     fontsize=6, color=colour(m), fontweight="bold", zorder=6,
                 )  # fmt: skip
     for kind, marker, face, size in (
