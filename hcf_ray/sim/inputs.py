@@ -78,9 +78,13 @@ class InputFiles:
         self._names: dict[str, str] = {}  # real path → name
         self._taken: set[str] = set()
         self._codecs: set[tuple] = set()
+        self._real: dict[str, str] = {}  # path as given → real path (worlds share files)
 
     def add(self, path: str | Path, name: str | None = None) -> None:
-        real = os.path.realpath(path)
+        given = str(path)
+        real = self._real.get(given)
+        if real is None:
+            real = self._real[given] = os.path.realpath(given)
         if real in self._names:
             return
         name = name or shown(path)
@@ -136,19 +140,28 @@ class InputFiles:
             path = _method_file(name)  # also the ones --methods named
             if path is not None:
                 self.add(path)
-        folders = {os.path.realpath(f.images): written(f.images) for f in cfg.flows}
         for run in scenario.flows:
+            folder = cfg.flows[run.index].images
             for image in run.images:
-                parent = folders.get(os.path.realpath(Path(image).parent))
-                self.add(image, f"{parent.rstrip('/')}/{Path(image).name}" if parent else None)
+                self.add(image, _image_name(image, folder, written(folder)))
         self.add_codec(scenario.codec.spec, scenario.codec.phi_dir, written)
-        for dev in scenario.devices.values():
-            path = dev.profile.path
+        for path in {dev.profile.path for dev in scenario.devices.values()}:
             self.add(path, written(path) if written(path) != path else None)
 
     def hashed(self) -> dict[str, str]:
         """``{name: sha256}``, sorted by name."""
         return dict(sorted((name, file_sha256(real)) for real, name in self._names.items()))
+
+
+def _image_name(image: Path, folder: str, written: str) -> str | None:
+    """An image of a flow's folder as the config spells the folder (None: it does not)."""
+    if written == folder:
+        return None
+    parts = Path(image).parts
+    root = Path(folder).parts
+    if parts[: len(root)] != root:
+        return None
+    return "/".join([written.rstrip("/"), *parts[len(root) :]])
 
 
 def _file_specs(cfg: Any) -> Iterable[str]:
