@@ -100,6 +100,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.json and args.format not in (None, "json"):
         raise UserError(f"--json and --format {args.format}: give one of them")
     net, graph_file = load_network(args.file)
+    figure = network_figure(net) if args.plot else None  # no map to draw: refused up front
     if fmt == "json":
         import json
 
@@ -125,25 +126,31 @@ def cmd_graph(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     if warning:
         _warn(warning)
-    if args.plot:
-        for p in plot_network(net, args.plot):
+    if figure is not None:
+        for p in save_plot(figure, args.plot):
             print(f"hcf-sim: wrote {p}", file=sys.stderr)
     return 0
 
 
-def plot_network(net, path: str) -> list[Path]:
-    """The geographic figure of ``net`` as ``PATH.pdf`` and ``PATH.png`` (a ``.pdf``,
-    ``.png`` or ``.svg`` ending of PATH is dropped first)."""
-    from hcf_ray.sim.figures import geo_figure, save_figures
+def network_figure(net):
+    """The geographic figure of ``net`` in the figures' style (UserError: no coordinates)."""
+    from hcf_ray.sim.figures import geo_figure
+
+    try:
+        return geo_figure(net)
+    except ValueError as exc:
+        raise UserError(f"--plot: {exc}") from None
+
+
+def save_plot(figure, path: str) -> list[Path]:
+    """``figure`` as ``PATH.pdf`` and ``PATH.png`` (a ``.pdf``, ``.png`` or ``.svg`` ending
+    of PATH is dropped first), with the figures' fixed metadata (byte-stable files)."""
+    from hcf_ray.sim.figures import save_figures
 
     p = Path(path)
     if p.suffix.lower() in FIGURE_SUFFIXES:
         p = p.with_suffix("")
     try:
-        fig = geo_figure(net)
-    except ValueError as exc:
-        raise UserError(f"--plot: {exc}") from None
-    try:
-        return save_figures({p.name: fig}, p.parent, ("pdf", "png"))
+        return save_figures({p.name: figure}, p.parent, ("pdf", "png"))
     except OSError as exc:
         raise UserError(f"--plot {path}: cannot write: {exc.strerror or exc}") from None

@@ -310,3 +310,13 @@ def test_a_run_keeps_its_network_and_plot_draws_the_map(tmp_path):
     first = (out / "figures" / "geo.png").read_bytes()
     assert figures.plot_run(out, ("png",)) == written
     assert (out / "figures" / "geo.png").read_bytes() == first
+
+
+def test_plot_of_a_network_without_coordinates_is_refused_first(tmp_path, capsys):
+    code, out, err = run(capsys, "graph", str(ring(tmp_path, 3, 0)), "--plot", str(tmp_path / "m"))
+    assert code == 2 and out == ""  # refused before anything is printed
+    assert (
+        err
+        == f"hcf-sim: error: --plot: {tmp_path / 'ring3_0.gml'}: no node has coordinates: nothing to draw on a map\n"
+    )
+    assert not list(tmp_path.glob("m.*"))

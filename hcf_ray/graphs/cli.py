@@ -211,6 +211,8 @@ def text_report(net: ImportedNetwork) -> str:
     )
     lines.append("summary:")
     lines += ["  " + line for line in summary_lines(net)]
+    if net.demands:
+        lines.append(f"  {len(net.demands)} traffic demands in the file (kept, not simulated)")
     lines += ["  note: " + w for w in net.warnings]
     return "\n".join(lines) + "\n"
 
@@ -224,6 +226,7 @@ def json_report(net: ImportedNetwork) -> dict:
     for row, link in zip(out["links"], net.links):
         row["directed"] = link.directed
     out["default_links"] = default_links(net)
+    out["demands"] = [dict(d) for d in net.demands]
     return out
 
 
