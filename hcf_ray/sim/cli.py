@@ -296,7 +296,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     try:
         data = read_yaml(args.config)
-        if "generators" in data:
+        if "generators" in data or "graphs" in data:  # a sweep
             from hcf_ray.sim.sweep import load_sweep
 
             sweep = load_sweep(args.config)
