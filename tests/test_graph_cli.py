@@ -315,8 +315,6 @@ def test_a_run_keeps_its_network_and_plot_draws_the_map(tmp_path):
 def test_plot_of_a_network_without_coordinates_is_refused_first(tmp_path, capsys):
     code, out, err = run(capsys, "graph", str(ring(tmp_path, 3, 0)), "--plot", str(tmp_path / "m"))
     assert code == 2 and out == ""  # refused before anything is printed
-    assert (
-        err
-        == f"hcf-sim: error: --plot: {tmp_path / 'ring3_0.gml'}: no node has coordinates: nothing to draw on a map\n"
-    )
+    said = f"--plot: {tmp_path / 'ring3_0.gml'}: no node has coordinates: nothing to draw on a map"
+    assert err == f"hcf-sim: error: {said}\n"
     assert not list(tmp_path.glob("m.*"))
