@@ -261,3 +261,29 @@ def test_cli_resume_after_a_real_run_refuses_each_changed_file(
         (project / name).write_bytes(original)
     assert main([*args, "--resume"]) == 0  # the same files again: nothing is missing
     assert "1 kept from before" in capsys.readouterr().out
+
+
+def test_a_sweep_over_graph_files_refuses_an_edited_one(project, tmp_path):
+    from hcf_ray.sim.sweep import load_sweep, open_sweep_output
+
+    sweep = {
+        "name": "g",
+        "codec": "random:mbt2018-mean",
+        "generators": [],
+        "graphs": {"files": ["*.gml"]},
+        "methods": ["hcf"],
+        "flow": {"source_level": 6, "destinations": 1, "images": "imgs", "max_images": 1},
+    }
+    path = project / "graphs.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    out = tmp_path / "out"
+    open_sweep_output(load_sweep(path), out, config_file=path).open().finish()
+    inputs = json.loads((out / "run.json").read_text())["inputs"]
+    assert inputs["net.gml"] == sha(project / "net.gml")
+    before = snapshot(out)
+    (project / "net.gml").write_text(GML.replace("100000000.0 ]\n]", "10000000000.0 ]\n]"))
+    with pytest.raises(
+        OutputError, match=r"changed since these results: net\.gml \(sha256 differs"
+    ):
+        open_sweep_output(load_sweep(path), out, resume=True, config_file=path)
+    assert snapshot(out) == before

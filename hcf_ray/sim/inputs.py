@@ -204,8 +204,10 @@ def sweep_inputs(sweep: Any, config_file: str | Path | None = None) -> dict[str,
     files = InputFiles()
     if config_file:
         files.add_config(config_file)
-    for path in getattr(sweep, "graph_files", None) or ():
-        files.add(path)
+    base = Path(config_file).resolve().parent if config_file else None
+    for path in getattr(sweep, "graph_files", None) or ():  # named from the sweep's folder
+        rel = os.path.relpath(path, base) if base is not None else ""
+        files.add(path, rel if rel and not rel.startswith("..") else None)
     for world in sweep.worlds:
         files.add_scenario(world.scenario)
     return files.hashed()
