@@ -219,6 +219,19 @@ def test_external_nodes_are_not_transit(tmp_path):
     assert topo.multicast_tree("A", ["B"]).paths["B"] == ("A", "X", "B")
 
 
+def test_a_flow_across_disconnected_parts_names_them(tmp_path):
+    cfg = {
+        "codec": "random:mbt2018-mean",
+        "graph": {"file": str(DATA / "latency_default.gml")},
+        "flows": [{"source": "A", "destinations": [{"node": "D", "level": 1}]}],
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    topo = build_topology(load_config(path))
+    with pytest.raises(ValueError, match="2 disconnected parts; 'D' is in one of 2 node"):
+        topo.multicast_tree("A", ["D"])
+
+
 # -- bad input -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "text", "expected"),

@@ -143,14 +143,31 @@ class Topology:
         _, paths = nx.single_source_dijkstra(self.graph, source, weight=cost)
         missing = [d for d in destinations if d not in paths]
         if missing:
-            raise Unreachable(missing[0], source)
+            raise Unreachable(missing[0], source, self._part_hint(source, missing[0], cost))
         return MulticastTree(source, {d: tuple(paths[d]) for d in destinations})
+
+    def _part_hint(self, source: str, node: str, cost) -> str:
+        """Why ``node`` is out of reach in an imported graph: the disconnected parts, or the
+        nodes routes may not pass through."""
+        if self.imported is None:
+            return ""
+        parts = self.imported.components
+        where = {n: i for i, part in enumerate(parts) for n in part}
+        if len(parts) > 1 and where.get(source) != where.get(node) and node in where:
+            size = len(parts[where[node]])
+            return (
+                f": the graph file has {len(parts)} disconnected parts; {node!r} is in one "
+                f"of {size} node(s)" + (f", {source!r} in another" if source in where else "")
+            )
+        if not isinstance(cost, str) and nx.has_path(self.graph, source, node):
+            return " (routes do not pass through external nodes: graph.external_transit)"
+        return ""
 
 
 class Unreachable(ValueError):
-    def __init__(self, node: str, source: str):
+    def __init__(self, node: str, source: str, hint: str = ""):
         self.node = node
-        super().__init__(f"node {node!r} is unreachable from source {source!r}")
+        super().__init__(f"node {node!r} is unreachable from source {source!r}{hint}")
 
 
 # -- from a config ------------------------------------------------------------------------
