@@ -287,3 +287,35 @@ def test_a_sweep_over_graph_files_refuses_an_edited_one(project, tmp_path):
     ):
         open_sweep_output(load_sweep(path), out, resume=True, config_file=path)
     assert snapshot(out) == before
+
+
+METHOD = (
+    "from hcf_ray.methods import DRF\n\n\nclass Ident(DRF):\n"
+    '    name = "ident-drf"\n    description = "DRF from a user file"\n'
+)
+
+
+def test_method_files_and_codec_folders_are_inputs(project, tmp_path):
+    from hcf_ray.sim.inputs import InputFiles
+
+    (project / "meth.py").write_text(METHOD)
+    data = yaml.safe_load((project / "cfg.yaml").read_text())
+    data["flows"][0]["methods"] = ["hcf", "meth.py:Ident"]
+    (project / "meth.yaml").write_text(yaml.safe_dump(data))
+    od = open_dir(project / "meth.yaml", tmp_path / "out")
+    assert od.inputs["meth.py"] == sha(project / "meth.py")
+
+    models = project / "models"  # a codec folder (and a φ folder), every file hashed
+    (models / "sub").mkdir(parents=True)
+    (models / "ladder.json").write_text("{}")
+    (models / "sub" / "level1.pt").write_bytes(b"\x00weights")
+    phis = project / "phis"
+    phis.mkdir()
+    (phis / "phi.pt").write_bytes(b"\x01phi")
+    files = InputFiles()
+    files.add_codec(str(models), str(phis), {str(models): "models", str(phis): "phis"}.get)
+    assert files.hashed() == {
+        "models/ladder.json": sha(models / "ladder.json"),
+        "models/sub/level1.pt": sha(models / "sub" / "level1.pt"),
+        "phis/phi.pt": sha(phis / "phi.pt"),
+    }
