@@ -53,10 +53,18 @@ def _placed(sweep) -> list[tuple[str, list[str]]]:
 
 
 def test_twenty_zoo_files_sweep_twice_gives_the_same_records(ray_session, tmp_path):
+    from PIL import Image
+
+    from hcf_ray.images import sample_images
+
+    images = tmp_path / "images"  # one small photo keeps the codec work short
+    images.mkdir()
+    Image.open(sample_images()[0]).crop((0, 0, 96, 64)).save(images / "0.png")
     files = sorted(ZOO.glob("*.gml"))
     assert len(files) >= 20
     # 20 files named one by one (the first 20 of the shipped copies, by name)
-    path = _sweep(tmp_path, {"files": [str(f) for f in files[:20]]})
+    flow = {"destinations": 1, "levels": [1, 4], "max_images": 1, "images": "images"}
+    path = _sweep(tmp_path, {"files": [str(f) for f in files[:20]]}, flow=flow)
     a, b = load_sweep(path), load_sweep(path)
     assert [n["graph"] for n in a.networks] == [f.name for f in files[:20]]
     assert _placed(a) == _placed(b)
@@ -67,7 +75,7 @@ def test_twenty_zoo_files_sweep_twice_gives_the_same_records(ray_session, tmp_pa
         [json.loads(x) for x in (tmp_path / d / "sweep_results.jsonl").read_text().splitlines()]
         for d in ("one", "two")
     )
-    assert len(one) == len(two) >= 20
+    assert len(one) == len(two) == 20
     strip = [{k: v for k, v in r.items() if k != "wall"} for r in one]
     assert strip == [{k: v for k, v in r.items() if k != "wall"} for r in two]
     assert {r["graph"] for r in one} == {f.name for f in files[:20]}
@@ -207,3 +215,17 @@ def test_bad_graph_sweeps_are_one_line_errors(tmp_path, graphs, extra, expected)
         load_sweep(path)
     text = str(err.value)
     assert expected in text and "\n" not in text and str(path) in text
+
+
+def test_shipped_zoo_examples_validate(capsys):
+    from hcf_ray.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    gml = sorted(p.name for p in (root / "topologies" / "zoo").glob("*.gml"))
+    assert {"Geant2009.gml", "Iij.gml", "Belnet2003.gml"} <= set(gml)
+    assert main(["validate", str(root / "topologies" / "zoo_sweep.yaml")]) == 0
+    out = capsys.readouterr().out
+    # every GML file of topologies/zoo/ once per seed (2 seeds)
+    assert f"sweep 'zoo-sweep', {2 * len(gml)} networks" in out
+    assert main(["validate", str(root / "topologies" / "geant.yaml")]) == 0
+    assert "34 nodes" in capsys.readouterr().out
