@@ -26,7 +26,10 @@ one line that says why, naming the first changed file, and nothing in the folder
   are not comparable with the new ones. ``--overwrite`` or another ``--out`` starts afresh.
 
 Files named differently but with the same contents (the config given as ``./x.yaml`` rather
-than ``x.yaml``, a run started from another folder) are the same inputs.
+than ``x.yaml``, a run started from another folder) are the same inputs. A search's folder
+(``hcf-sim search --resume``) follows the same rules. An overwrite removes ``run.json`` while
+it swaps the old files for the new ones, so a crash in between leaves a folder that
+``--resume`` refuses rather than one it would complete with the wrong records.
 
 Records are appended one line per ``write`` on an ``O_APPEND`` descriptor, so a killed
 process loses at most the line being written (the kernel keeps what was written). They are
