@@ -273,3 +273,10 @@ def test_bad_graph_files_are_one_line(tmp_path, capsys, name, text, expected):
 def test_bad_options():
     with pytest.raises(GraphError, match="parallel"):
         ImportOptions.of({"parallel": "max"})
+    with pytest.raises(GraphError, match="km_per_ms"):
+        ImportOptions.of({"km_per_ms": 0})
+    with pytest.raises(GraphError, match="per_hop_ms"):
+        ImportOptions.of({"per_hop_ms": -1})
+    with pytest.raises(GraphError, match="default_latency_ms"):
+        ImportOptions.of({"default_latency_ms": "soon"})
+    assert ImportOptions.of({"latency_ms": None, "per_hop_ms": 0}).per_hop_ms == 0

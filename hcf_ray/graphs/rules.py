@@ -82,6 +82,14 @@ class ImportOptions:
             raise GraphError(f"parallel: {opts.parallel!r}: use sum or fastest")
         if opts.hyperedges not in ("contract", "keep"):
             raise GraphError(f"hyperedges: {opts.hyperedges!r}: use contract or keep")
+        for name, low in (("bandwidth_mbps", 0), ("route_factor", 0), ("km_per_ms", 0)):
+            x = _number(getattr(opts, name))
+            if x is None or x <= low:
+                raise GraphError(f"{name}: {getattr(opts, name)!r}: must be a number above 0")
+        for name in ("latency_ms", "default_latency_ms", "per_hop_ms"):
+            value, x = getattr(opts, name), _number(getattr(opts, name))
+            if not (value is None and name == "latency_ms") and (x is None or x < 0):
+                raise GraphError(f"{name}: {value!r}: must be a number, 0 or more")
         return opts
 
 
