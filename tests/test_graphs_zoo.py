@@ -93,6 +93,21 @@ def test_the_zoo_is_shipped_with_its_attribution():
     assert "Topology Zoo" in (ZOO / "README.md").read_text()
 
 
+def test_the_shipped_copy_is_the_shared_data_set():
+    import hashlib
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "networks" / "topologyzoo"
+    if not shared.is_dir():
+        pytest.skip("no shared data folder beside the repository")
+    for p in sorted(shared.rglob("*")):
+        if p.is_file():
+            copy = ZOO / p.relative_to(shared)
+            assert (
+                hashlib.sha256(copy.read_bytes()).digest()
+                == hashlib.sha256(p.read_bytes()).digest()
+            ), p.name
+
+
 def test_gml_and_graphml_give_the_same_network_and_the_counts_per_rule():
     total = Counter()
     for name in NAMES:
