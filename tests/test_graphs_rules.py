@@ -135,6 +135,15 @@ def test_parallel_links_sum_by_default():
     assert read_network(DATA / "parallel.gml").summary()["parallel_merged"] == 3
 
 
+def test_parallel_links_with_or_without_multigraph_declared(tmp_path):
+    text = (DATA / "parallel.gml").read_text()
+    want = read_network(DATA / "parallel.gml").links
+    for header in ("graph [\n  multigraph 1", "graph [\n  multigraph 0", "graph [ multigraph 1"):
+        path = tmp_path / "p.gml"
+        path.write_text(text.replace("graph [", header, 1))
+        assert read_network(path).links == want, header
+
+
 def test_parallel_links_fastest():
     got = links("parallel.gml", parallel="fastest")
     ab = got["A", "B"]
