@@ -229,3 +229,14 @@ def test_shipped_zoo_examples_validate(capsys):
     assert f"sweep 'zoo-sweep', {2 * len(gml)} networks" in out
     assert main(["validate", str(root / "topologies" / "geant.yaml")]) == 0
     assert "34 nodes" in capsys.readouterr().out
+
+
+def test_files_on_default_speeds_are_named_in_one_warning(tmp_path):
+    # Nsfnet's links carry no speed but one LinkLabel; every Geant2009 link has LinkSpeedRaw
+    files = [str(ZOO / "Geant2009.gml"), str(ZOO / "Nsfnet.gml")]
+    sweep = load_sweep(_sweep(tmp_path, {"files": files}))
+    (warning,) = [w for w in sweep.warnings if "graph files" in w]
+    assert warning.startswith("1 of 2 graph files") and "Nsfnet.gml" in warning
+    assert "Geant2009" not in warning
+    shares = {n["graph"]: n["default_links"] for n in sweep.networks}
+    assert shares["Geant2009.gml"] == 0 and shares["Nsfnet.gml"] > 0.1

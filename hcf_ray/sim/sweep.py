@@ -333,6 +333,8 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
                 "seed": seed,
                 "nodes": len(net.nodes),
                 "edges": len(net.links),
+                # share of the file's links whose speed or latency is a configured default
+                "default_links": round(net.imported.default_share(), 4),
                 "source": source,
                 "destinations": dests,
                 "skipped": 0,
@@ -344,6 +346,23 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
                 cfg, codec, info, net.nodes, net.links, source, world, sweep.worlds, net.imported
             )
     sweep.graph_files = list(read.read)
+    sweep.warnings += _default_warning(list(read.read.values()))
+
+
+def _default_warning(nets: list[GraphNetwork]) -> list[str]:
+    """One line naming the files where more than 10 % of the links take a default speed or
+    latency (``hcf-sim graph FILE`` lists them), as ``hcf-sim validate`` warns for one."""
+    from hcf_ray.graphs.cli import DEFAULT_WARN_SHARE
+
+    hit = [n.name for n in nets if n.imported.default_share() > DEFAULT_WARN_SHARE]
+    if not hit:
+        return []
+    more = f", … ({len(hit) - 5} more)" if len(hit) > 5 else ""
+    return [
+        f"{len(hit)} of {len(nets)} graph files have more than {DEFAULT_WARN_SHARE:.0%} of "
+        f"their links on a default speed or latency ({', '.join(hit[:5])}{more}; "
+        "`hcf-sim graph FILE` lists them)"
+    ]
 
 
 def _plan_worlds(cfg, codec, info, nodes, links, source, world, worlds, imported=None) -> list[str]:
