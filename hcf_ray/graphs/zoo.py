@@ -60,7 +60,8 @@ def parse_gml_text(text: str) -> nx.MultiGraph:
         raise GraphFileError("no 'graph [' section")
     head, body = text[: match.end()], text[match.end() :]
     body = _MULTIGRAPH_KEY.sub(r"\1", body)
-    return _normalise(nx.parse_gml(head + "\n  multigraph 1\n" + body, label="id"), "gml")
+    # on the same line, so that the parser's line numbers stay the file's
+    return _normalise(nx.parse_gml(head + " multigraph 1 " + body, label="id"), "gml")
 
 
 def read_graphml(path: str | Path) -> nx.MultiGraph:
