@@ -240,3 +240,20 @@ def test_files_on_default_speeds_are_named_in_one_warning(tmp_path):
     assert "Geant2009" not in warning
     shares = {n["graph"]: n["default_links"] for n in sweep.networks}
     assert shares["Geant2009.gml"] == 0 and shares["Nsfnet.gml"] > 0.1
+
+
+def test_a_network_without_eligible_destination_is_an_error_or_skipped(tmp_path):
+    # the routers A and B meet only through E, another operator's node (no transit)
+    _gml(tmp_path / "split.gml", ["A", "E", "B"], [("A", "E"), ("E", "B")], {"E": {"Internal": 0}})
+    line = ["a", "b", "c"]
+    _gml(tmp_path / "line.gml", line, list(itertools.pairwise(line)))
+    graphs = {"files": ["split.gml", "line.gml"]}
+    with pytest.raises(ConfigError) as err:
+        load_sweep(_sweep(tmp_path, graphs))
+    assert "graphs.placement: split.gml: no eligible destination" in str(err.value)
+    sweep = load_sweep(_sweep(tmp_path, {**graphs, "unplaceable": "skip"}))
+    split, kept = sweep.networks
+    assert split["graph"] == "split.gml" and split["skipped"] == 1 and split["source"] is None
+    assert kept["graph"] == "line.gml" and kept["skipped"] == 0
+    assert {w.network for w in sweep.worlds} == {"graph-line-s0"}
+    assert any(w.startswith("1 network skipped:") and "graph-split-s0" in w for w in sweep.warnings)

@@ -6,7 +6,9 @@ seed draws ``sample`` of the matched files (a seeded draw without replacement, t
 the same seed and files; all files when ``sample`` is absent). Each drawn file is imported
 once per sweep, with the sweep's ``graph:`` options (every key of a topology's ``graph:``
 but ``file``), however many seeds draw it; a file that cannot be imported is an error naming
-it. Placement of the source and destinations: :mod:`hcf_ray.sim.placement`.
+it. Placement of the source and destinations: :mod:`hcf_ray.sim.placement`; a network where
+no eligible node has an eligible destination (e.g. its routers joined only through external
+nodes) is an error naming the file, or with ``unplaceable: skip`` a skipped network.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import networkx as nx
 from pydantic import Field, field_validator
@@ -56,6 +59,9 @@ class GraphFiles(StrictModel):
     files: list[FilePath] = Field(min_length=1, max_length=100)
     sample: Count | None = None  # files drawn per seed (None: every matched file)
     placement: Placement = Placement()
+    # a network with no eligible destination: an error naming its file, or skipped (counted
+    # in the summary, named in one warning)
+    unplaceable: Literal["error", "skip"] = "error"
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,7 @@ def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
 def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep: Sweep) -> None:
     """The worlds of the networks read from files (``graphs:``), appended to ``sweep``."""
     placement = cfg.graphs.placement
+    unplaced: list[str] = []
     for seed, files in draws:
         for path in files:
             net: GraphNetwork = read(path)
@@ -318,28 +319,24 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
             rng = random.Random(f"{cfg.name}:{name}")
             placed = place(net.graph, placement, cfg.flow, rng, net.eligible)
             if placed is None:
-                raise ConfigError(
-                    f"{net.name}: no eligible destination for placement "
-                    f"{placement.source!r} with levels {list(cfg.flow.levels)}"
-                    + (f" at hops {placement.hops}" if placement.hops else ""),
-                    "graphs.placement",
+                reason = (
+                    f"no eligible destination for placement {placement.source!r} with levels "
+                    f"{list(cfg.flow.levels)}"
+                    + (f" at hops {placement.hops}" if placement.hops else "")
                 )
+                if cfg.graphs.unplaceable == "error":
+                    raise ConfigError(f"{net.name}: {reason}", "graphs.placement")
+                unplaced.append(name)
+                sweep.networks.append(
+                    {
+                        **_graph_info(name, net, seed, None, []),
+                        "skipped": len(cfg.policies) * len(cfg.methods),
+                        "skip_reasons": [reason],
+                    }
+                )
+                continue
             source, dests = placed
-            info = {
-                "network": name,
-                "generator": "graph",
-                "graph": net.name,
-                "file": path,
-                "seed": seed,
-                "nodes": len(net.nodes),
-                "edges": len(net.links),
-                # share of the file's links whose speed or latency is a configured default
-                "default_links": round(net.imported.default_share(), 4),
-                "source": source,
-                "destinations": dests,
-                "skipped": 0,
-                "skip_reasons": [],
-            }
+            info = _graph_info(name, net, seed, source, dests)
             sweep.networks.append(info)
             world = partial(World, name, "graph", seed, graph=net.name)
             sweep.warnings += _plan_worlds(
@@ -347,6 +344,31 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
             )
     sweep.graph_files = list(read.read)
     sweep.warnings += _default_warning(list(read.read.values()))
+    if unplaced:
+        more = f", … ({len(unplaced) - 5} more)" if len(unplaced) > 5 else ""
+        sweep.warnings.append(
+            f"{len(unplaced)} network{'s' * (len(unplaced) > 1)} skipped: no eligible destination "
+            f"({', '.join(unplaced[:5])}{more})"
+        )
+
+
+def _graph_info(name: str, net: GraphNetwork, seed: int, source, dests: list[dict]) -> dict:
+    """A network read from a file as ``Sweep.networks`` (and the summary) lists it."""
+    return {
+        "network": name,
+        "generator": "graph",
+        "graph": net.name,
+        "file": net.path,
+        "seed": seed,
+        "nodes": len(net.nodes),
+        "edges": len(net.links),
+        # share of the file's links whose speed or latency is a configured default
+        "default_links": round(net.imported.default_share(), 4),
+        "source": source,
+        "destinations": dests,
+        "skipped": 0,
+        "skip_reasons": [],
+    }
 
 
 def _default_warning(nets: list[GraphNetwork]) -> list[str]:
