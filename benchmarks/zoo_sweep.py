@@ -5,11 +5,12 @@
 
 Runs ``topologies/zoo_sweep.yaml`` with its ``graphs.files`` pointed at ``--folder``'s
 ``*.gml`` files (``--sample N``: N of them, drawn with seed 0; default: all) and ``transport:
-latent`` (networks with no eligible destination skipped and listed). In a child process it starts a fresh local Ray cluster on this machine's CPUs, builds
-the sweep (every file imported once, placement, planning: ``build_s``), runs it once with an
-empty cache directory (cold) and once more over the same directory (warm), and prints one JSON
-object: networks, worlds, build time, wall time and networks per minute (with the build time)
-of both runs, and whether their records are identical.
+latent``; networks with no eligible destination are skipped and listed. In a child process it
+starts a fresh local Ray cluster on this machine's CPUs, builds the sweep (every file imported
+once, placement, planning: ``build_s``), runs it once with an empty cache directory (cold) and
+once more over the same directory (warm), and prints one JSON object: networks, worlds, build
+time, wall time and networks per minute (with the build time) of both runs, and whether their
+records are identical.
 """
 
 from __future__ import annotations
