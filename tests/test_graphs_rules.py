@@ -26,7 +26,7 @@ def links(name: str, **options) -> dict:
 
 def needs_speeds():
     """Rules 4a/4b parse free text with hcf_ray.graphs.speeds (a separate module)."""
-    pytest.importorskip("hcf_ray.graphs.speeds")
+    import hcf_ray.graphs.speeds  # noqa: F401  (must be there: no skip)
 
 
 def test_the_node_id_charset_is_the_configs():
@@ -204,6 +204,30 @@ def test_hyperedges_kept_compute_nothing():
     # the centroid of three equator points at 0°, 1° and 3°: about 4/3°
     assert h.lon == pytest.approx(4 / 3, abs=1e-3)
     assert len(net.links) == 4
+
+
+def test_a_kept_hyperedge_only_forwards(tmp_path):
+    """A → C crosses the kept medium H (A–H–C is 3°, A–H–B–C longer): a plan that codes at H
+    is refused in one line naming H; with one quantization (n_q 1) H forwards and it plans."""
+    from hcf_ray.sim.scenario import build_scenario
+
+    flow = {"source": "A", "destinations": [{"node": "C", "level": 2}], "source_level": 4}
+    flow.update(methods=["hcf"], max_images=1)
+    cfg = {
+        "codec": "random:mbt2018-mean",
+        "graph": {"file": str(DATA / "hyperedge.gml"), "hyperedges": "keep"},
+        "flows": [flow],
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as err:
+        build_scenario(load_config(path))
+    assert "node 'H' is a hyperedge node" in str(err.value) and "\n" not in str(err.value)
+    flow["n_q"] = 1
+    path.write_text(yaml.safe_dump(cfg))
+    plan = build_scenario(load_config(path)).plan("flow0", "hcf")
+    assert [j.node for j in plan.jobs] == ["A", "H", "C"]
+    assert not plan.jobs[1].segments  # H forwards
 
 
 def test_external_nodes_are_not_transit(tmp_path):

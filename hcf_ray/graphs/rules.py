@@ -10,7 +10,8 @@ contract`` (the default) removes them and joins each pair of their neighbours wi
 (unless the pair already has a direct link): the medium is no hop, and the pair's latency comes
 from its own coordinates; the link's speed is the slower of the two file edges, with that
 edge's provenance and ``via hyperedge NAME`` in its detail. ``hyperedges: keep`` keeps them
-as nodes with role ``hyperedge`` that routes may cross but that run no codec work.
+as nodes with role ``hyperedge`` that routes may cross but that run no codec work (a plan
+that codes at one as a relay is refused; ``n_q`` lets it forward).
 ``Internal 0`` nodes belong to another operator: role ``external``, no codec work, and no
 transit unless ``external_transit: true`` (a route may start or end there, not pass through).
 

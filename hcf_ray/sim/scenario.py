@@ -154,6 +154,7 @@ def build_scenario(
                 raise ConfigError(str(exc), _policy_field(cfg, i, exc.file)) from None
         flows.append(run)
     check_priced(plans.values(), devices)
+    _check_computing(plans, topology)
     _check_faults(cfg.faults, topology)
     warns += _profile_warnings(codec, devices)
     warns += [image_warning(msg) for msg in image_errors.values()]
@@ -199,6 +200,31 @@ def _check_profiles(codec, devices) -> list[str]:
                 f"for {codec.requested!r} (hcf-sim calibrate makes a matching one)"
             )
     return out
+
+
+def _check_computing(plans: dict[tuple[str, str], FlowPlan], topology: Topology) -> None:
+    """An imported node that runs no codec work (a shared medium kept with ``hyperedges:
+    keep``, or another operator's node) may be a flow's source or destination but, as a relay,
+    only forwards what it receives."""
+    imported = getattr(topology, "imported", None)
+    idle = {n.name: n.role for n in (imported.nodes if imported else ()) if not n.computes}
+    if not idle:
+        return
+    for (flow, method), plan in plans.items():
+        for job in plan.jobs:
+            relay = job.input is not None and not job.has_destination
+            if relay and job.node in idle and job.segments:
+                raise ConfigError(
+                    f"{method}: node {job.node!r} is a {idle[job.node]} node of the imported "
+                    "graph and runs no codec work, but the plan codes there (set n_q so that "
+                    "it forwards, or choose other destinations)",
+                    f"flows[{_flow_index(plans, flow)}]",
+                )
+
+
+def _flow_index(plans, flow: str) -> int:
+    names = list(dict.fromkeys(f for f, _ in plans))
+    return names.index(flow)
 
 
 def _check_faults(faults, topology: Topology) -> None:
