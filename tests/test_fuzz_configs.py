@@ -710,3 +710,99 @@ def test_real_processes(tmp_path):
         "loop.py",
         "policy.yaml",
     ]
+
+
+# -- graph files --------------------------------------------------------------------------------
+ZOO = Path(__file__).parent / "data" / "topologyzoo"
+
+
+def _mutate_bytes(data: bytes, rng: random.Random) -> bytes:
+    """One seeded byte-level damage of a real graph file."""
+    kind = rng.randrange(7)
+    cut = rng.randrange(1, max(2, len(data)))
+    if kind == 0:  # truncated
+        return data[:cut]
+    if kind == 1:  # a bracket or tag character removed
+        spots = [i for i, b in enumerate(data) if b in b"[]<>"]
+        i = rng.choice(spots) if spots else cut
+        return data[:i] + data[i + 1 :]
+    if kind == 2:  # random bytes in the middle
+        return data[:cut] + bytes(rng.randrange(256) for _ in range(8)) + data[cut:]
+    if kind == 3:  # a line repeated (duplicate nodes / edges / keys)
+        lines = data.split(b"\n")
+        i = rng.randrange(len(lines))
+        return b"\n".join([*lines[: i + 1], lines[i], *lines[i + 1 :]])
+    if kind == 4:  # a number made absurd
+        return data.replace(b"Latitude ", b"Latitude 1e999", 1).replace(b"id 1\n", b"id -1\n", 1)
+    if kind == 5:  # UTF-16 instead of UTF-8/Latin-1
+        return data.decode("latin-1").encode("utf-16")
+    return data.replace(b"edge", b"edg", 1)  # an unknown key
+
+
+def _graph_case(tmp_path: Path, graph: Path, flow: dict | None = None) -> Path:
+    cfg = {
+        "codec": "random:mbt2018-mean",
+        "graph": {"file": str(graph)},
+        "flows": [flow or {"source": "A", "destinations": [{"node": "B", "level": 1}]}],
+    }
+    path = tmp_path / f"{graph.stem}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
+    path.write_text(dump(cfg))
+    return path
+
+
+def test_bad_graph_files_are_refused(tmp_path, capsys, workdir):
+    """Every class of bad graph input (unknown format, broken file, no route, a node named
+    twice in a flow) is refused by validate in one line, exit 2; seeded damage of real Zoo
+    files is refused the same way or accepted, never a traceback; ``hcf-sim graph`` agrees."""
+    small = tmp_path / "small.gml"
+    small.write_text(
+        'graph [\n node [ id 0 label "A" ]\n node [ id 1 label "B" ]\n'
+        ' node [ id 2 label "C" ]\n node [ id 3 label "D" ]\n'
+        " edge [ source 0 target 1 ]\n edge [ source 1 target 2 ]\n]\n"
+    )
+    unknown = tmp_path / "net.csv"
+    unknown.write_text("a,b\n1,2\n")
+    broken = tmp_path / "broken.gml"
+    broken.write_text('graph [\n node [ id 0 label "A" ]\n')
+    empty = tmp_path / "empty.graphml"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.gml"
+    must_refuse = [
+        _graph_case(tmp_path, unknown),
+        _graph_case(tmp_path, broken),
+        _graph_case(tmp_path, empty),
+        _graph_case(tmp_path, missing),
+        # D has no link: no route from A
+        _graph_case(tmp_path, small, {"source": "A", "destinations": [{"node": "D", "level": 1}]}),
+        # a node named twice in one flow
+        _graph_case(
+            tmp_path,
+            small,
+            {"source": "A", "destinations": [{"node": "C", "level": 1}, {"node": "C", "level": 2}]},
+        ),
+        # a node the file does not have
+        _graph_case(tmp_path, small, {"source": "A", "destinations": [{"node": "Z", "level": 1}]}),
+    ]
+    for path in must_refuse:
+        assert check(path, capsys, workdir) == 2, path.name
+    rng = random.Random(25)
+    files = sorted((ZOO / "gml").glob("*.gml")) + sorted((ZOO / "graphml").glob("*.graphml"))
+    outcomes = {0: 0, 2: 0}
+    for i in range(60):
+        src = rng.choice(files)
+        bad = tmp_path / f"m{i}{src.suffix}"
+        bad.write_bytes(_mutate_bytes(src.read_bytes(), rng))
+        capsys.readouterr()
+        rc = main(["graph", str(bad), "--json"])
+        _out, err = capsys.readouterr()
+        assert "Traceback" not in err and rc in (0, 2), (src.name, err)
+        if rc == 2:
+            assert len(err.splitlines()) == 1 and len(err.splitlines()[0]) <= MAX_LINE + len(
+                str(bad)
+            ), err
+        outcomes[rc] += 1
+        flow = {"source": "nowhere", "destinations": [{"node": "B", "level": 1}]}
+        # the flow names no node of the file: refused whatever the damage
+        assert check(_graph_case(tmp_path, bad, flow), capsys, workdir) == 2, src.name
+    assert outcomes[2] > 0  # the damage is real: some files are refused
+    assert not any(workdir.iterdir())
