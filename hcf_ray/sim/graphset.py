@@ -79,6 +79,11 @@ class GraphNetwork:
     graph: nx.DiGraph
 
     @property
+    def idle(self) -> frozenset[str]:
+        """The nodes that run no codec work (they may only forward)."""
+        return frozenset(n.name for n in self.imported.nodes if not n.computes)
+
+    @property
     def name(self) -> str:
         return Path(self.path).name
 

@@ -13,7 +13,8 @@ run codec work: a file's hyperedge and external nodes are not eligible):
 
 Destinations are drawn as for generated networks (:func:`destinations`): each with a seeded
 target level in ``flow.levels``, reachable from the source, and (without ``n_q``) with a
-route, by latency, short enough for its level and compatible with the other destinations'.
+route, by latency, short enough for its level, compatible with the other destinations', and
+through no node that runs no codec work (without ``n_q`` every relay of a route quantizes).
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ def place(
     flow: Any,
     rng: random.Random,
     eligible: list | None = None,
+    idle: frozenset = frozenset(),
 ) -> tuple[Any, list[dict]] | None:
     """``(source, destinations)`` on ``g`` (links weighted by ``latency_ms``), or None when
     no eligible source has an eligible destination. ``eligible``: the nodes that may be the
     source or a destination, in a fixed order (None: every node of ``g``, in its order);
-    ``flow`` has the sweep flow's ``destinations``, ``levels``, ``source_level`` and
-    ``n_q``."""
+    ``idle``: the nodes that run no codec work; ``flow`` has the sweep flow's
+    ``destinations``, ``levels``, ``source_level`` and ``n_q``."""
     nodes = list(g.nodes) if eligible is None else [n for n in eligible if n in g]
     if placement.source == "degree":
         sources = sorted(nodes, key=lambda n: (-_degree(g, n), str(n)))[:1]
@@ -70,7 +72,7 @@ def place(
             dist = nx.single_source_shortest_path_length(g, source)
             want = set(placement.hops or ())
             candidates = [n for n in candidates if dist.get(n) in want]
-        found = destinations(g, source, candidates, flow, rng)
+        found = destinations(g, source, candidates, flow, rng, idle)
         if found:
             return source, found
     return None
@@ -84,12 +86,18 @@ def _degree(g: nx.Graph, n) -> int:
 
 
 def destinations(
-    g: nx.Graph, source, candidates: list, flow: Any, rng: random.Random
+    g: nx.Graph,
+    source,
+    candidates: list,
+    flow: Any,
+    rng: random.Random,
+    idle: frozenset = frozenset(),
 ) -> list[dict]:
     """Seeded destinations among ``candidates`` (shuffled here) whose routes from ``source``
     fit their levels (levels drop by ≥ 1 per hop, also past a destination that lies on
-    another destination's route); with ``n_q`` set, any reachable candidate (relays forward,
-    the planner rejects what n_q cannot hold). At most ``flow.destinations`` of them."""
+    another destination's route) and cross no ``idle`` relay (a node that runs no codec
+    work); with ``n_q`` set, any reachable candidate (relays forward, the planner rejects
+    what n_q cannot hold). At most ``flow.destinations`` of them."""
     _, paths = nx.single_source_dijkstra(g, source, weight="latency_ms")
     candidates = list(candidates)
     rng.shuffle(candidates)
@@ -101,6 +109,7 @@ def destinations(
             continue
         fits = flow.n_q is not None or (
             len(paths[n]) - 1 <= flow.source_level - level + 1
+            and not idle.intersection(paths[n][1:-1])
             and all(
                 _compatible(paths, n, level, a, la) and _compatible(paths, a, la, n, level)
                 for a, la in chosen.items()

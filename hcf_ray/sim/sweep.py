@@ -317,7 +317,7 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
             net: GraphNetwork = read(path)
             name = f"graph-{bases[path]}-s{seed}"
             rng = random.Random(f"{cfg.name}:{name}")
-            placed = place(net.graph, placement, cfg.flow, rng, net.eligible)
+            placed = place(net.graph, placement, cfg.flow, rng, net.eligible, net.idle)
             if placed is None:
                 reason = (
                     f"no eligible destination for placement {placement.source!r} with levels "
