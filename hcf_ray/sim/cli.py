@@ -40,7 +40,9 @@ def add_sim_commands(sub) -> None:
     val.add_argument("config")
     val.set_defaults(func=cmd_validate)
 
-    sw = sub.add_parser("sweep", help="many generated networks × policies × methods × seeds")
+    sw = sub.add_parser(
+        "sweep", help="many networks (generated or graph files) × policies × methods × seeds"
+    )
     sw.add_argument("config", help="sweep YAML, e.g. topologies/sweep.yaml")
     _ray_args(sw)
     sw.add_argument("--max-networks", type=int, default=None, help="stop after N networks")
