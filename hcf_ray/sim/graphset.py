@@ -59,8 +59,8 @@ class GraphFiles(StrictModel):
     files: list[FilePath] = Field(min_length=1, max_length=100)
     sample: Count | None = None  # files drawn per seed (None: every matched file)
     placement: Placement = Placement()
-    # a network with no eligible destination: an error naming its file, or skipped (counted
-    # in the summary, named in one warning)
+    # a network with no eligible destination: an error naming its file, or skipped (listed
+    # among the sweep's networks with the reason, named in one warning)
     unplaceable: Literal["error", "skip"] = "error"
 
 
