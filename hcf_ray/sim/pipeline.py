@@ -356,6 +356,7 @@ def codec_cache(cache, cache_dir: str | Path | None, out_dir: str | Path | None)
 
 # -- event simulation as Ray tasks ------------------------------------------------------------
 WORLDS_PER_TASK = 64
+POLL_EVERY = 8  # batches sent between two looks at the results already back
 
 
 class EventTasks:
@@ -383,7 +384,8 @@ class EventTasks:
         self._batch.append((key, spec, units))
         if len(self._batch) >= self._per_task:
             self._send()
-            self.collect()
+            if len(self._sent) % POLL_EVERY == 0:
+                self.collect()
 
     def _send(self) -> None:
         if self._batch:
@@ -392,12 +394,20 @@ class EventTasks:
             self._batch = []
 
     def collect(self, wait: bool = False) -> None:
-        while self._sent:
-            keys, ref = self._sent[0]
-            if not wait and not ray.wait([ref], timeout=0)[0]:
-                return
+        """Hand on the results back so far, in order (``wait``: all of them). One
+        ``ray.wait`` asks about every batch in flight: a call costs tens of milliseconds
+        once a thousand tasks are pending, so it is not made per batch."""
+        if not self._sent:
+            return
+        if wait:
+            ready = len(self._sent)
+        else:
+            refs = [ref for _, ref in self._sent]
+            back = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0])
+            ready = next((k for k, r in enumerate(refs) if r not in back), len(refs))
+        for _ in range(ready):
+            keys, ref = self._sent.pop(0)
             part = pickle.loads(ray.get(ref))
-            self._sent.pop(0)
             for key in keys:
                 self._done(key, part[key])
 
