@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,18 +356,19 @@ def codec_cache(cache, cache_dir: str | Path | None, out_dir: str | Path | None)
 
 # -- event simulation as Ray tasks ------------------------------------------------------------
 WORLDS_PER_TASK = 64
-POLL_EVERY = 8  # batches sent between two looks at the results already back
 
 
 class EventTasks:
     """Worlds' event simulations as Ray tasks of up to ``per_task`` worlds each, submitted
     while the caller is still pricing other worlds (the driver prices, the tasks simulate:
-    both cores work). :meth:`collect` hands each result to ``done`` in submission order,
-    as far as the results are back; :meth:`finish` waits for the rest.
+    both cores work). Results reach ``done`` in submission order.
 
-    A batch travels as bytes of the standard pickler (plain dataclasses of this package,
-    written several times faster than by Ray's cloudpickle, whose per-object hook runs in
-    Python)."""
+    At most ``2 × CPUs`` tasks are in Ray at once; further batches wait in the driver (they
+    hold the same objects the caller holds, no copies). With a thousand tasks pending, each
+    ``.remote()`` and ``ray.wait`` took tens of milliseconds, and during a cold sweep the
+    pool actors hold the CPUs, so nothing would drain them. A batch travels as bytes of the
+    standard pickler (plain dataclasses of this package, written several times faster than
+    by Ray's cloudpickle, whose per-object hook runs in Python)."""
 
     def __init__(self, done: Callable[[Hashable, WorldResult], None], per_task=WORLDS_PER_TASK):
         from hcf_ray.sim.pool import release_idle_actors
@@ -377,45 +378,52 @@ class EventTasks:
         self._task = ray.remote(num_cpus=1, max_retries=3)(simulate_pickled)
         self._done = done
         self._per_task = per_task
+        self._limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         self._batch: list[tuple[Hashable, WorldSpec, Sequence[PricedUnit]]] = []
-        self._sent: list[tuple[list[Hashable], Any]] = []  # (keys, ref), in order
+        self._queued: deque[list] = deque()  # full batches not yet in Ray
+        self._sent: deque[tuple[list[Hashable], Any]] = deque()  # (keys, ref), in order
 
     def submit(self, key: Hashable, spec: WorldSpec, units: Sequence[PricedUnit]) -> None:
         self._batch.append((key, spec, units))
         if len(self._batch) >= self._per_task:
-            self._send()
-            if len(self._sent) % POLL_EVERY == 0:
-                self.collect()
-
-    def _send(self) -> None:
-        if self._batch:
-            blob = pickle.dumps(self._batch, protocol=pickle.HIGHEST_PROTOCOL)
-            self._sent.append(([k for k, _, _ in self._batch], self._task.remote(blob)))
+            self._queued.append(self._batch)
             self._batch = []
+            self.collect()
+
+    def _pump(self) -> None:
+        while self._queued and len(self._sent) < self._limit:
+            batch = self._queued.popleft()
+            blob = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+            self._sent.append(([k for k, _, _ in batch], self._task.remote(blob)))
 
     def collect(self, wait: bool = False) -> None:
-        """Hand on the results back so far, in order (``wait``: all of them). One
-        ``ray.wait`` asks about every batch in flight: a call costs tens of milliseconds
-        once a thousand tasks are pending, so it is not made per batch."""
-        if not self._sent:
-            return
-        if wait:
-            ready = len(self._sent)
-        else:
-            refs = [ref for _, ref in self._sent]
-            back = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0])
-            ready = next((k for k, r in enumerate(refs) if r not in back), len(refs))
-        for _ in range(ready):
-            keys, ref = self._sent.pop(0)
-            part = pickle.loads(ray.get(ref))
-            for key in keys:
-                self._done(key, part[key])
+        """Hand on the results back so far, in order, and send queued batches into the
+        freed slots (``wait``: until every batch is done)."""
+        while True:
+            self._pump()
+            if not self._sent:
+                return
+            if wait:
+                ready = 1
+            else:
+                refs = [ref for _, ref in self._sent]
+                back = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0])
+                ready = next((k for k, r in enumerate(refs) if r not in back), len(refs))
+                if not ready:
+                    return
+            for _ in range(ready):
+                keys, ref = self._sent.popleft()
+                part = pickle.loads(ray.get(ref))
+                for key in keys:
+                    self._done(key, part[key])
 
     def finish(self) -> None:
         from hcf_ray.sim.pool import release_idle_actors
 
         release_idle_actors()  # a pool kept since the tasks started would hold their CPUs
-        self._send()
+        if self._batch:
+            self._queued.append(self._batch)
+            self._batch = []
         self.collect(wait=True)
 
 
