@@ -342,7 +342,7 @@ def test_bundle_identity_covers_the_manifest(bundle_dir, tmp_path):
 def test_run_a_topology_on_the_bundle(bundle_dir, crop_dir, ray_session, tmp_path, capsys):
     from hcf_ray.cli import main
 
-    @ray_session.remote
+    @ray_session.remote(num_cpus=0)  # no CPU: a kept pool of an earlier test may hold them all
     def worker_torch_home():
         return os.environ.get("TORCH_HOME")
 
