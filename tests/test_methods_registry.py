@@ -15,7 +15,12 @@ ACCEPTANCE = ["hcf", "drf", "ssf", "pcf-j2k", "pcf-tail", "drf-jpeg"]
 
 
 def test_the_registry_holds_every_method_once():
-    assert set(method_names()) == {
+    from hcf_ray.policy._usercode import PREFIX
+
+    # an earlier test of the same worker may have loaded a user method file: those are
+    # known by name from then on, and come from a private user-code module
+    user = {n for n in method_names() if type(get_method(n)).__module__.startswith(PREFIX)}
+    assert set(method_names()) - user == {
         "hcf",
         "hcf-late",
         "drf",
