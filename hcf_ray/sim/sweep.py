@@ -71,6 +71,7 @@ from hcf_ray.sim.config import (
     read_yaml,
     show,
 )
+from hcf_ray.sim.gcpause import without_full_collections
 from hcf_ray.sim.generators import KINDS, build_graph, check_generator
 from hcf_ray.sim.graphset import (
     GraphFiles,
@@ -223,6 +224,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise (exc if exc.source else exc.with_source(path)) from None
 
 
+@without_full_collections
 def build_sweep(cfg: SweepConfig) -> Sweep:
     """The sweep's worlds, checked and planned; ``cfg``'s paths are used as they are
     (:func:`load_sweep` resolved them against the file's folder)."""
@@ -523,6 +525,7 @@ def world_keys(world: World) -> list[tuple]:
     ]
 
 
+@without_full_collections
 def run_sweep(
     sweep: Sweep,
     out_dir,
