@@ -35,6 +35,7 @@ What a config may contain (anything else is refused with one line, never a trace
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import unicodedata
@@ -48,10 +49,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     ValidationInfo,
+    model_validator,
 )
 
 from hcf_ray.sim.faults import Fault
@@ -398,14 +402,93 @@ class NodeConfig(StrictModel):
     device: DeviceRef | None = None
 
 
+TRACE_FORMATS = ("pensieve", "mahimahi", "csv")
+MAX_OFFSET_S = 1e9  # a trace offset: at most ~30 years
+
+
+def _csv_cell(v: Any) -> str | int | float:
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise ValueError(f"a where value must be a string or a number (got {show(v, 30)})")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError("a where value must be finite (no .inf or .nan)")
+    return v
+
+
+CsvCell = Annotated[str | int | float, BeforeValidator(_csv_cell)]
+
+
+class TraceConfig(StrictModel):
+    """A capacity trace (:mod:`hcf_ray.sim.net.traces`): ``file`` in ``format``; the
+    capacity at simulation time t is the trace's value at ``t + offset_s``; ``loop``: the
+    trace repeats (else its last value holds). ``csv``: ``column`` (Mbit/s) sampled every
+    ``step_s`` seconds, from the rows that match every ``where`` ``{COLUMN: VALUE}``."""
+
+    file: FilePath
+    format: Literal["pensieve", "mahimahi", "csv"]
+    offset_s: Num = Field(0.0, ge=0, le=MAX_OFFSET_S)
+    loop: bool = Field(True, strict=True)
+    column: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    step_s: Num | None = Field(None, gt=0, le=MAX_MS / 1000.0)
+    where: dict[Annotated[str, Field(min_length=1, max_length=200)], CsvCell] | None = None
+
+    @model_validator(mode="after")
+    def _csv_fields(self) -> TraceConfig:
+        if self.format == "csv":
+            for name in ("column", "step_s"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"a csv trace needs {name}")
+        else:
+            for name in ("column", "step_s", "where"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies to csv traces only (format {self.format})")
+        return self
+
+    def read_args(self) -> dict:
+        """Keyword arguments of :func:`hcf_ray.sim.net.traces.read_trace`."""
+        if self.format != "csv":
+            return {}
+        return {"column": self.column, "step_s": self.step_s, "where": dict(self.where or {})}
+
+
+_FRACTION, _TRACE = "utilisation-fraction", "utilisation-trace"  # union tags (not shown)
+
+
+class BackgroundConfig(StrictModel):
+    """Background traffic on a link, as a share of its capacity (the fluid model: the images
+    get ``capacity × (1 − utilisation)``): a constant in [0, 1], or a trace whose values are
+    the utilisation over time (read like a capacity trace, its numbers taken as fractions)."""
+
+    utilisation: Annotated[
+        Annotated[float, Field(strict=True, ge=0, le=1), Tag(_FRACTION)]
+        | Annotated[TraceConfig, Tag(_TRACE)],
+        Discriminator(lambda v: _TRACE if isinstance(v, dict | TraceConfig) else _FRACTION),
+    ]
+
+
 class LinkConfig(StrictModel):
     src: NodeId
     dst: NodeId
-    bandwidth_mbps: Bandwidth
+    # a traced link needs none (its routing figure is the trace's mean)
+    bandwidth_mbps: Bandwidth | None = None
     latency_ms: Millis = 1.0
     loss: Num = Field(0.0, ge=0, lt=1)  # packet-loss probability (0..1), retransmitted
     # False: the link exists both ways with the same parameters
     directed: bool = Field(False, strict=True)
+    trace: TraceConfig | None = None  # capacity of src → dst (and dst → src without reverse)
+    reverse_trace: TraceConfig | None = None  # capacity of dst → src
+    background: BackgroundConfig | None = None  # other traffic's share, both directions
+
+    @model_validator(mode="after")
+    def _speed(self) -> LinkConfig:
+        if self.trace is not None and self.bandwidth_mbps is not None:
+            raise ValueError(
+                "give bandwidth_mbps or trace, not both (a traced link's speed is its trace)"
+            )
+        if self.trace is None and self.bandwidth_mbps is None:
+            raise ValueError("bandwidth_mbps: field required (or give a trace)")
+        if self.reverse_trace is not None and self.directed:
+            raise ValueError("reverse_trace: a directed link has no reverse direction")
+        return self
 
 
 class DestinationConfig(StrictModel):
@@ -492,6 +575,10 @@ class SimConfig(ResolvedConfig):
     # dropped past it and loaded again when needed. None: no bound
     model_budget_mb: Num | None = Field(2048.0, gt=0, le=1e9)
     faults: list[Fault] = Field(default_factory=list)  # injected faults (hcf_ray.sim.faults)
+    # background traffic matrix (SNDlib native or XML, Mbit/s), routed on the shortest paths
+    demands: FilePath | None = None
+    # policies may see link capacities ahead of time (upper bounds; recorded in the summary)
+    oracle: bool = Field(False, strict=True)
 
     def flow_name(self, index: int) -> str:
         f = self.flows[index]
@@ -641,12 +728,15 @@ def pydantic_error(exc: ValidationError, source: str | Path | None = None) -> Co
 _TAG_RE = re.compile(r"^[A-Za-z_][\w-]*\[.*\]$")  # 'list[int]', 'function-after[...]'
 
 
+_TAGS = ("function-before", "function-after", _FRACTION, _TRACE)
+
+
 def field_path(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
-        elif _TAG_RE.match(str(part)) or str(part) in ("function-before", "function-after"):
+        elif _TAG_RE.match(str(part)) or str(part) in _TAGS:
             continue  # union / validator tags pydantic adds to the location
         else:
             text = one_line(part, 40)
