@@ -8,6 +8,12 @@ device (``timing: profile``) or taken from the actors' wall clock (``timing: mea
 plus everything its records need that does not depend on time. :func:`simulate_world` runs
 the event network and fills in the times. Both are pure functions of plain data, so a sweep
 runs its worlds as Ray tasks.
+
+A hop over a link whose capacity changes (a trace, background load: ``LinkSpec.capacity``)
+also carries ``link``, ``end_s`` (last bit sent), ``mean_mbps`` (the capacity the message
+saw), ``trace`` (file, sha256, format, offset_s, loop) and ``background`` where they apply;
+hops over constant links keep their keys. A destination whose path holds a message that no
+capacity will ever carry gets an error record (``status: "error"``) naming the link.
 """
 
 from __future__ import annotations
@@ -66,7 +72,13 @@ def world_spec(
 
     link_down, node_down = outages(faults)
     links = {
-        (u, v): LinkModel(ln.bandwidth_mbps, ln.latency_ms, ln.loss, link_down.get((u, v), ()))
+        (u, v): LinkModel(
+            ln.bandwidth_mbps,
+            ln.latency_ms,
+            ln.loss,
+            link_down.get((u, v), ()),
+            getattr(ln, "capacity", None),
+        )
         for (u, v), ln in topology.links.items()
     }
     nodes = {
@@ -182,10 +194,63 @@ def price_unit(
     return PricedUnit(seq, work, records, chains, link_bytes, unit_flops, unit_energy)
 
 
-def finish_records(unit: PricedUnit, timing) -> list[dict]:
-    """Fill the time-dependent fields of a unit's records from its event timing."""
+_ERROR_KEYS = (
+    "flow",
+    "destination",
+    "image",
+    "method",
+    "policy",
+    "source_level",
+    "target_level",
+    "transport",
+    "timing",
+    "path",
+    "levels",
+)
+
+
+def _stalled_record(rec: dict, chain, timing) -> dict | None:
+    """The error record of a destination whose path holds a stalled message; None if none."""
+    for i, (u, v) in enumerate(zip(rec["path"], rec["path"][1:])):
+        j, b = chain[i]
+        tr = timing.transfers.get((j, b, v))
+        if tr is None or tr.stalled:
+            link = f"{u}->{v}"
+            at = "" if tr is None else f" ({_num(tr.wire_bytes)} bytes from t={tr.start_s:.6g} s)"
+            out = {k: rec[k] for k in _ERROR_KEYS if k in rec}
+            out.update(
+                status="error",
+                cause=f"link {link}: no capacity will ever carry the message{at}",
+                stalled_link=link,
+            )
+            return out
+    return None
+
+
+def _traced_hop(hop: dict, tr, cap) -> None:
+    hop["link"] = f"{hop['src']}->{hop['dst']}"
+    hop["end_s"] = tr.end_s
+    hop["mean_mbps"] = tr.mean_mbps
+    src = cap.source
+    if src is not None:
+        hop["trace"] = src
+    bg = getattr(cap, "background", None)
+    if bg is not None:
+        hop["background"] = bg
+
+
+def finish_records(
+    unit: PricedUnit, timing, traced: Mapping[tuple[str, str], Any] | None = None
+) -> list[dict]:
+    """Fill the time-dependent fields of a unit's records from its event timing.
+    ``traced``: the capacity of each link whose capacity changes (its hops say more)."""
     out = []
     for rec, chain in zip(unit.records, unit.chains):
+        if timing.stalled:
+            err = _stalled_record(rec, chain, timing)
+            if err is not None:
+                out.append(err)
+                continue
         hops = []
         link_queue = tx = prop = 0.0
         for i, (u, v) in enumerate(zip(rec["path"], rec["path"][1:])):
@@ -204,6 +269,8 @@ def finish_records(unit: PricedUnit, timing) -> list[dict]:
                     "arrive_s": tr.arrive_s,
                 }
             )
+            if traced and (u, v) in traced:
+                _traced_hop(hops[-1], tr, traced[u, v])
             link_queue += tr.queue_s
             tx += tr.tx_s
             prop += tr.arrive_s - tr.start_s - tr.tx_s
@@ -246,6 +313,7 @@ def finish_records(unit: PricedUnit, timing) -> list[dict]:
 def simulate_world(spec: WorldSpec, units: Sequence[PricedUnit]) -> WorldResult:
     """Run one world's event network over its priced units (in release order)."""
     net = EventNetwork(spec.links, spec.nodes, spec.seed)
+    traced = {k: ln.capacity for k, ln in spec.links.items() if ln.capacity is not None}
     ordered = sorted(units, key=lambda u: (u.work.release_s, u.seq))
     timings = {}
     for u in ordered:
@@ -256,18 +324,19 @@ def simulate_world(spec: WorldSpec, units: Sequence[PricedUnit]) -> WorldResult:
     per_unit = []
     for u in sorted(units, key=lambda u: u.seq):
         t = timings[u.seq]
-        done.append((u.seq, finish_records(u, t)))
-        per_unit.append(
-            {
-                "seq": u.seq,
-                "flow": u.records[0]["flow"] if u.records else None,
-                "link_bytes": u.link_bytes,
-                "compute_s": sum(j.compute_s for j in t.jobs.values()),
-                "flops": u.flops,
-                "energy_j": u.energy_j,
-                "latency_s": t.done_s - t.release_s,
-            }
-        )
+        done.append((u.seq, finish_records(u, t, traced)))
+        row = {
+            "seq": u.seq,
+            "flow": u.records[0]["flow"] if u.records else None,
+            "link_bytes": u.link_bytes,
+            "compute_s": sum(j.compute_s for j in t.jobs.values()),
+            "flops": u.flops,
+            "energy_j": u.energy_j,
+            "latency_s": t.done_s - t.release_s,
+        }
+        if t.stalled:
+            row["stalled"] = list(t.stalled)
+        per_unit.append(row)
     return WorldResult(done, net.stats(), per_unit)
 
 

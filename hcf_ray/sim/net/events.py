@@ -31,10 +31,24 @@ branches (in branch order) and then requests its core.
 
     start  = when the link is free, in request order     queue = start - ready
     tx     = wire · 8 / (bandwidth_mbps · 1e6)            (the link is held during tx only)
-    arrive = start + tx + latency_ms / 1000               (propagation does not hold the link;
+    end    = start + tx                                   (the last bit sent)
+    arrive = end + latency_ms / 1000                      (propagation does not hold the link;
                                                             several messages can be in flight)
 
 ``wire`` is the branch's ``wire_bytes`` (``nbytes`` when None) plus retransmissions.
+
+*Capacity that changes.* A link with a ``capacity`` (:mod:`hcf_ray.sim.net.traces`: a trace,
+or a share left by background traffic) ignores ``bandwidth_mbps``: ``end =
+capacity.tx_end(start, wire)``, the first instant at which the capacity integrated from
+``start`` carries ``wire`` bytes (for a Mahimahi trace: the delivery opportunity that
+carries the last packet; the next message on the link starts with the opportunity after
+it), and ``tx = end - start``. Zero capacity holds the message (and the link) until
+capacity returns. A message that no capacity will ever carry (``end`` is infinite) is
+*stalled*: it releases the link at once, never arrives, and nothing that depends on it
+runs; its :class:`TransferTiming` has ``stalled=True`` and infinite ``end_s``/``arrive_s``,
+and its unit lists the link in ``UnitTiming.stalled`` (and completes when everything else
+has). ``mean_mbps`` of a transfer is the capacity it saw, ``wire·8/(end − start)``
+(``bandwidth_mbps`` on a constant link; the capacity at ``start`` when ``end == start``).
 
 *Outages* (``down`` intervals ``[from_s, to_s)``, from a topology's ``faults``). A message
 that reaches the head of its link's queue while the link is down waits for the end of the
@@ -56,7 +70,7 @@ processes events in the order they were scheduled. No wall clock, no hash-depend
 same inputs and seed always give the same timings.
 
 *Completion.* A unit is complete when all its jobs have finished and all its transmissions
-have arrived; ``done_s`` is that instant.
+have arrived (stalled ones, and what depends on them, excepted); ``done_s`` is that instant.
 
 Incremental use
 ---------------
@@ -82,6 +96,7 @@ Stats
 has finished so far (a message counts once its serialisation ends, a job once its last segment
 ends); ``horizon_s`` is the latest such end or arrival (the whole run once drained). Only links
 and nodes that were used are listed (a node is used once it has run a job with segments).
+A link with stalled messages also reports ``stalled`` (their count).
 Node energy: a node draws ``idle_w`` when idle and ``busy_w`` when all its cores are busy,
 linearly in between, so over the horizon ``energy_j = idle_w·horizon + (busy_w − idle_w)·
 busy_core_s/cores``, split into ``busy_j = busy_w·busy_core_s/cores`` and ``idle_j =
@@ -97,8 +112,12 @@ import math
 import random
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import simpy
+
+if TYPE_CHECKING:
+    from hcf_ray.sim.net.traces import Capacity
 
 MTU_BYTES = 1500
 
@@ -110,6 +129,7 @@ class LinkModel:
     latency_ms: float
     loss: float = 0.0  # per-packet loss probability (1500-byte packets), resent at once
     down: tuple[tuple[float, float], ...] = ()  # outages [from_s, to_s): no message starts
+    capacity: Capacity | None = None  # changing capacity (bandwidth_mbps ignored); None: constant
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,9 @@ class TransferTiming:
     arrive_s: float
     nbytes: float
     wire_bytes: float  # serialised, retransmissions included
+    end_s: float = math.nan  # last bit sent (inf: stalled)
+    mean_mbps: float = math.nan  # capacity the message saw
+    stalled: bool = False  # no capacity will ever carry it
 
 
 @dataclass(frozen=True)
@@ -178,6 +201,7 @@ class UnitTiming:
     jobs: Mapping[int, JobTiming]
     branch_ready_s: Mapping[tuple[int, int], float]
     transfers: Mapping[tuple[int, int, str], TransferTiming]  # (job, branch, target)
+    stalled: tuple[str, ...] = ()  # links "u->v" of stalled messages (what follows never ran)
 
 
 # -- internals --------------------------------------------------------------------------------
@@ -204,6 +228,8 @@ class _Link:
     busy_s: float = 0.0
     queue_s: float = 0.0
     max_queue_s: float = 0.0
+    stalled: int = 0  # messages no capacity will ever carry
+    cursor: Any = None  # the capacity's state after the last message (Mahimahi: opportunity)
 
     # the FIFO server and the loss stream are made when first used: most links of a world
     # carry nothing, and seeding a stream by name costs more than simulating a message
@@ -227,7 +253,7 @@ class _Link:
         return extra
 
     def stats(self, horizon_s: float) -> dict:
-        return {
+        out = {
             "bytes": self.bytes,
             "wire_bytes": self.wire_bytes,
             "messages": self.messages,
@@ -236,6 +262,9 @@ class _Link:
             "mean_queue_s": self.queue_s / self.messages if self.messages else 0.0,
             "max_queue_s": self.max_queue_s,
         }
+        if self.stalled:
+            out["stalled"] = self.stalled
+        return out
 
 
 @dataclass
@@ -279,9 +308,31 @@ class _UnitRun:
     branch_ready: dict[tuple[int, int], float] = field(default_factory=dict)
     transfers: dict[tuple[int, int, str], TransferTiming] = field(default_factory=dict)
     done_s: float | None = None
+    stalled: list[str] = field(default_factory=list)
 
     def timing(self) -> UnitTiming:
         u = self.unit
+        if self.stalled:  # only what ran
+            return UnitTiming(
+                key=u.key,
+                release_s=u.release_s,
+                done_s=self.done_s,
+                jobs={j.index: self.jobs[j.index] for j in u.jobs if j.index in self.jobs},
+                branch_ready_s={
+                    (j.index, b): self.branch_ready[j.index, b]
+                    for j in u.jobs
+                    for b in range(len(j.branches))
+                    if (j.index, b) in self.branch_ready
+                },
+                transfers={
+                    (j.index, b, t): self.transfers[j.index, b, t]
+                    for j in u.jobs
+                    for b, br in enumerate(j.branches)
+                    for t in br.targets
+                    if (j.index, b, t) in self.transfers
+                },
+                stalled=tuple(dict.fromkeys(self.stalled)),
+            )
         return UnitTiming(
             key=u.key,
             release_s=u.release_s,
@@ -335,7 +386,8 @@ class EventNetwork:
         self._links: dict[tuple[str, str], _Link] = {}
         for (u, v), ln in links.items():
             name = f"{u}->{v}"
-            _finite(ln.bandwidth_mbps, f"link {name}: bandwidth_mbps", strict=True)
+            if ln.capacity is None:
+                _finite(ln.bandwidth_mbps, f"link {name}: bandwidth_mbps", strict=True)
             _finite(ln.latency_ms, f"link {name}: latency_ms")
             if not 0.0 <= ln.loss < 1.0:
                 raise ValueError(f"link {name}: loss must be in [0, 1): {ln.loss!r}")
@@ -510,8 +562,21 @@ class EventNetwork:
         start = env.now
         base = float(br.nbytes if br.wire_bytes is None else br.wire_bytes)
         wire = base + link.retransmitted(base)
-        tx = wire * 8.0 / (link.model.bandwidth_mbps * 1e6)
+        cap = link.model.capacity
+        if cap is None:
+            tx = wire * 8.0 / (link.model.bandwidth_mbps * 1e6)
+            mean = link.model.bandwidth_mbps
+        else:
+            end, cursor = cap.transmit(start, wire, link.cursor)
+            if end == math.inf:
+                link.server.release(req)
+                self._stall(run, job, b, target, link, ready, start, wire)
+                return
+            link.cursor = cursor
+            tx = end - start
+            mean = wire * 8.0 / (tx * 1e6) if tx > 0 else cap.at_mbps(start)
         yield env.timeout(tx)
+        end_s = env.now
         link.server.release(req)
         queue = start - ready
         link.bytes += br.nbytes
@@ -532,9 +597,43 @@ class EventNetwork:
             arrive_s=env.now,
             nbytes=br.nbytes,
             wire_bytes=wire,
+            end_s=end_s,
+            mean_mbps=mean,
         )
         for child in run.children.get((job.index, b, target), ()):
             env.process(self._job(run, child))
+        self._finish_one(run)
+
+    def _stall(self, run, job, b, target, link, ready, start, wire) -> None:
+        """A message no capacity will ever carry: record it, drop what depends on it."""
+        br = job.branches[b]
+        link.stalled += 1
+        run.stalled.append(f"{job.node}->{target}")
+        run.transfers[job.index, b, target] = TransferTiming(
+            src=job.node,
+            dst=target,
+            ready_s=ready,
+            start_s=start,
+            tx_s=math.inf,
+            queue_s=start - ready,
+            arrive_s=math.inf,
+            nbytes=br.nbytes,
+            wire_bytes=wire,
+            end_s=math.inf,
+            mean_mbps=0.0,
+            stalled=True,
+        )
+
+        def dependants(key) -> int:  # jobs and transmissions that wait on ``key``
+            n = 0
+            for child in run.children.get(key, ()):
+                n += 1
+                for cb, cbr in enumerate(child.branches):
+                    for t in cbr.targets:
+                        n += 1 + dependants((child.index, cb, t))
+            return n
+
+        run.remaining -= dependants((job.index, b, target))
         self._finish_one(run)
 
     # -- stats ----------------------------------------------------------------------------
