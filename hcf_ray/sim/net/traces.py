@@ -403,21 +403,19 @@ class MahimahiCapacity(Capacity):
         return self._time_ms(g) / 1000.0 - self.offset_s
 
     def _first_at(self, tau_ms: float) -> int | None:
-        """Index of the first opportunity at or after trace millisecond ``tau_ms``."""
-        n = len(self.ms)
-        x = tau_ms - _EPS_MS
-        if self.loop:
-            k = math.floor(x / self.period_ms)
-            i = bisect.bisect_left(self.ms, x - k * self.period_ms)
-            return max(0, k * n + i)  # no period before trace time 0
-        i = bisect.bisect_left(self.ms, x)
-        return i if i < n else None
+        """Index of the first opportunity at or after trace millisecond ``tau_ms`` (one
+        within 1 ns before it counts); None when there is none (no loop)."""
+        g = self._count_before(tau_ms - _EPS_MS)
+        return g if self.loop or g < len(self.ms) else None
 
     def _count_before(self, tau_ms: float) -> int:
-        """Opportunities strictly before ``tau_ms`` (global index of the next one)."""
+        """Opportunities strictly before ``tau_ms`` (= the index of the next one)."""
         if self.loop:
-            k = math.floor(tau_ms / self.period_ms)
-            return k * len(self.ms) + bisect.bisect_left(self.ms, tau_ms - k * self.period_ms)
+            # the period k with tau_ms - k·P in (0, P]: every earlier period ends at or
+            # before k·P < tau_ms
+            k = math.ceil(tau_ms / self.period_ms) - 1
+            g = k * len(self.ms) + bisect.bisect_left(self.ms, tau_ms - k * self.period_ms)
+            return max(0, g)  # no period before trace time 0
         return bisect.bisect_left(self.ms, tau_ms)
 
     def transmit(self, start_s, nbytes, state=None):
