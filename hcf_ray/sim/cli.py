@@ -322,6 +322,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for line in skipped:
         print(f"  {line}")
+    _dynamics_summary(sc)
     _graph_summary(args.config, sc)
     for (flow, method), plan in sc.plans.items():
         routes = "; ".join(
@@ -340,6 +341,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "  (X-[k]→: node X encodes level k; X=[k]→: relay X forwards the level-k bytes unchanged)"
     )
     return 0
+
+
+def _dynamics_summary(sc) -> None:
+    """One line per directed link whose capacity changes or is shared (trace, background,
+    demands), and the topology's demands file and oracle setting."""
+    from hcf_ray.sim.topology import describe_dynamics, link_dynamics
+
+    cfg = sc.config
+    for name, dyn in link_dynamics(sc.topology).items():
+        print(f"  link {name.replace('->', '→')}: {describe_dynamics(dyn)}")
+    if cfg.demands is not None:
+        print(f"  demands: {cfg.as_written(cfg.demands)} (background traffic on shortest paths)")
+    if cfg.oracle:
+        print("  oracle: policies see future link capacities (an upper bound)")
 
 
 def _graph_summary(config: str, sc) -> None:

@@ -33,7 +33,7 @@ from hcf_ray.sim.config import (
 from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.faults import Corrupt, LinkDown
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
-from hcf_ray.sim.topology import Topology, build_topology
+from hcf_ray.sim.topology import Topology, build_topology, saturation_warning
 from hcf_ray.sim.treelevels import PlanError
 
 
@@ -157,6 +157,7 @@ def build_scenario(
     _check_computing(plans, topology)
     _check_faults(cfg.faults, topology)
     warns += _profile_warnings(codec, devices)
+    warns += [saturation_warning(e, why) for e, why in topology.saturated.items()]
     warns += [image_warning(msg) for msg in image_errors.values()]
     return Scenario(
         config=cfg,

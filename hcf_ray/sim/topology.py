@@ -10,6 +10,7 @@ prefixes and form a tree (a relay where they part is a fork).
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from hcf_ray.sim.config import (
     NodeConfig,
     NodeDefaults,
     SimConfig,
+    TraceConfig,
 )
 
 if TYPE_CHECKING:
@@ -47,11 +49,22 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class LinkSpec:
+    """One direction of a link. ``capacity`` (:mod:`hcf_ray.sim.net.traces`): the capacity
+    the images get when it changes over time or is shared with background traffic (None: the
+    constant ``bandwidth_mbps``); ``bandwidth_mbps`` is then its ``nominal_mbps``, the one
+    figure routing and policies use. ``dynamics``: what the capacity is made of, for
+    ``validate``, records and ``summary.json`` (:func:`link_dynamics`)."""
+
     src: str
     dst: str
     bandwidth_mbps: float
     latency_ms: float
     loss: float = 0.0
+    capacity: Any = field(default=None, compare=False, repr=False)
+    dynamics: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    # the figure routes are computed on when it differs from bandwidth_mbps (a link loaded
+    # by demands: routes are computed before the demands' load, so it never moves them)
+    route_mbps: float | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class Topology:
         for n in nodes:
             self.graph.add_node(n.id, spec=n)
         for link in links:
+            mbps = link.bandwidth_mbps if link.route_mbps is None else link.route_mbps
             self.graph.add_edge(
                 link.src,
                 link.dst,
@@ -102,8 +116,25 @@ class Topology:
                 latency_ms=link.latency_ms,
                 loss=link.loss,
                 hops=1,
-                inv_bandwidth=1.0 / link.bandwidth_mbps,
+                # a link that leaves the images nothing: no route through it when another exists
+                inv_bandwidth=1.0 / mbps if mbps > 0 else math.inf,
             )
+
+    @property
+    def dynamic_links(self) -> dict[tuple[str, str], LinkSpec]:
+        """The directed links whose capacity changes or is shared (trace, background,
+        demands), in link order."""
+        return {e: ln for e, ln in self.links.items() if ln.capacity is not None}
+
+    @property
+    def saturated(self) -> dict[tuple[str, str], str]:
+        """Directed links loaded at or past their capacity (no share is left to the images
+        on average): link → why, in one phrase."""
+        return {
+            e: ln.dynamics["saturated"]
+            for e, ln in self.links.items()
+            if ln.dynamics and ln.dynamics.get("saturated")
+        }
 
     @property
     def nodes(self) -> dict[str, NodeSpec]:
@@ -226,7 +257,208 @@ def build_topology(cfg: SimConfig) -> Topology:
                         f"duplicate link {u!r}→{v!r}, already given by {first}{both}", where
                     )
             given.update((pair, (where, link)) for pair in pairs)
-        for u, v in pairs:  # later entries (YAML) override earlier ones (imported)
-            directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
+        dynamic = link.trace or link.reverse_trace or link.background
+        caps = link_capacities(cfg, link, where) if dynamic else None
+        for k, (u, v) in enumerate(pairs):  # later entries (YAML) override earlier ones
+            if caps is None:
+                directed[u, v] = LinkSpec(u, v, link.bandwidth_mbps, link.latency_ms, link.loss)
+            else:
+                cap, dyn = caps[k]
+                directed[u, v] = LinkSpec(
+                    u, v, cap.nominal_mbps, link.latency_ms, link.loss, cap, dyn
+                )
     nodes = [node_spec(n, cfg.node_defaults) for n in node_cfgs.values()]
-    return Topology(nodes, directed.values(), cfg.name, imported=imported)
+    topology = Topology(nodes, directed.values(), cfg.name, imported=imported)
+    if cfg.demands is not None:
+        topology = with_demands(cfg, topology)
+    return topology
+
+
+# -- link dynamics: traces, background, demands -------------------------------------------
+def read_capacity(cfg: SimConfig, trace: TraceConfig, where: str) -> Any:
+    """The :class:`~hcf_ray.sim.net.traces.Capacity` of a trace config; a bad trace file is a
+    ConfigError of ``where`` whose message names the file (as the config spells it) and the
+    line."""
+    from hcf_ray.sim.net.traces import TraceError, read_trace
+
+    try:
+        return read_trace(trace.file, trace.format, **trace.read_args()).capacity(
+            trace.offset_s, trace.loop
+        )
+    except TraceError as exc:
+        raise ConfigError(_as_written(str(exc), trace.file, cfg), where) from None
+
+
+def _as_written(message: str, path: str, cfg: SimConfig) -> str:
+    """A message that starts with a resolved file path, starting with the config's spelling
+    of it instead (shorter, and what the user wrote)."""
+    shown = cfg.as_written(path)
+    return shown + message[len(path) :] if message.startswith(path) else message
+
+
+def link_capacities(cfg: SimConfig, link: LinkConfig, where: str) -> list[tuple[Any, dict]]:
+    """``(capacity, dynamics)`` of each direction of a link with a trace or background
+    (src → dst first): ``trace`` drives src → dst, ``reverse_trace`` dst → src (without it
+    the same trace serves both); a link without a trace has its constant ``bandwidth_mbps``;
+    ``background`` takes its share of both directions (fluid model)."""
+    from hcf_ray.sim.net.traces import ConstantCapacity, SharedCapacity
+
+    forward = read_capacity(cfg, link.trace, f"{where}.trace") if link.trace else None
+    reverse = forward
+    if link.reverse_trace is not None:
+        reverse = read_capacity(cfg, link.reverse_trace, f"{where}.reverse_trace")
+    load: Any = None
+    if link.background is not None:
+        u = link.background.utilisation
+        load = u
+        if isinstance(u, TraceConfig):
+            load = read_capacity(cfg, u, f"{where}.background.utilisation")
+    out = []
+    for base in (forward, reverse):
+        if base is None:
+            base = ConstantCapacity(link.bandwidth_mbps)
+        cap = base if load is None else SharedCapacity(base, load)
+        out.append((cap, _dynamics(cfg, base, load, cap)))
+    return out
+
+
+def _source(cfg: SimConfig, cap: Any) -> dict | None:
+    src = cap.source
+    if src is None:
+        return None
+    return {**src, "file": cfg.as_written(src["file"])}
+
+
+def _dynamics(cfg: SimConfig, base: Any, load: Any, cap: Any) -> dict:
+    """What a directed link's capacity is made of (JSON-ready; see :func:`link_dynamics`)."""
+    out: dict[str, Any] = {"trace": _source(cfg, base)}
+    if base.source is None:
+        out["bandwidth_mbps"] = base.nominal_mbps
+    else:
+        out["trace_mean_mbps"] = base.nominal_mbps
+    if load is not None:
+        if isinstance(load, float | int):
+            out["background"] = {"utilisation": float(load)}
+        else:
+            out["background"] = {
+                "utilisation": "trace",
+                "trace": _source(cfg, load),
+                "mean": load.nominal_mbps,
+            }
+    out["nominal_mbps"] = cap.nominal_mbps
+    out["saturated"] = _saturated(base, load, cap)
+    return out
+
+
+def _saturated(base: Any, load: Any, cap: Any) -> str | None:
+    """Why a link leaves the images no capacity on average, or None."""
+    if cap.nominal_mbps > 0:
+        return None
+    if base.nominal_mbps <= 0:
+        return "its trace carries nothing"
+    if isinstance(load, float | int):
+        return f"background utilisation {load:g} of its capacity"
+    return "its background utilisation trace averages 1 or more"
+
+
+def with_demands(cfg: SimConfig, topology: Topology) -> Topology:
+    """``topology`` with the background load of the traffic matrix in ``cfg.demands``: each
+    demand routed on the shortest path by the routing weight (before any demand load), its
+    Mbit/s taken from every link of the path (:mod:`hcf_ray.sim.net.demands`). A link's
+    demand load becomes a utilisation of the capacity its own background leaves
+    (``demand_mbps / nominal``), applied as a :class:`SharedCapacity` over it: with constant
+    capacities the images get ``C·(1 − u) − D``."""
+    from hcf_ray.errors import InputError
+    from hcf_ray.graphs.errors import GraphError
+    from hcf_ray.graphs.sndlib import read_sndlib
+    from hcf_ray.sim.net.demands import link_loads, nominal_capacities
+    from hcf_ray.sim.net.traces import ConstantCapacity, SharedCapacity
+
+    path = cfg.demands
+    shown = cfg.as_written(path)
+    try:
+        topology.check_weight(cfg.routing.weight)
+    except ValueError as exc:
+        raise ConfigError(str(exc), "routing.weight") from None
+    try:
+        demands = read_sndlib(path).graph.get("demands") or []
+    except GraphError as exc:
+        raise ConfigError(_as_written(str(exc), path, cfg), "demands") from None
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read ({exc.strerror or exc})", "demands") from None
+    if not demands:
+        raise ConfigError(f"{shown}: the file lists no demands", "demands")
+    try:
+        loads = link_loads(topology, demands, cfg.routing.weight)
+    except InputError as exc:
+        raise ConfigError(f"{shown}: {exc}", "demands") from None
+    nominal = nominal_capacities(topology)
+    links = []
+    for e, ln in topology.links.items():
+        mbps = loads.get(e, 0.0)
+        if mbps <= 0:
+            links.append(ln)
+            continue
+        u = mbps / nominal[e] if nominal[e] > 0 else math.inf
+        base = ln.capacity if ln.capacity is not None else ConstantCapacity(ln.bandwidth_mbps)
+        cap = SharedCapacity(base, min(u, 1.0))
+        dyn = dict(ln.dynamics or {"trace": None, "bandwidth_mbps": ln.bandwidth_mbps})
+        dyn["demands"] = {"mbps": mbps, "utilisation": u if math.isfinite(u) else None}
+        dyn["nominal_mbps"] = cap.nominal_mbps
+        dyn["saturated"] = dyn.get("saturated") or (
+            None
+            if cap.nominal_mbps > 0
+            else f"demands of {mbps:g} Mbit/s on {nominal[e]:g} Mbit/s ({shown})"
+        )
+        route = ln.route_mbps if ln.route_mbps is not None else ln.bandwidth_mbps
+        links.append(
+            LinkSpec(*e, cap.nominal_mbps, ln.latency_ms, ln.loss, cap, dyn, route_mbps=route)
+        )
+    return Topology(topology.nodes.values(), links, topology.name, topology.imported)
+
+
+def link_dynamics(topology: Topology) -> dict[str, dict]:
+    """``{"u->v": dynamics}`` of every directed link whose capacity changes or is shared:
+    ``trace`` (file as the config spells it, sha256, format, offset_s, loop; None for a
+    constant ``bandwidth_mbps``), ``trace_mean_mbps``, ``background`` (``utilisation``: a
+    fraction, or ``"trace"`` with its ``trace`` and ``mean``), ``demands`` (``mbps``,
+    ``utilisation``), ``nominal_mbps`` (the figure routing and policies use) and
+    ``saturated`` (why the link leaves the images nothing on average, else None)."""
+    return {f"{u}->{v}": dict(ln.dynamics or {}) for (u, v), ln in topology.dynamic_links.items()}
+
+
+def describe_dynamics(dyn: Mapping[str, Any]) -> str:
+    """One line of a directed link's :func:`link_dynamics` entry, for ``hcf-sim validate``."""
+    parts = []
+    tr = dyn.get("trace")
+    if tr:
+        parts.append(
+            f"trace {tr['file']} ({tr['format']}, offset {tr['offset_s']:g} s, "
+            f"{'looped' if tr['loop'] else 'last value held'}; mean "
+            f"{dyn.get('trace_mean_mbps', 0.0):.4g} Mbit/s)"
+        )
+    elif "bandwidth_mbps" in dyn:
+        parts.append(f"{dyn['bandwidth_mbps']:g} Mbit/s")
+    bg = dyn.get("background")
+    if bg:
+        u = bg["utilisation"]
+        if u == "trace":
+            t = bg.get("trace") or {}
+            parts.append(f"background utilisation trace {t.get('file')} (mean {bg['mean']:.3g})")
+        else:
+            parts.append(f"background utilisation {u:g}")
+    dem = dyn.get("demands")
+    if dem:
+        parts.append(f"demands {dem['mbps']:.4g} Mbit/s")
+    line = "; ".join(parts) + f" → images get {dyn.get('nominal_mbps', 0.0):.4g} Mbit/s on average"
+    if dyn.get("saturated"):
+        line += f" (AT CAPACITY: {dyn['saturated']})"
+    return line
+
+
+def saturation_warning(link: tuple[str, str], why: str) -> str:
+    """The warning of a link loaded at or past its capacity."""
+    return (
+        f"link {link[0]}->{link[1]} is loaded at or past its capacity ({why}): the images get "
+        "no share of it, and a message that must cross it becomes an error record"
+    )
