@@ -641,7 +641,11 @@ class EventNetwork:
         h = self._horizon
         return {
             "horizon_s": h,
-            "links": {f"{u}->{v}": c.stats(h) for (u, v), c in self._links.items() if c.messages},
+            "links": {
+                f"{u}->{v}": c.stats(h)
+                for (u, v), c in self._links.items()
+                if c.messages or c.stalled
+            },
             "nodes": {n: c.stats(h) for n, c in self._nodes.items() if c.jobs},
         }
 
