@@ -361,8 +361,9 @@ def _graph_summary(config: str, sc) -> None:
     """A ``graph:`` file's rule summary (links per speed / latency rule, nodes per role),
     and a warning when more than 10 % of its links use a default."""
     from hcf_ray.graphs.cli import default_warning, network_of, summary_lines
+    from hcf_ray.sim.topology import with_speeds
 
-    net = network_of(sc.config, sc.topology)
+    net = network_of(with_speeds(sc.config, sc.topology), sc.topology)
     if net is None:
         return
     for line in summary_lines(net):

@@ -160,8 +160,9 @@ def graph_section(scenario: Scenario, summary: dict) -> None:
     (the imported one with the YAML's own nodes and links), each link's numbers with their
     rules, the counts per rule and the link table's sha256 (:mod:`hcf_ray.graphs.cli`)."""
     from hcf_ray.graphs.cli import json_report, network_of
+    from hcf_ray.sim.topology import with_speeds
 
-    net = network_of(scenario.config, scenario.topology)
+    net = network_of(with_speeds(scenario.config, scenario.topology), scenario.topology)
     if net is not None:
         summary["graph"] = json_report(net)
 

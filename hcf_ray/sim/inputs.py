@@ -12,7 +12,9 @@ output folder remembers both (``run.json``, :mod:`hcf_ray.sim.outdir`). The file
   of ``phi_dir``. ``random:`` and ``zoo:`` codecs have no files of their own (the spec, part
   of the config, names them; zoo downloads are checked against their published sha256);
 * every cost profile a node is priced with (``profile``, ``devices``; default: the shipped
-  CPU profile).
+  CPU profile);
+* every link trace (``trace``, ``reverse_trace``, a ``background`` utilisation trace) and the
+  ``demands`` file.
 
 Each file is named as the config spells it (``as_written``); a file the config does not spell
 (the shipped ones, an image of a folder) is named by its path under the package
@@ -134,6 +136,8 @@ class InputFiles:
         written = cfg.as_written
         if cfg.graph is not None:
             self.add(cfg.graph.file, written(cfg.graph.file))
+        for path in _link_files(cfg):
+            self.add(path, written(path))
         for spec in _file_specs(cfg):
             self.add(spec.rpartition(":")[0], written(spec).rpartition(":")[0])
         for name in {m for f in scenario.flows for m in f.methods}:
@@ -162,6 +166,17 @@ def _image_name(image: Path, folder: str, written: str) -> str | None:
     if parts[: len(root)] != root:
         return None
     return "/".join([written.rstrip("/"), *parts[len(root) :]])
+
+
+def _link_files(cfg: Any) -> Iterable[str]:
+    """The trace files of a config's links and its ``demands`` file."""
+    for link in cfg.links:
+        bg = link.background.utilisation if link.background is not None else None
+        for trace in (link.trace, link.reverse_trace, bg):
+            if getattr(trace, "file", None) is not None:
+                yield trace.file
+    if getattr(cfg, "demands", None) is not None:
+        yield cfg.demands
 
 
 def _file_specs(cfg: Any) -> Iterable[str]:

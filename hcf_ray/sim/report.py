@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -133,6 +134,9 @@ def summarize(
             "devices": {n: d.describe() for n, d in scenario.devices.items()},
         },
         "seeds": {"links": cfg.seed},
+        **dynamics_section(
+            scenario, max((w.stats["horizon_s"] for w in worlds.values()), default=0.0)
+        ),
         "version": package_version(),
         "git_commit": git_commit(),
         "resolved_config": cfg.model_dump(mode="json"),
@@ -148,6 +152,74 @@ def summarize(
             "(PyTorch allocator on CPU, torch.cuda.max_memory_allocated on GPU)"
         ),
         "wall": wall,
+    }
+
+
+SERIES_MAX = 2000  # capacity pieces kept per link in summary.json (else bin means)
+
+
+def capacity_series(cap: Any, t1: float, fmt: str | None = None) -> dict:
+    """A link's capacity over ``[0, t1]`` for plots: ``{"from_s", "to_s", "mbps"}`` lists of
+    its constant pieces, or, with more than :data:`SERIES_MAX` of them (or a Mahimahi trace,
+    whose pieces are milliseconds), the means over :data:`SERIES_MAX` // 2 equal bins
+    (``"binned": true``)."""
+    pieces = None
+    if fmt != "mahimahi":
+        pieces = cap.steps(0.0, t1)
+        if len(pieces) > SERIES_MAX:
+            pieces = None
+    binned = pieces is None
+    if binned:
+        n = SERIES_MAX // 2
+        edges = [t1 * i / n for i in range(n + 1)]
+        pieces = [(a, b, cap.mean_mbps(a, b)) for a, b in itertools.pairwise(edges)]
+    return {
+        "from_s": [a for a, _, _ in pieces],
+        "to_s": [b for _, b, _ in pieces],
+        "mbps": [r for _, _, r in pieces],
+        "binned": binned,
+    }
+
+
+def dynamics_section(scenario: Scenario, horizon_s: float = 0.0) -> dict:
+    """The summary's link dynamics: ``link_dynamics`` (each directed link whose capacity
+    changes or is shared: :func:`hcf_ray.sim.topology.link_dynamics`, with its
+    ``capacity_mbps`` over the run, :func:`capacity_series`, when ``horizon_s`` > 0), ``traces`` (each trace
+    file once, as the config spells it, with its sha256, format and the offsets and links it
+    drives), ``demands`` (the traffic matrix file and its sha256, or None),
+    ``links_at_capacity`` (link → why) and ``oracle``."""
+    from hcf_ray.sim.inputs import file_sha256
+    from hcf_ray.sim.topology import link_dynamics
+
+    cfg = scenario.config
+    dyn = link_dynamics(scenario.topology)
+    if horizon_s > 0 and math.isfinite(horizon_s):
+        for (u, v), ln in scenario.topology.dynamic_links.items():
+            fmt = (dyn[f"{u}->{v}"].get("trace") or {}).get("format")
+            dyn[f"{u}->{v}"]["capacity_mbps"] = capacity_series(ln.capacity, horizon_s * 1.02, fmt)
+    traces: dict[str, dict] = {}
+    for name, d in dyn.items():
+        bg = d.get("background") or {}
+        for role, tr in (("capacity", d.get("trace")), ("background", bg.get("trace"))):
+            if not tr:
+                continue
+            entry = traces.setdefault(
+                tr["file"], {"file": tr["file"], "sha256": tr["sha256"], "format": tr["format"]}
+            )
+            entry.setdefault("uses", []).append(
+                {"link": name, "role": role, "offset_s": tr["offset_s"], "loop": tr["loop"]}
+            )
+    demands = None
+    if cfg.demands is not None:
+        demands = {"file": cfg.as_written(cfg.demands), "sha256": file_sha256(cfg.demands)}
+    return {
+        "link_dynamics": dyn,
+        "traces": list(traces.values()),
+        "demands": demands,
+        "links_at_capacity": {
+            f"{u}->{v}": why for (u, v), why in scenario.topology.saturated.items()
+        },
+        "oracle": cfg.oracle,
     }
 
 

@@ -462,3 +462,17 @@ def saturation_warning(link: tuple[str, str], why: str) -> str:
         f"link {link[0]}->{link[1]} is loaded at or past its capacity ({why}): the images get "
         "no share of it, and a message that must cross it becomes an error record"
     )
+
+
+def with_speeds(cfg: SimConfig, topology: Topology) -> SimConfig:
+    """``cfg`` with each traced YAML link's ``bandwidth_mbps`` set to its nominal figure (for
+    tools that need one number per link, such as the graph summary)."""
+    if not any(link.bandwidth_mbps is None for link in cfg.links):
+        return cfg
+    links = []
+    for link in cfg.links:
+        if link.bandwidth_mbps is None:
+            mbps = topology.link(link.src, link.dst).bandwidth_mbps
+            link = link.model_copy(update={"bandwidth_mbps": mbps})
+        links.append(link)
+    return cfg.model_copy(update={"links": links})
