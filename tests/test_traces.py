@@ -274,3 +274,30 @@ def test_cache_follows_the_content(tmp_path):
     p.write_text("0 1\n1 1\n")  # changed: read again
     b = read_trace(p, "pensieve")
     assert b.sha256 != a.sha256 and b.capacity().nominal_mbps == 1.0
+
+
+def test_shares_of_shares_multiply(tmp_path):
+    # 10 × (1 − 0.5) × (1 − 0.5) = 2.5 Mbit/s: 10 Mbit takes 4 s
+    twice = SharedCapacity(SharedCapacity(ConstantCapacity(10), 0.5), 0.5)
+    assert twice.tx_end(0.0, 1_250_000) == approx(4.0) and twice.nominal_mbps == 2.5
+    assert twice.background == {"utilisation": 0.75}
+    step = read_trace(write(tmp_path, "step", STEP), "pensieve").capacity()
+    load = read_trace(write(tmp_path, "u", "0 0\n1 0\n2 0.5\n3 0\n"), "pensieve").capacity()
+    shared = SharedCapacity(SharedCapacity(step, 0.5), load)
+    # step × 0.5: 4, 1, 2 Mbit/s; load (1,2]: 0.5 -> 4, 0.5, 2. 6 Mbit from 0: 4 by 1.0,
+    # 0.5 by 2.0, 1.5 at 2 -> 2.75
+    assert shared.tx_end(0.0, 750_000) == approx(2.75)
+    assert shared.source == step.source
+
+
+def test_mahimahi_with_a_traced_background(tmp_path):
+    base = read_trace(write(tmp_path, "mm", MM), "mahimahi").capacity()
+    # load 0.5 on (0, 4 ms], 0 on (4, 8 ms], period 8 ms
+    load = read_trace(write(tmp_path, "u", "0 0.5\n0.004 0.5\n0.008 0\n"), "pensieve")
+    shared = SharedCapacity(base, load.capacity())
+    # opportunities 2, 2, 2 ms carry 752 B each (2256), 5 ms 1504 (3760), 8 ms 1504 (5264)
+    assert shared.tx_end(0.0, 3000) == approx(0.005)
+    assert shared.tx_end(0.0, 5000) == approx(0.008)
+    assert shared.tx_end(0.0, 2256) == approx(0.002)
+    # [0, 8 ms): 2256 + 1504 bytes
+    assert shared.mean_mbps(0.0, 0.008) == approx((2256 + 1504) * 8 / 0.008 / 1e6)

@@ -472,7 +472,9 @@ class MahimahiCapacity(Capacity):
 
 class SharedCapacity(Capacity):
     """The share of ``base`` left when background traffic uses ``load`` of it (a fluid
-    model: ``base × (1 − load)``, 0 when ``load >= 1``; see the module docstring)."""
+    model: ``base × (1 − load)``, 0 when ``load >= 1``; see the module docstring). Shares of
+    shares multiply: ``SharedCapacity(SharedCapacity(c, u1), u2)`` is ``c × (1 − u1) ×
+    (1 − u2)``."""
 
     def __init__(self, base: Capacity, load: float | Capacity):
         if not isinstance(base, Capacity):
@@ -483,40 +485,61 @@ class SharedCapacity(Capacity):
                 raise InputError(f"background utilisation must be a finite number >= 0: {load}")
         self.base = base
         self.load = load
-        self._scaled = None
-        if not isinstance(load, Capacity) and isinstance(base, ConstantCapacity):
-            self._scaled = ConstantCapacity(base.mbps * max(0.0, 1.0 - load))
-        elif not isinstance(load, Capacity) and isinstance(base, FluidTraceCapacity):
-            s = max(0.0, 1.0 - load)
-            p = base.p
-            pat = _pattern(list(p.bounds), [r * s for r in p.rates], p.head * s, p.tail * s)
-            self._scaled = FluidTraceCapacity(pat, base.offset_s, base.loop, base._source)
+        # flattened: the capacity under every share, the constant factor, the traced loads
+        if isinstance(base, SharedCapacity):
+            self.root, factor, loads = base.root, base.factor, list(base.loads)
+        else:
+            self.root, factor, loads = base, 1.0, []
+        if isinstance(load, Capacity):
+            loads.append(load)
+        else:
+            factor *= max(0.0, 1.0 - load)
+        self.factor = factor
+        self.loads = tuple(loads)
+        self._scaled = None  # a constant share of a fluid capacity is a fluid capacity
+        root = self.root
+        if not self.loads and isinstance(root, ConstantCapacity):
+            self._scaled = ConstantCapacity(root.mbps * factor)
+        elif not self.loads and isinstance(root, FluidTraceCapacity):
+            p = root.p
+            f = factor
+            pat = _pattern(list(p.bounds), [r * f for r in p.rates], p.head * f, p.tail * f)
+            self._scaled = FluidTraceCapacity(pat, root.offset_s, root.loop, root._source)
 
     def __repr__(self) -> str:
         return f"SharedCapacity({self.base!r}, {self.load!r})"
 
     @property
     def source(self):
-        return self.base.source
+        return self.root.source
 
     @property
     def background(self):
-        if isinstance(self.load, Capacity):
-            return {"utilisation": "trace", "trace": self.load.source}
-        return {"utilisation": self.load}
+        if not self.loads:
+            return {"utilisation": 1.0 - self.factor}
+        items = [] if self.factor == 1.0 else [1.0 - self.factor]
+        return {"utilisation": items + [{"trace": u.source} for u in self.loads]}
 
     def _share(self, t: float) -> float:
-        u = self.load.at_mbps(t) if isinstance(self.load, Capacity) else self.load
-        return max(0.0, 1.0 - u)
+        s = self.factor
+        for u in self.loads:
+            s *= max(0.0, 1.0 - u.at_mbps(t))
+        return s
 
     def at_mbps(self, t):
-        return self.base.at_mbps(t) * self._share(t)
+        return self.root.at_mbps(t) * self._share(t)
 
     def mean_mbps(self, t0, t1):
         if self._scaled is not None:
             return self._scaled.mean_mbps(t0, t1)
         if t1 <= t0:
             return self.at_mbps(t0)
+        if isinstance(self.root, MahimahiCapacity):
+            m = self.root
+            a = m._count_before((t0 + m.offset_s) * 1000.0)
+            b = m._count_before((t1 + m.offset_s) * 1000.0)
+            carried = sum(MAHIMAHI_BYTES * self._share(m._time_s(g)) for g in range(a, b))
+            return carried * 8.0 / 1e6 / (t1 - t0)
         total = 0.0
         for a, b, r in self._segments(t0):
             if a >= t1:
@@ -528,50 +551,48 @@ class SharedCapacity(Capacity):
     def nominal_mbps(self):
         if self._scaled is not None:
             return self._scaled.nominal_mbps
-        mean_load = self.load.nominal_mbps if isinstance(self.load, Capacity) else self.load
-        return self.base.nominal_mbps * max(0.0, 1.0 - mean_load)
-
-    def _load_segments(self, t):
-        if isinstance(self.load, Capacity):
-            yield from self.load._segments(t)
-        else:
-            yield (t, math.inf, self.load)
+        s = self.factor
+        for u in self.loads:
+            s *= max(0.0, 1.0 - u.nominal_mbps)
+        return self.root.nominal_mbps * s
 
     def _segments(self, t):
         if self._scaled is not None:
             yield from self._scaled._segments(t)
             return
-        bs, ls = self.base._segments(t), self._load_segments(t)
-        _, b1, r1 = next(bs)
-        _, b2, u = next(ls)
+        its = [self.root._segments(t)] + [u._segments(t) for u in self.loads]
+        cur = [next(it) for it in its]
         a = t
         while True:
-            b = min(b1, b2)
-            yield (a, b, r1 * max(0.0, 1.0 - u))
+            b = min(c[1] for c in cur)
+            r = cur[0][2] * self.factor
+            for c in cur[1:]:
+                r *= max(0.0, 1.0 - c[2])
+            yield (a, b, r)
             if b == math.inf:
                 return
             a = b
-            if b1 <= b:
-                _, b1, r1 = next(bs)
-            if b2 <= b:
-                _, b2, u = next(ls)
+            for i, c in enumerate(cur):
+                if c[1] <= b:
+                    cur[i] = next(its[i])
 
-    def _load_forever_full(self, t: float) -> bool:
-        if not isinstance(self.load, Capacity):
-            return self.load >= 1
-        if isinstance(self.load, FluidTraceCapacity) and self.load.loop:
-            return min(self.load.p.rates) >= 1
-        for n, (_a, b, u) in enumerate(self.load._segments(t)):
+    @staticmethod
+    def _forever_full(load: Capacity, t: float) -> bool:
+        if isinstance(load, FluidTraceCapacity) and load.loop:
+            return min(load.p.rates) >= 1
+        for n, (_a, b, u) in enumerate(load._segments(t)):
             if u < 1:
                 return False
-            if b == math.inf:
-                return True
-            if n > _MAX_WALK:
+            if b == math.inf or n > _MAX_WALK:
                 return True
         return True
 
     def _never_after(self, t):
-        return self.base._never_after(t) or self._load_forever_full(t)
+        return (
+            self.factor <= 0
+            or self.root._never_after(t)
+            or any(self._forever_full(u, t) for u in self.loads)
+        )
 
     def transmit(self, start_s, nbytes, state=None):
         if self._scaled is not None:
@@ -581,7 +602,7 @@ class SharedCapacity(Capacity):
             return start_s, state
         if self._never_after(start_s):
             return math.inf, state
-        if isinstance(self.base, MahimahiCapacity):
+        if isinstance(self.root, MahimahiCapacity):
             return self._transmit_mahimahi(start_s, nbytes, state)
         need = nbytes * 8.0 / 1e6
         for n, (a, b, r) in enumerate(self._segments(start_s)):
@@ -594,18 +615,15 @@ class SharedCapacity(Capacity):
         return math.inf, state
 
     def _transmit_mahimahi(self, start_s, nbytes, state):
-        m: MahimahiCapacity = self.base
+        m: MahimahiCapacity = self.root
         g = m._first_at((start_s + m.offset_s) * 1000.0)
         if g is None:
             return math.inf, state
         if state is not None and state + 1 > g:
             g = state + 1
-        if not isinstance(self.load, Capacity):
-            per = MAHIMAHI_BYTES * max(0.0, 1.0 - self.load)
-            if per <= 0:
-                return math.inf, state
-            k = max(1, math.ceil(nbytes / per))
-            last = g + k - 1
+        if not self.loads:  # every opportunity carries the same share
+            per = MAHIMAHI_BYTES * self.factor
+            last = g + max(1, math.ceil(nbytes / per)) - 1
             if not m.loop and last >= len(m.ms):
                 return math.inf, state
             return max(m._time_s(last), start_s), last
