@@ -82,6 +82,7 @@ from hcf_ray.errors import InputError
 FORMATS = ("pensieve", "mahimahi", "csv")
 MAHIMAHI_BYTES = 1504  # bytes one Mahimahi delivery opportunity carries
 _EPS_MS = 1e-6  # an opportunity within 1 ns before the start instant still counts
+_REL = 1e-12  # relative rounding allowance when a message ends exactly at a period's end
 _MAX_WALK = 2_000_000  # segments or opportunities walked before a message counts as stalled
 
 
@@ -224,6 +225,8 @@ class _Pattern:
 
     def inverse(self, y: float) -> float:
         """The first pattern time at which the integral reaches ``y`` in (0, total]."""
+        if y <= 0:
+            return 0.0
         j = bisect.bisect_left(self.cum, y)
         if j >= len(self.cum):
             j = len(self.cum) - 1
@@ -318,13 +321,13 @@ class FluidTraceCapacity(Capacity):
             P = p.period
             k, x = self._split(tau)
             done = p.integral(x)
-            if done + need <= C:
-                end = k * P + p.inverse(done + need)
+            if done + need <= C * (1 + _REL):  # (rounding: a message that fills the period)
+                end = k * P + p.inverse(min(done + need, C))
             else:
                 need -= C - done
                 n = math.floor(need / C)
                 rest = need - n * C
-                if rest <= 0:
+                if rest <= C * _REL and n > 0:
                     n, rest = n - 1, C
                 end = (k + 1 + n) * P + p.inverse(min(rest, C))
             return max(end - self.offset_s, start_s), None
@@ -336,8 +339,9 @@ class FluidTraceCapacity(Capacity):
             tau = 0.0
         if tau < p.period:
             done = p.integral(tau)
-            if done + need <= p.total:
-                return max(p.inverse(done + need) - self.offset_s, start_s), None
+            if done + need <= p.total * (1 + _REL):
+                y = min(done + need, p.total)
+                return max(p.inverse(y) - self.offset_s, start_s), None
             need -= p.total - done
             tau = p.period
         if p.tail <= 0:
