@@ -25,6 +25,9 @@ file                   figure
 ``geo``                :func:`geo_figure` (runs on a network with coordinates): the network on
                        longitude/latitude, link width by speed, default-valued links dashed,
                        each method's route of the topology figure's image and its quantizations
+``capacity``           :func:`capacity_figure` (runs with traced or shared links): each such
+                       link's capacity left to the images (Mbit/s) over virtual time, every
+                       transmission shaded under it from first to last bit, by method
 ``search``             :func:`search_figure` (``hcf-sim search``, written next to
                        ``search.json``): PSNR vs bpp of every candidate per target, latency as
                        colour, the Pareto front ringed, references and the objective's pick
@@ -48,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from hcf_ray.atomic import atomic_path
@@ -425,6 +429,104 @@ def gantt_figure(df: pd.DataFrame, method: str) -> Figure:
     return fig
 
 
+# -- link capacity --------------------------------------------------------------------------
+CAPACITY_PANELS = 6  # links drawn at most (those that carried messages first)
+
+
+def link_transmissions(df: pd.DataFrame) -> dict[str, list[dict]]:
+    """Every transmission of the records, by link ``u->v``: ``{method, start, end}`` in
+    seconds (``end_s``, the last bit sent, where the record has it, else ``start_s +
+    tx_s``); a transmission shared by several records is listed once."""
+    df = ok_records(df)
+    out: dict[str, dict[tuple, dict]] = {}
+    for rec in df.to_dict("records"):
+        unit = (rec["method"], rec["flow"], rec["image"], rec.get("network"), rec.get("policy"))
+        for i in range(int(rec.get("n_hops") or 0)):
+            u, v, start = rec[f"hop{i}.src"], rec[f"hop{i}.dst"], rec[f"hop{i}.start_s"]
+            end = rec.get(f"hop{i}.end_s")
+            if not _num(end):
+                end = start + rec[f"hop{i}.tx_s"]
+            if not (_num(start) and _num(end)):
+                continue
+            key = (*unit, rec[f"hop{i}.level"], start)
+            out.setdefault(f"{u}->{v}", {})[key] = {"method": unit[0], "start": start, "end": end}
+    return {link: list(tx.values()) for link, tx in out.items()}
+
+
+def _dynamics_title(link: str, dyn: Mapping) -> str:
+    u, _, v = link.partition("->")
+    tr = dyn.get("trace")
+    if tr:
+        name = str(tr.get("file", "")).rsplit("/", 1)[-1]
+        what = f"{name} ({tr.get('format')}, offset {tr.get('offset_s', 0):g} s)"
+    else:
+        what = f"{dyn.get('bandwidth_mbps', 0):g} Mbit/s"
+    bg = dyn.get("background")
+    if bg:
+        util = bg.get("utilisation")
+        what += ", background " + ("trace" if util == "trace" else f"{util:g}")
+    if dyn.get("demands"):
+        what += f", demands {dyn['demands'].get('mbps', 0):.3g} Mbit/s"
+    return f"{link_lane(u, v)}: {what}"
+
+
+def _under(edges: np.ndarray, mbps: np.ndarray, a: float, b: float):
+    """The capacity step curve restricted to ``[a, b]``: x and y for ``fill_between``."""
+    i = max(0, int(np.searchsorted(edges, a, side="right")) - 1)
+    j = max(i, int(np.searchsorted(edges, b, side="left")) - 1)
+    j = min(j, len(mbps) - 1)
+    x = np.concatenate([[a], edges[i + 1 : j + 1], [b]])
+    y = np.concatenate([mbps[i : j + 1], [mbps[j]]])
+    return x, y
+
+
+@styled
+def capacity_figure(df: pd.DataFrame, dynamics: Mapping[str, Mapping]) -> Figure:
+    """The capacity of each link whose capacity changes or is shared (``summary.json``'s
+    ``link_dynamics`` with their ``capacity_mbps`` over the run) against virtual time, each
+    transmission on it shaded under the curve from its first to its last bit, coloured by
+    method (each method runs in its own copy of the network). At most
+    :data:`CAPACITY_PANELS` links, those that carried messages first."""
+    tx = link_transmissions(_need(df, "capacity"))
+    links = [k for k, d in dynamics.items() if isinstance(d, Mapping) and d.get("capacity_mbps")]
+    if not links:
+        raise ValueError("no link with a changing or shared capacity to draw")
+    links.sort(key=lambda k: (k not in tx, list(dynamics).index(k)))
+    links = links[:CAPACITY_PANELS]
+    horizon = max(float(dynamics[k]["capacity_mbps"]["to_s"][-1]) for k in links)
+    scale, unit = (1.0, "s") if horizon >= 10 else (1e3, "ms")
+    methods = _methods(t["method"] for k in links for t in tx.get(k, ()))
+    fig = Figure(figsize=(8.5, 1.0 + 2.0 * len(links)), layout="constrained")
+    axes = fig.subplots(len(links), 1, squeeze=False).ravel()
+    for ax, link in zip(axes, links):
+        series = dynamics[link]["capacity_mbps"]
+        edges = np.asarray([*series["from_s"], series["to_s"][-1]], dtype=float)
+        mbps = np.asarray(series["mbps"], dtype=float)
+        ax.stairs(mbps, edges * scale, color="0.15", lw=1.0, baseline=None, zorder=3)
+        for t in tx.get(link, ()):
+            colour = method_colour(t["method"])
+            a, b = t["start"], max(t["end"], t["start"])
+            if b > a:
+                x, y = _under(edges, mbps, a, b)
+                ax.fill_between(x * scale, y, step="post", color=colour, alpha=0.45, lw=0)
+            # a mark at its start on the time axis, so that a sub-pixel transmission shows
+            ax.plot(
+                [a * scale], [0], marker="|", ms=9, mew=1.5, color=colour, clip_on=False, zorder=4
+            )
+        ax.set_title(_dynamics_title(link, dynamics[link]), loc="left")
+        ax.set_ylabel("Mbit/s")
+        ax.set_xlim(0, edges[-1] * scale)
+        ax.set_ylim(bottom=0, top=max(float(mbps.max()) * 1.1, 1e-6))
+        if series.get("binned"):
+            ax.text(0.99, 0.95, "bin means", transform=ax.transAxes, ha="right", va="top")
+    axes[-1].set_xlabel(f"virtual time ({unit})")
+    fig.suptitle("link capacity left to the images over time; shaded: transmissions")
+    handles = [Line2D([], [], color="0.15", lw=1.0, label="capacity (Mbit/s)")]
+    handles += [Patch(color=method_colour(m), alpha=0.6, label=m) for m in methods]
+    fig.legend(handles=handles, title="transmissions by method", loc="outside right upper")
+    return fig
+
+
 # -- topology -------------------------------------------------------------------------------
 def graph_from(df: pd.DataFrame, config: Mapping | None = None) -> nx.Graph:
     """The network: ``config``'s nodes and links (a summary's ``resolved_config``) and every
@@ -765,11 +867,17 @@ def has_coordinates(network) -> bool:
 
 # -- files ----------------------------------------------------------------------------------
 def run_figures(
-    df: pd.DataFrame, graph: nx.Graph | None = None, image: str | None = None, network=None
+    df: pd.DataFrame,
+    graph: nx.Graph | None = None,
+    image: str | None = None,
+    network=None,
+    dynamics: Mapping[str, Mapping] | None = None,
 ) -> dict[str, Figure]:
     """Every figure of a run, by file stem: ``rd``, ``latency``, ``gantt_<method>``…,
-    ``topology`` (of ``image``, default the first), and ``geo`` (:func:`geo_figure`) when
-    ``network`` (an imported network) has coordinates."""
+    ``topology`` (of ``image``, default the first), ``geo`` (:func:`geo_figure`) when
+    ``network`` (an imported network) has coordinates, and ``capacity``
+    (:func:`capacity_figure`) when ``dynamics`` (``summary.json``'s ``link_dynamics``) has
+    links whose capacity changes or is shared."""
     df = _need(df, "run")
     topology = topology_figure(df, graph, image=image)  # first: a bad image fails fast
     figs = {"rd": rd_figure(df), "latency": latency_figure(df)}
@@ -778,6 +886,10 @@ def run_figures(
     figs["topology"] = topology
     if has_coordinates(network):
         figs["geo"] = geo_figure(network, df, image)  # the topology figure's image
+    if dynamics and any(
+        isinstance(d, Mapping) and d.get("capacity_mbps") for d in dynamics.values()
+    ):
+        figs["capacity"] = capacity_figure(df, dynamics)
     return figs
 
 
@@ -862,7 +974,9 @@ def plot_run(
         root = Path(df.attrs["source"]).parent
         graph = graph_from(ok_records(df), _summary_config(root))
         try:
-            figs = run_figures(df, graph, image, _summary_network(root))
+            dynamics = _summary_config(root, "link_dynamics")
+            dynamics = dynamics if isinstance(dynamics, Mapping) else None
+            figs = run_figures(df, graph, image, _summary_network(root), dynamics)
         except ValueError as exc:
             raise ValueError(f"{df.attrs['source']}: {exc}") from None
         return save_figures(figs, root / "figures", formats)
