@@ -37,6 +37,7 @@ SEEDS = {  # shipped file → mutations drawn from it
     "zoo": 45,
     "isp150": 25,
     "sweep": 60,
+    "traced": 30,
 }
 CASE_LIMIT_S = 20.0  # one in-process validate
 
@@ -81,6 +82,13 @@ def _absolutize(data: dict, base: Path) -> dict:
     points at the same files."""
     if isinstance(data.get("graph"), dict) and "file" in data["graph"]:
         data["graph"]["file"] = str(base / data["graph"]["file"])
+    if isinstance(data.get("demands"), str):
+        data["demands"] = str(base / data["demands"])
+    for link in data.get("links", []):
+        bg = link.get("background") or {}
+        for trace in (link.get("trace"), link.get("reverse_trace"), bg.get("utilisation")):
+            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
+                trace["file"] = str(base / trace["file"])
     for flow in data.get("flows", []):
         pol = flow.get("policy")
         if isinstance(pol, str) and ".py:" in pol and not pol.startswith("/"):
@@ -389,6 +397,19 @@ def _good_id(v) -> bool:
     )
 
 
+def _good_trace(t: dict) -> bool:
+    """An accepted trace config: a known format, an existing file, offset >= 0, and csv's
+    own keys only for csv."""
+    csv_keys = {"column", "step_s", "where"}
+    fmt = t.get("format")
+    ok = fmt in ("pensieve", "mahimahi", "csv") and Path(str(t.get("file"))).is_file()
+    ok = ok and _is_number(t.get("offset_s", 0)) and 0 <= t.get("offset_s", 0) <= 1e9
+    ok = ok and t.get("loop", True) in (True, False)
+    if fmt == "csv":
+        return ok and {"column", "step_s"} <= set(t) and t["step_s"] > 0
+    return ok and not csv_keys & set(t)
+
+
 def _check_topology(path: Path, data: dict) -> None:
     import networkx as nx
 
@@ -413,10 +434,18 @@ def _check_topology(path: Path, data: dict) -> None:
     reach.add_edges_from(graph.edges)
     reach.add_edges_from((v, u) for u, v in graph.edges)
     for link, loaded in zip(data.get("links", []), cfg.links, strict=True):
-        src, dst, bw = link["src"], link["dst"], link["bandwidth_mbps"]
+        src, dst, bw = link["src"], link["dst"], link.get("bandwidth_mbps")
         lat, loss = link.get("latency_ms", 1.0), link.get("loss", 0.0)
         assert src in known and dst in known and src != dst, link
-        assert _is_number(bw) and 0.001 <= bw <= 1e7, link
+        if "trace" in link:  # a traced link: its speed is the trace, no bandwidth_mbps
+            assert bw is None and _good_trace(link["trace"]), link
+        else:
+            assert _is_number(bw) and 0.001 <= bw <= 1e7, link
+        if "reverse_trace" in link:
+            assert _good_trace(link["reverse_trace"]) and not link.get("directed"), link
+        if "background" in link:
+            u = link["background"]["utilisation"]
+            assert _good_trace(u) if isinstance(u, dict) else _is_number(u) and 0 <= u <= 1, link
         assert _is_number(lat) and 0 <= lat <= 3_600_000, link
         assert _is_number(loss) and 0 <= loss < 1, link
         assert (loaded.src, loaded.dst, loaded.bandwidth_mbps) == (src, dst, bw)
@@ -806,3 +835,103 @@ def test_bad_graph_files_are_refused(tmp_path, capsys, workdir):
         assert check(_graph_case(tmp_path, bad, flow), capsys, workdir) == 2, src.name
     assert outcomes[2] > 0  # the damage is real: some files are refused
     assert not any(workdir.iterdir())
+
+
+# -- link traces --------------------------------------------------------------------------------
+TRACES = TOPOLOGIES / "traces"
+
+
+def _traced_case(folder: Path, trace: dict, name: str) -> Path:
+    """A line whose first link is driven by ``trace`` (paths relative to ``folder``)."""
+    links = [{k: v for k, v in LINE["links"][0].items() if k != "bandwidth_mbps"}, LINE["links"][1]]
+    links[0]["trace"] = trace
+    path = folder / f"{name}.yaml"
+    path.write_text(dump({**LINE, "links": links}))
+    return path
+
+
+BAD_TRACES = {  # name → (format, file contents or None for a missing file, the line named)
+    "missing": ("pensieve", None, None),
+    "unsorted": ("pensieve", "0.0\t1.5\n1.0\t2.0\n0.5\t3.0\n", 3),
+    "negative": ("pensieve", "0.0\t1.5\n1.0\t-2.0\n", 2),
+    "nan": ("pensieve", "0.0\t1.5\n1.0\t2.0\n2.0\tnan\n", 3),
+    "empty": ("pensieve", "", 1),
+    "blank": ("pensieve", "\n\n  \n", 1),
+    "text": ("pensieve", "0.0\t1.5\nfast\tslow\n", 2),
+    "mahimahi_text": ("mahimahi", "1\n1\n2\nfive\n", 4),
+    "mahimahi_unsorted": ("mahimahi", "1\n5\n3\n", 3),
+    "mahimahi_empty": ("mahimahi", "", 1),
+    "mahimahi_negative": ("mahimahi", "1\n-4\n", 2),
+    "csv_empty_cell": ("csv", "run,mbps\n1,2.5\n1,\n", 3),
+    "csv_nan": ("csv", "run,mbps\n1,2.5\n1,NaN\n", 3),
+}
+
+
+def test_bad_trace_files_are_refused(tmp_path, capsys, workdir):
+    """Every class of bad trace (missing, unsorted times, negative or NaN capacity, empty, a
+    Mahimahi file with text, an empty CSV cell) is refused by validate and by run (before
+    anything starts) in one line, exit 2, naming the trace file and the line; seeded damage
+    of the shipped real traces is refused the same way or accepted, never a traceback."""
+    cases = tmp_path / "cases"
+    (cases / "traces").mkdir(parents=True)
+    for name, (fmt, text, line) in BAD_TRACES.items():
+        rel = f"traces/{name}.txt"
+        if text is not None:
+            (cases / rel).write_text(text)
+        trace = {"file": rel, "format": fmt}
+        if fmt == "csv":
+            trace.update(column="mbps", step_s=1)
+        path = _traced_case(cases, trace, name)
+        assert check(path, capsys, workdir) == 2, name
+        capsys.readouterr()
+        assert main(["validate", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "links[0].trace: " in err and rel in err, err
+        if line is not None:
+            assert f"{rel}:{line}: " in err, err
+        out = tmp_path / f"out-{name}"
+        assert main(["run", str(path), "--out", str(out)]) == 2
+        assert len(capsys.readouterr().err.splitlines()) == 1 and not out.exists()
+    # a bad background trace and a bad reverse trace are named as such
+    bg = {"utilisation": {"file": "traces/negative.txt", "format": "pensieve"}}
+    path = cases / "background.yaml"
+    path.write_text(dump({**LINE, "links": [{**LINE["links"][0], "background": bg}]}))
+    assert check(path, capsys, workdir) == 2
+    main(["validate", str(path)])
+    assert "links[0].background.utilisation: traces/negative.txt:2: " in capsys.readouterr().err
+    rng = random.Random(26)
+    real = [
+        ("pensieve", TRACES / "pensieve" / "norway_bus_1", {}),
+        ("csv", TRACES / "5gophers" / "car-driving-trace-1.csv", {"column": "Verizon_throughput_mbps", "step_s": 1}),
+    ]  # fmt: skip
+    outcomes = {0: 0, 2: 0}
+    for i in range(40):
+        fmt, src, extra = rng.choice(real)
+        bad = cases / "traces" / f"m{i}{src.suffix}"
+        bad.write_bytes(_mutate_trace(src.read_bytes(), rng))
+        path = _traced_case(cases, {"file": f"traces/{bad.name}", "format": fmt, **extra}, f"m{i}")
+        outcomes[check(path, capsys, workdir)] += 1
+    assert outcomes[2] > 0 and outcomes[0] > 0, outcomes  # some damage is fatal, some is not
+    assert not any(workdir.iterdir())
+
+
+def _mutate_trace(data: bytes, rng: random.Random) -> bytes:
+    """One seeded damage of a real trace file."""
+    lines = data.split(b"\n")
+    i = rng.randrange(1, max(2, len(lines) - 1))
+    kind = rng.randrange(7)
+    if kind == 0:  # truncated mid-line
+        return data[: rng.randrange(1, len(data))]
+    if kind == 1:  # two lines swapped (times out of order)
+        lines[i - 1], lines[i] = lines[i], lines[i - 1]
+    elif kind == 2:  # a sign flipped
+        lines[i] = lines[i].replace(b"\t", b"\t-", 1).replace(b",", b",-", 1)
+    elif kind == 3:  # text in a number
+        lines[i] = lines[i][:3] + b"x" + lines[i][3:]
+    elif kind == 4:  # a cell emptied
+        lines[i] = lines[i].rsplit(b",", 1)[0] + b"," if b"," in lines[i] else b""
+    elif kind == 5:  # random bytes
+        lines[i] = bytes(rng.randrange(256) for _ in range(6))
+    else:  # blank lines and spaces instead of tabs
+        lines[i] = b"\n  " + lines[i].replace(b"\t", b"   ")
+    return b"\n".join(lines)
