@@ -244,3 +244,20 @@ def test_constant_links_keep_their_record_keys():
         "queue_s",
         "arrive_s",
     }
+
+
+def test_identical_runs_give_identical_timings(step, mm):
+    def run():
+        links = {
+            ("A", "B"): traced(step.capacity(offset_s=0.25), loss=0.2),
+            ("B", "C"): traced(SharedCapacity(mm.capacity(), 0.3), latency_ms=1.0, loss=0.1),
+        }
+        units = []
+        for i in range(20):
+            units.append(forward((i, 0), i * 0.05, 20_000 + 1000 * i))
+            units.append(forward((i, 1), i * 0.05, 3000 + 100 * i, src="B", dst="C"))
+        return simulate(units, links, NODES, seed="s")
+
+    a, b = run(), run()
+    assert a == b
+    assert all(tr.end_s < math.inf for t in a for tr in t.transfers.values())
