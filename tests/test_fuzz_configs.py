@@ -84,7 +84,8 @@ def _absolutize(data: dict, base: Path) -> dict:
         data["graph"]["file"] = str(base / data["graph"]["file"])
     if isinstance(data.get("demands"), str):
         data["demands"] = str(base / data["demands"])
-    for link in data.get("links", []):
+    links = data.get("links") if isinstance(data.get("links"), list) else []
+    for link in links:
         bg = link.get("background") or {}
         for trace in (link.get("trace"), link.get("reverse_trace"), bg.get("utilisation")):
             if isinstance(trace, dict) and isinstance(trace.get("file"), str):
