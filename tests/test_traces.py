@@ -280,7 +280,7 @@ def test_shares_of_shares_multiply(tmp_path):
     # 10 × (1 − 0.5) × (1 − 0.5) = 2.5 Mbit/s: 10 Mbit takes 4 s
     twice = SharedCapacity(SharedCapacity(ConstantCapacity(10), 0.5), 0.5)
     assert twice.tx_end(0.0, 1_250_000) == approx(4.0) and twice.nominal_mbps == 2.5
-    assert twice.background == {"utilisation": 0.75}
+    assert twice.background == {"utilisation": [0.5, 0.5]}
     step = read_trace(write(tmp_path, "step", STEP), "pensieve").capacity()
     load = read_trace(write(tmp_path, "u", "0 0\n1 0\n2 0.5\n3 0\n"), "pensieve").capacity()
     shared = SharedCapacity(SharedCapacity(step, 0.5), load)

@@ -492,12 +492,16 @@ class SharedCapacity(Capacity):
         # flattened: the capacity under every share, the constant factor, the traced loads
         if isinstance(base, SharedCapacity):
             self.root, factor, loads = base.root, base.factor, list(base.loads)
+            given = list(base._given)
         else:
-            self.root, factor, loads = base, 1.0, []
+            self.root, factor, loads, given = base, 1.0, [], []
         if isinstance(load, Capacity):
             loads.append(load)
+            given.append({"trace": load.source})
         else:
             factor *= max(0.0, 1.0 - load)
+            given.append(load)
+        self._given = tuple(given)  # the loads as given, innermost first
         self.factor = factor
         self.loads = tuple(loads)
         self._scaled = None  # a constant share of a fluid capacity is a fluid capacity
@@ -519,10 +523,10 @@ class SharedCapacity(Capacity):
 
     @property
     def background(self):
-        if not self.loads:
-            return {"utilisation": 1.0 - self.factor}
-        items = [] if self.factor == 1.0 else [1.0 - self.factor]
-        return {"utilisation": items + [{"trace": u.source} for u in self.loads]}
+        """``{"utilisation": u}``: the load as given (a number, or ``{"trace": source}``);
+        a list of them, innermost first, for a share of a share."""
+        given = list(self._given)
+        return {"utilisation": given[0] if len(given) == 1 else given}
 
     def _share(self, t: float) -> float:
         s = self.factor
