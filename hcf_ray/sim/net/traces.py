@@ -46,7 +46,16 @@ ends at the instant of the opportunity that carries its last packet. An opportun
 exactly the start instant (within 1 ns) is usable. Opportunities are never shared: on a
 FIFO link the next message starts with the opportunity after the last one the previous
 message used (:meth:`Capacity.transmit` passes that position on), even when both fall in
-the same millisecond.
+the same millisecond. Its rate: :meth:`Capacity.mean_mbps` counts the opportunities in
+``[t0, t1)`` (× 1504 bytes); :meth:`Capacity.at_mbps` is that mean over the trace
+millisecond that holds ``t``; ``nominal_mbps`` is the opportunities of one period over the
+period.
+
+*Never.* A message that no capacity will ever carry (a trace without loop that ends at 0, a
+Mahimahi trace without loop that runs out, a load at or past 1 for ever) ends at
+``math.inf``; the event model turns it into a stalled message. A share whose load is a trace
+is walked segment by segment (or opportunity by opportunity); after 2,000,000 steps without
+finishing the message also counts as never carried.
 
 Background traffic (fluid model)
 --------------------------------
