@@ -106,7 +106,10 @@ class Topology:
         self.graph = nx.DiGraph()
         for n in nodes:
             self.graph.add_node(n.id, spec=n)
+        self._dynamic: dict[tuple[str, str], LinkSpec] = {}
         for link in links:
+            if link.capacity is not None:
+                self._dynamic[link.src, link.dst] = link
             mbps = link.bandwidth_mbps if link.route_mbps is None else link.route_mbps
             self.graph.add_edge(
                 link.src,
@@ -124,7 +127,7 @@ class Topology:
     def dynamic_links(self) -> dict[tuple[str, str], LinkSpec]:
         """The directed links whose capacity changes or is shared (trace, background,
         demands), in link order."""
-        return {e: ln for e, ln in self.links.items() if ln.capacity is not None}
+        return dict(self._dynamic)
 
     @property
     def saturated(self) -> dict[tuple[str, str], str]:
@@ -132,7 +135,7 @@ class Topology:
         on average): link → why, in one phrase."""
         return {
             e: ln.dynamics["saturated"]
-            for e, ln in self.links.items()
+            for e, ln in self._dynamic.items()
             if ln.dynamics and ln.dynamics.get("saturated")
         }
 
