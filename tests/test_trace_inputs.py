@@ -261,3 +261,23 @@ def test_summary_names_each_trace_with_its_sha256_and_offset(tmp_path):
     mean = sum((b - a) * r for a, b, r in zip(series["from_s"], series["to_s"], series["mbps"]))
     assert mean / series["to_s"][-1] == pytest.approx(6.0)
     assert all(math.isfinite(x) for x in series["mbps"])
+
+
+def test_a_traced_link_over_an_imported_graph(tmp_path, capsys):
+    """A YAML link with a trace replaces the graph file's link; the graph summary takes its
+    nominal speed (the trace's mean × the background's share)."""
+    root = Path(__file__).resolve().parents[1] / "topologies"
+    data = yaml.safe_load((root / "zoo.yaml").read_text())
+    data["graph"]["file"] = str(root / data["graph"]["file"])
+    data["codec"] = "random:mbt2018-mean"
+    (tmp_path / "fwd.txt").write_text(FORWARD)
+    trace = {"file": "fwd.txt", "format": "pensieve"}
+    data["links"] = [
+        {"src": "Denver", "dst": "Seattle", "trace": trace, "background": {"utilisation": 0.2}}
+    ]
+    path = write(tmp_path, "zoo.yaml", data)
+    topo = load_scenario(path).topology
+    assert topo.link("Denver", "Seattle").bandwidth_mbps == pytest.approx(4.0)  # 5 × 0.8
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "link Denver→Seattle: trace fwd.txt" in out and "graph: " in out
