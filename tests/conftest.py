@@ -98,3 +98,11 @@ def _warm_pools():
 
     with warm_pools():
         yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules marked ``heavy`` (their own Ray clusters, subprocess runs, long simulations)
+    come first, the rest keep their order. xdist hands out whole files in this order
+    (``--dist loadfile --no-loadscope-reorder``), so the long ones start early and the two
+    workers finish at about the same time instead of one waiting on a long file at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

@@ -24,6 +24,8 @@ from hcf_ray.sim.graphio import safe_node_id
 from hcf_ray.sim.report import _f
 from hcf_ray.sim.topology import build_topology
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = ROOT / "topologies"
 

@@ -23,6 +23,8 @@ from matplotlib.patches import PathPatch
 from hcf_ray.results import flatten_record, load_results
 from hcf_ray.sim import figures
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (64, 96)  # image size used for pricing
 METHODS = ["hcf", "drf", "ssf"]

@@ -10,6 +10,8 @@ import yaml
 from hcf_ray.cli import main
 from hcf_ray.methods import Method, get_method, method_names
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTANCE = ["hcf", "drf", "ssf", "pcf-j2k", "pcf-tail", "drf-jpeg"]
 

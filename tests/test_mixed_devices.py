@@ -14,6 +14,8 @@ from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.mixed_devices import check_devices, coded_links, mixed_device_links
 from hcf_ray.sim.scenario import build_scenario
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

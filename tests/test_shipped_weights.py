@@ -8,6 +8,8 @@ import pytest
 from hcf_ray.bundle import OVERLAY_DIR, OVERLAY_MANIFEST, default_weights_dir, load_bundle
 from hcf_ray.pcf.codec import default_pcf_dir
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 BUDGET_BYTES = 50_000_000
 
 

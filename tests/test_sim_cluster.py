@@ -6,11 +6,14 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 from simcheck import run_script
 
 from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.scenario import load_scenario
+
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 

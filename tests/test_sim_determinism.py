@@ -14,6 +14,8 @@ from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.scenario import build_scenario
 from hcf_ray.sim.work.backend import PoolBackend
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"
 

@@ -5,6 +5,7 @@ others go on, and a topology's ``faults:`` injects crashes, damaged payloads and
 import json
 from pathlib import Path
 
+import pytest
 import ray
 import yaml
 
@@ -12,6 +13,8 @@ from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, node_workers, run_simulation
 from hcf_ray.sim.scenario import build_scenario
 from hcf_ray.sim.work.backend import DedicatedBackend
+
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"

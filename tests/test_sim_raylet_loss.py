@@ -8,8 +8,11 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 from simcheck import run_script
+
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,6 +21,8 @@ from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.outdir import OutputDir, OutputError, read_records, record_key
 from hcf_ray.sim.scenario import build_scenario
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"
 

@@ -17,6 +17,8 @@ from hcf_ray.sim.scenario import load_scenario
 from hcf_ray.sim.search import parse_objective, placements, plan_search, run_search
 from hcf_ray.sim.work.cache import CodecCache
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "random:mbt2018-mean"
 S, D, HOPS, N_Q = 4, 1, 3, (2, 3)

@@ -13,6 +13,8 @@ import hcf_ray.sim.graphio as graphio
 from hcf_ray.sim.config import ConfigError
 from hcf_ray.sim.sweep import load_sweep, run_sweep
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 ZOO = Path(__file__).parent / "data" / "topologyzoo" / "gml"
 CODEC = "random:mbt2018-mean:16:24:6"
 

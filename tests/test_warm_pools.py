@@ -4,6 +4,7 @@ other actors need them."""
 
 import json
 
+import pytest
 import ray
 import yaml
 from configs import LINE
@@ -12,6 +13,8 @@ from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.scenario import build_scenario
 from hcf_ray.sim.work import warm
+
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
 
 OPTS = dict(check_transport=False, warmup=False, timeout_s=120)
 

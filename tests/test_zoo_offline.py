@@ -28,6 +28,8 @@ from urllib.error import URLError
 import pytest
 import torch
 
+pytestmark = pytest.mark.heavy  # scheduled first: see conftest.py
+
 HUB_HOME = Path(tempfile.mkdtemp(prefix="hcf-zoo-offline-"))
 os.environ["TORCH_HOME"] = str(HUB_HOME)  # before any Ray worker of the session starts
 atexit.register(shutil.rmtree, HUB_HOME, True)
