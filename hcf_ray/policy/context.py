@@ -3,17 +3,44 @@ inside the simulator."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hcf_ray.errors import InputError
 from hcf_ray.policy._environment import PolicyEnvironment, image_size_of
 from hcf_ray.policy.vector import check_levels, check_n_q
+
+PAST_WINDOW_S = 5.0  # default window of Hop.mean_capacity_mbps: the last 5 s before now
+
+
+class FutureHidden(InputError):
+    """A policy asked for a link's capacity after the decision time on a topology without
+    ``oracle: true``."""
 
 
 @dataclass(frozen=True)
 class Hop:
-    """One directed link of a route."""
+    """One directed link of a route.
+
+    ``bandwidth_mbps`` is the link's one representative figure: its constant speed, or for a
+    link whose capacity changes over time (a ``trace``, a ``background`` load, ``demands``)
+    the trace's mean share, the figure routes are computed on. What the link offers at a
+    given time (simulation seconds; a flow's first image is released at ``now_s``, the time
+    its policy decides at):
+
+    * ``hop.capacity_mbps`` — the capacity at ``now_s`` (constant links: ``bandwidth_mbps``);
+    * ``hop.mean_capacity_mbps(window_s=5.0)`` — its mean over the past ``window_s`` seconds,
+      ``[now_s − window_s, now_s]`` (before the run starts a trace reads as its ``offset_s``
+      and ``loop`` say: the earlier part of the trace, or its looped end);
+    * ``hop.varies`` — whether the capacity changes over time (or is shared with background
+      traffic);
+    * ``hop.capacity_at(t)``, ``hop.mean_mbps(t0, t1)``, ``hop.tx_end_s(start_s, nbytes)``
+      — any time up to ``now_s``; later times only when the topology sets ``oracle: true``
+      (meant for upper bounds: a real sender does not know its link's future). Otherwise
+      they raise :class:`FutureHidden`.
+    """
 
     src: str
     dst: str
@@ -21,6 +48,70 @@ class Hop:
     latency_ms: float
     loss: float = 0.0  # packet-loss probability; lost packets are resent (ARQ)
     min_level: int | None = None  # lowest level this hop may carry (multicast trees)
+    now_s: float = 0.0  # the decision time, simulation seconds
+    oracle: bool = False  # the topology lets policies see future capacities
+    # the link's Capacity (hcf_ray.sim.net.traces); None: the constant bandwidth_mbps. Read
+    # it through the methods below, which hide the future unless ``oracle`` is set.
+    _capacity: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def varies(self) -> bool:
+        """Whether the link's capacity changes over time or is shared (trace, background)."""
+        return self._capacity is not None
+
+    @property
+    def capacity_mbps(self) -> float:
+        """The capacity at the decision time ``now_s``, Mbit/s (0: the link sends nothing
+        now)."""
+        return self._at(self.now_s)
+
+    def mean_capacity_mbps(self, window_s: float = PAST_WINDOW_S) -> float:
+        """The mean capacity over the last ``window_s`` seconds, ``[now_s − window_s,
+        now_s]``, Mbit/s (``window_s <= 0``: :attr:`capacity_mbps`)."""
+        return self._mean(self.now_s - max(float(window_s), 0.0), self.now_s)
+
+    def capacity_at(self, t: float) -> float:
+        """The capacity at simulation time ``t``, Mbit/s; ``t > now_s`` needs ``oracle:
+        true``."""
+        self._check_future(t, "capacity_at")
+        return self._at(t)
+
+    def mean_mbps(self, t0: float, t1: float) -> float:
+        """The mean capacity over ``[t0, t1]``, Mbit/s; ``t1 > now_s`` needs ``oracle:
+        true``."""
+        self._check_future(max(t0, t1), "mean_mbps")
+        return self._mean(t0, t1)
+
+    def tx_end_s(self, start_s: float, nbytes: float) -> float:
+        """When ``nbytes`` sent from ``start_s`` on an idle link would have sent their last
+        bit (losses aside; ``math.inf``: no capacity will ever carry them). On a link whose
+        capacity varies it needs ``oracle: true`` (it reads the capacity after ``start_s``)."""
+        self._check_future(math.inf, "tx_end_s")
+        if self._capacity is None:
+            return start_s + _seconds(nbytes * 8.0, self.bandwidth_mbps)
+        return float(self._capacity.tx_end(start_s, nbytes))
+
+    def _at(self, t: float) -> float:
+        if self._capacity is None:
+            return self.bandwidth_mbps
+        return float(self._capacity.at_mbps(t))
+
+    def _mean(self, t0: float, t1: float) -> float:
+        if self._capacity is None:
+            return self.bandwidth_mbps
+        return float(self._capacity.mean_mbps(t0, t1))
+
+    def _check_future(self, t: float, what: str) -> None:
+        if t > self.now_s and not self.oracle and self._capacity is not None:
+            raise FutureHidden(
+                f"hop {self.src}->{self.dst}: set oracle: true in the topology to read the "
+                f"capacity after the decision time ({what}; now {self.now_s:g} s)"
+            )
+
+
+def _seconds(bits: float, mbps: float) -> float:
+    """Seconds to send ``bits`` at ``mbps`` (``math.inf`` at 0, never a division by zero)."""
+    return bits / (mbps * 1e6) if mbps > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -72,7 +163,12 @@ class PolicyContext:
     Inside the simulator (None outside it):
 
     * ``route`` — a :class:`Route`: ``route.nodes``, per hop ``bandwidth_mbps``,
-      ``latency_ms``, ``loss``, ``min_level``; ``route.node_speed`` / ``node_resources``;
+      ``latency_ms``, ``loss``, ``min_level`` and the capacity over time
+      (``capacity_mbps`` now, ``mean_capacity_mbps(window_s)`` over the past; future values
+      only with ``oracle: true``: see :class:`Hop`); ``route.node_speed`` /
+      ``node_resources``;
+    * ``now_s`` — the decision time in simulation seconds (the release of the flow's first
+      image);
     * ``image_size`` — ``(H, W)`` of the largest image the flow sends (the costs below are
       priced for it);
     * ``flow`` — the flow's config entry.
@@ -195,12 +291,26 @@ class PolicyContext:
         h, w = self._size("cost_model")
         return env.devices[node].seconds(ops, h, w) / env.node_speed.get(node, 1.0)
 
-    def transmit_s(self, level: int, hop: Hop) -> float:
+    def transmit_s(self, level: int, hop: Hop, start_s: float | None = None) -> float:
         """Estimated seconds from the first bit of a level-``level`` stream entering ``hop``
         until it has arrived: rate_model bytes (plus expected retransmissions, /(1 - loss))
-        × 8 / bandwidth + latency. Queueing behind other traffic is not included."""
+        × 8 / capacity + latency, with the capacity the hop has at the decision time
+        (:attr:`Hop.capacity_mbps`; ``bandwidth_mbps`` for a constant link; ``math.inf``
+        when it is 0). With ``start_s`` on a topology with ``oracle: true``: the exact
+        transmission from ``start_s`` over the link's future capacity
+        (:meth:`Hop.tx_end_s`). Queueing behind other traffic is not included."""
         wire = self.rate_model(level) / (1.0 - hop.loss)
-        return wire * 8.0 / (hop.bandwidth_mbps * 1e6) + hop.latency_ms / 1000.0
+        if start_s is not None and hop.varies:
+            tx = hop.tx_end_s(start_s, wire) - start_s
+        else:
+            tx = _seconds(wire * 8.0, hop.capacity_mbps)
+        return tx + hop.latency_ms / 1000.0
+
+    @property
+    def now_s(self) -> float:
+        """The decision time, simulation seconds (the release of the flow's first image;
+        0.0 outside the simulator)."""
+        return self.route.hops[0].now_s if self.route and self.route.hops else 0.0
 
 
 def _alias(value, old, name: str, old_name: str):

@@ -101,6 +101,7 @@ def network_parts(cfg: SimConfig, codec: CodecChoice | None = None) -> NetworkPa
     """``cfg``'s topology (its routing weight checked), codec (``codec`` if given, resolved
     already) and devices."""
     topology = build_topology(cfg)
+    topology.oracle = cfg.oracle  # policies may read future link capacities (policy.context.Hop)
     try:
         topology.check_weight(cfg.routing.weight)
     except ValueError as exc:

@@ -15,6 +15,11 @@ target level, the rest of the route forwards it).
 ``Hop.min_level`` tells a policy the lowest level a hop may carry so that every destination
 further down the tree remains reachable (the highest target level below it); a plan that
 breaks it is an error.
+
+Policies decide once per flow, at the release of its first image (``decided_s``, simulation
+time 0); every hop carries its link's capacity over time (``LinkSpec.capacity``), which a
+policy reads at or before that time, and after it only when the topology sets ``oracle:
+true`` (:class:`~hcf_ray.policy.context.Hop`).
 """
 
 from __future__ import annotations
@@ -78,6 +83,16 @@ class TreeProblem:
     fields: Mapping[str, str] | None = None  # destination → config field (for errors)
     n_q: Mapping[str, int | None] | None = None  # destination → quantizations (None: default)
     n_q_fields: Mapping[str, str] | None = None  # destination → config field of its n_q
+    # when the policies decide, simulation seconds: the release of the flow's first image
+    decided_s: float = 0.0
+    # policies may read link capacities after decided_s (None: the topology's ``oracle``)
+    oracle: bool | None = None
+
+    @property
+    def sees_future(self) -> bool:
+        if self.oracle is not None:
+            return self.oracle
+        return bool(getattr(self.topology, "oracle", False))
 
     def n_q_field(self, dest: str) -> str:
         return (self.n_q_fields or {}).get(dest) or self.field(dest)
@@ -220,7 +235,17 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         )
     topo = problem.topology
     hops = tuple(
-        Hop(u, v, ln.bandwidth_mbps, ln.latency_ms, ln.loss, need[(u, v)])
+        Hop(
+            u,
+            v,
+            ln.bandwidth_mbps,
+            ln.latency_ms,
+            ln.loss,
+            need[(u, v)],
+            now_s=problem.decided_s,
+            oracle=problem.sees_future,
+            _capacity=getattr(ln, "capacity", None),
+        )
         for u, v in itertools.pairwise(nodes)
         for ln in [topo.link(u, v)]
     )
