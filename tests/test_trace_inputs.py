@@ -281,3 +281,20 @@ def test_a_traced_link_over_an_imported_graph(tmp_path, capsys):
     assert main(["validate", str(path)]) == 0
     out = capsys.readouterr().out
     assert "link Denver→Seattle: trace fwd.txt" in out and "graph: " in out
+
+
+def test_mahimahi_and_csv_traces_give_their_nominal_figures(tmp_path):
+    (tmp_path / "traces").mkdir()
+    # 4 opportunities of 1,504 bytes in a 4 ms period: 4 × 1504 × 8 bit / 4 ms = 12.032 Mbit/s
+    (tmp_path / "traces" / "mm.txt").write_text("1\n1\n2\n4\n")
+    # the rows of run 2 only: 3 and 5 Mbit/s for 0.5 s each → mean 4
+    (tmp_path / "traces" / "t.csv").write_text("run,mbps\n1,100\n2,3\n1,100\n2,5\n")
+    path = traced_line(
+        tmp_path,
+        trace={"file": "traces/mm.txt", "format": "mahimahi"},
+        reverse_trace={"file": "traces/t.csv", "format": "csv", "column": "mbps", "step_s": 0.5, "where": {"run": 2}},
+    )  # fmt: skip
+    topo = load_scenario(path).topology
+    assert topo.link("a", "b").bandwidth_mbps == pytest.approx(12.032)
+    assert topo.link("b", "a").bandwidth_mbps == pytest.approx(4.0)
+    assert topo.link("b", "a").capacity.at_mbps(0.75) == pytest.approx(5.0)
