@@ -484,8 +484,9 @@ def _under(edges: np.ndarray, mbps: np.ndarray, a: float, b: float):
 def capacity_figure(df: pd.DataFrame, dynamics: Mapping[str, Mapping]) -> Figure:
     """The capacity of each link whose capacity changes or is shared (``summary.json``'s
     ``link_dynamics`` with their ``capacity_mbps`` over the run) against virtual time, each
-    transmission on it shaded under the curve from its first to its last bit, coloured by
-    method (each method runs in its own copy of the network). At most
+    transmission on it shaded under the curve from its first to its last bit, in its
+    method's colour and band (each method runs in its own copy of the network, so their
+    transmissions overlap in time; the bands split the height under the curve). At most
     :data:`CAPACITY_PANELS` links, those that carried messages first."""
     tx = link_transmissions(_need(df, "capacity"))
     links = [k for k, d in dynamics.items() if isinstance(d, Mapping) and d.get("capacity_mbps")]
@@ -506,9 +507,11 @@ def capacity_figure(df: pd.DataFrame, dynamics: Mapping[str, Mapping]) -> Figure
         for t in tx.get(link, ()):
             colour = method_colour(t["method"])
             a, b = t["start"], max(t["end"], t["start"])
-            if b > a:
+            if b > a:  # each method its own band under the curve: worlds overlap in time
                 x, y = _under(edges, mbps, a, b)
-                ax.fill_between(x * scale, y, step="post", color=colour, alpha=0.45, lw=0)
+                k = methods.index(t["method"])
+                lo, hi = y * k / len(methods), y * (k + 1) / len(methods)
+                ax.fill_between(x * scale, lo, hi, step="post", color=colour, alpha=0.6, lw=0)
             # a mark at its start on the time axis, so that a sub-pixel transmission shows
             ax.plot(
                 [a * scale], [0], marker="|", ms=9, mew=1.5, color=colour, clip_on=False, zorder=4
@@ -520,7 +523,7 @@ def capacity_figure(df: pd.DataFrame, dynamics: Mapping[str, Mapping]) -> Figure
         if series.get("binned"):
             ax.text(0.99, 0.95, "bin means", transform=ax.transAxes, ha="right", va="top")
     axes[-1].set_xlabel(f"virtual time ({unit})")
-    fig.suptitle("link capacity left to the images over time; shaded: transmissions")
+    fig.suptitle("capacity left to the images; shaded: transmissions (a band per method)")
     handles = [Line2D([], [], color="0.15", lw=1.0, label="capacity (Mbit/s)")]
     handles += [Patch(color=method_colour(m), alpha=0.6, label=m) for m in methods]
     fig.legend(handles=handles, title="transmissions by method", loc="outside right upper")
