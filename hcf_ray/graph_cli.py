@@ -76,7 +76,7 @@ def _from_yaml(path: str):
     from hcf_ray.graphs import read_network
     from hcf_ray.graphs.cli import with_yaml
     from hcf_ray.sim.config import ConfigError, load_config, read_yaml
-    from hcf_ray.sim.topology import build_topology
+    from hcf_ray.sim.topology import build_topology, with_speeds
 
     data = read_yaml(path)
     if "generators" in data or "graphs" in data:
@@ -90,7 +90,8 @@ def _from_yaml(path: str):
     if imported is None and cfg.graph is not None:
         imported = read_network(cfg.graph.file, cfg.graph)
     graph_file = cfg.graph.file if cfg.graph is not None else None
-    return with_yaml(imported, cfg.nodes, cfg.links, source=path), graph_file
+    links = with_speeds(cfg, topo).links  # a traced link: its nominal speed
+    return with_yaml(imported, cfg.nodes, links, source=path), graph_file
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

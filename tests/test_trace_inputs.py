@@ -147,6 +147,9 @@ def test_validate_lists_the_traced_links(tmp_path, capsys):
     line = next(x for x in out.splitlines() if x.strip().startswith("link a→b:"))
     assert "traces/fwd.txt (pensieve, offset 0 s, looped; mean 5 Mbit/s)" in line
     assert "background utilisation 0.25" in line and "3.75 Mbit/s" in line  # 5 × 0.75
+    # hcf-sim graph shows a traced link at its nominal speed
+    assert main(["graph", str(path)]) == 0
+    assert any(x.split()[:3] == ["a", "b", "3.75"] for x in capsys.readouterr().out.splitlines())
 
 
 # -- demands ------------------------------------------------------------------------------------
