@@ -5,6 +5,9 @@ A network is either generated or read from a file. ``generators:`` names Network
 ``networkx`` generator function by name), built with each seed; link bandwidth and latency
 are drawn uniformly from the configured ranges, node ``"0"`` is the source and destinations
 are drawn (seeded) among the nodes whose route is short enough for their drawn target level.
+``links: {trace: {files: GLOB, format: …, offset_s: [a, b]}}`` draws every link's capacity
+from trace files instead (seeded, one file and offset per link: :mod:`hcf_ray.sim.tracedraw`),
+for generated networks and for the links of networks read from files.
 ``graphs: {files: [GLOB, …], sample: N, placement: {…}}`` reads real networks (Topology Zoo
 GML / GraphML and the other formats of ``graph.file``): the globs are resolved against the
 sweep file's folder, each seed draws ``sample`` of the matched files (seeded, without
@@ -22,14 +25,17 @@ attributed to the job's virtual node. The worlds' event simulations then run as 
 
 Outputs: ``sweep_results.jsonl`` (every record, tagged with ``network``, ``generator``
 (``"graph"`` for a file), ``seed``, and for a file ``graph`` (its name), ``source`` and
-``destinations``; appended world by world, so an interrupted sweep keeps what it finished
-and ``--resume`` completes it) and ``sweep_summary.json`` (mean and spread per method ×
-policy and per generator). There are no per-world folders: filter the combined file by
+``destinations``; with traced links ``link_traces``, the drawn file, sha256 and offset of
+every link on the record's route; appended world by world, so an interrupted sweep keeps
+what it finished and ``--resume`` completes it) and ``sweep_summary.json`` (mean and spread
+per method × policy and per generator; each network's ``traces``: the draw of every traced
+link). There are no per-world folders: filter the combined file by
 ``network``/``policy``/``method``.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import defaultdict
@@ -88,6 +94,7 @@ from hcf_ray.sim.placement import place
 from hcf_ray.sim.report import spread
 from hcf_ray.sim.scenario import NetworkParts, Scenario, build_scenario, network_parts
 from hcf_ray.sim.topology import Topology
+from hcf_ray.sim.tracedraw import TraceDeck, TraceDraw
 
 GENERATORS = tuple(KINDS)  # generator kinds with a parameter schema (hcf_ray.sim.generators)
 # Both caps bound what the driver holds once a sweep is planned (every world's scenario,
@@ -119,10 +126,12 @@ def _ordered(v: tuple, info: ValidationInfo) -> tuple:
 
 class Range(StrictModel):
     """Link parameters drawn uniformly from ``[low, high]`` (bandwidth ≥ 1 kbit/s,
-    latency in 0..3 600 000 ms, like a topology's links)."""
+    latency in 0..3 600 000 ms, like a topology's links); ``trace``: capacities drawn from
+    trace files (:class:`TraceDraw`) instead of ``bandwidth_mbps``."""
 
     bandwidth_mbps: tuple[Bandwidth, Bandwidth] = (5.0, 100.0)
     latency_ms: tuple[Millis, Millis] = (1.0, 20.0)
+    trace: TraceDraw | None = None
 
     _order = field_validator("bandwidth_mbps", "latency_ms")(_ordered)
 
@@ -196,6 +205,19 @@ class World:
     policy: str
     scenario: Scenario
     graph: str | None = None  # the file's name, for a network read from a file
+    # drawn traces: "u->v" (both directions of a link) → {"file", "sha256", "offset_s"}
+    traces: dict[str, dict] | None = None
+
+    def route_traces(self, path) -> list[dict]:
+        """The drawn traces of the links along ``path`` (a record's route), in route order."""
+        if not self.traces:
+            return []
+        out = []
+        for u, v in itertools.pairwise(path):
+            hit = self.traces.get(f"{u}->{v}")
+            if hit is not None:
+                out.append({"link": f"{u}->{v}", **hit})
+        return out
 
 
 @dataclass
@@ -268,10 +290,15 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
             f"{MAX_SWEEP_WORK}); use fewer nodes, seeds, policies or methods",
             "generators" if cfg.generators else "graphs",
         )
+    deck = None
+    if cfg.links.trace is not None:
+        deck = TraceDeck(cfg.links.trace, cfg.as_written)
+        for path, name in deck.names.items():  # worlds name the drawn files as the sweep does
+            cfg._written.setdefault(path, name)
     with remembered_inspections():  # the same images are checked for every network
-        sweep = _plan_networks(cfg, codec, specs)
+        sweep = _plan_networks(cfg, codec, specs, deck)
         if draws:
-            _plan_graphs(cfg, codec, draws, read, base_names(files), sweep)
+            _plan_graphs(cfg, codec, draws, read, base_names(files), sweep, deck)
     if not sweep.worlds:
         field = "generators" if cfg.generators else "graphs"
         raise ConfigError("no feasible network in the sweep (all skipped)", field)
@@ -279,7 +306,7 @@ def build_sweep(cfg: SweepConfig) -> Sweep:
     return sweep
 
 
-def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
+def _plan_networks(cfg: SweepConfig, codec, specs, deck: TraceDeck | None = None) -> Sweep:
     worlds: list[World] = []
     networks: list[dict] = []
     warns: list[str] = []
@@ -288,7 +315,7 @@ def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
             g = generate(gen, seed, f"generators[{gi}]", specs[gi])
             name = f"{gen.kind}-{gi}-s{seed}"
             rng = random.Random(f"{cfg.name}:{name}")
-            nodes, links = _nodes_links(g, cfg.links, rng)
+            nodes, links, traces = _nodes_links(g, cfg.links, rng, deck)
             dests = _draw_destinations(g, 0, [n for n in g.nodes if n != 0], cfg.flow, rng)
             info = {
                 "network": name,
@@ -300,18 +327,23 @@ def _plan_networks(cfg: SweepConfig, codec, specs) -> Sweep:
                 "skipped": 0,
                 "skip_reasons": [],
             }
+            if deck is not None:
+                info["traces"] = traces
             networks.append(info)
             if not dests:
                 info["skipped"] = len(cfg.policies) * len(cfg.methods)
                 info["skip_reasons"].append("no destination close enough to the source")
                 continue
-            world = partial(World, name, gen.kind, seed)
+            world = partial(World, name, gen.kind, seed, traces=_both_ways(traces))
             warns += _plan_worlds(cfg, codec, info, nodes, links, "0", world, worlds)
     return Sweep(cfg, worlds, networks, warns)
 
 
-def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep: Sweep) -> None:
-    """The worlds of the networks read from files (``graphs:``), appended to ``sweep``."""
+def _plan_graphs(
+    cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep: Sweep, deck=None
+) -> None:
+    """The worlds of the networks read from files (``graphs:``), appended to ``sweep``; with
+    ``deck`` their links' capacities are drawn from traces after the placement."""
     placement = cfg.graphs.placement
     unplaced: list[str] = []
     for seed, files in draws:
@@ -339,10 +371,14 @@ def _plan_graphs(cfg: SweepConfig, codec, draws, read: GraphReader, bases, sweep
                 continue
             source, dests = placed
             info = _graph_info(name, net, seed, source, dests)
+            links, traces = net.links, []
+            if deck is not None:
+                links, traces = _traced_links(net.links, rng, deck)
+                info["traces"] = traces
             sweep.networks.append(info)
-            world = partial(World, name, "graph", seed, graph=net.name)
+            world = partial(World, name, "graph", seed, graph=net.name, traces=_both_ways(traces))
             sweep.warnings += _plan_worlds(
-                cfg, codec, info, net.nodes, net.links, source, world, sweep.worlds, net.imported
+                cfg, codec, info, net.nodes, links, source, world, sweep.worlds, net.imported
             )
     sweep.graph_files = list(read.read)
     sweep.warnings += _default_warning(list(read.read.values()))
@@ -426,15 +462,58 @@ def generate(gen: Generator, seed: int, where: str, spec=None) -> nx.Graph:
     return nx.convert_node_labels_to_integers(g)
 
 
-def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random):
+def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random, deck: TraceDeck | None = None):
+    """Nodes, links and drawn traces (``{"src", "dst", "file", "sha256", "offset_s"}`` per
+    traced link) of a generated network. Per link, from ``rng``: the trace draw (with
+    ``deck``), the bandwidth (when not traced), then the latency; without ``deck`` the draws
+    are those of a sweep without traces."""
     nodes = [NodeConfig(id=str(n)) for n in g.nodes]
     links = []
+    traces: list[dict] = []
     for u, v in g.edges:
-        bw = round(rng.uniform(*rng_cfg.bandwidth_mbps), 3)
+        drawn = deck.link(rng) if deck is not None else None
+        bw = None if drawn else round(rng.uniform(*rng_cfg.bandwidth_mbps), 3)
         lat = round(rng.uniform(*rng_cfg.latency_ms), 3)
         g.edges[u, v]["latency_ms"] = lat
-        links.append(LinkConfig(src=str(u), dst=str(v), bandwidth_mbps=bw, latency_ms=lat))
-    return nodes, links
+        if drawn:
+            trace, named = drawn
+            traces.append({"src": str(u), "dst": str(v), **named})
+            links.append(LinkConfig(src=str(u), dst=str(v), latency_ms=lat, trace=trace))
+        else:
+            links.append(LinkConfig(src=str(u), dst=str(v), bandwidth_mbps=bw, latency_ms=lat))
+    return nodes, links, traces
+
+
+def _traced_links(links: list[LinkConfig], rng: random.Random, deck: TraceDeck):
+    """A file network's links with capacities drawn from ``deck`` (in file order; a link not
+    drawn keeps its speed); the draws as :func:`_nodes_links` returns them."""
+    out, traces = [], []
+    for ln in links:
+        drawn = deck.link(rng)
+        if drawn is None:
+            out.append(ln)
+            continue
+        trace, named = drawn
+        traces.append(
+            {"src": ln.src, "dst": ln.dst, **named, **({"directed": True} if ln.directed else {})}
+        )
+        data = ln.model_dump(exclude={"bandwidth_mbps", "trace", "reverse_trace"})
+        out.append(LinkConfig(**data, trace=trace))
+    return out, traces
+
+
+def _both_ways(traces: list[dict]) -> dict[str, dict] | None:
+    """The draws keyed by each direction of their link, ``"u->v"`` and ``"v->u"`` (a drawn
+    trace serves both, unless the link is ``directed``), without ``src``/``dst``; None
+    without draws."""
+    out: dict[str, dict] = {}
+    for t in traces:
+        u, v = t["src"], t["dst"]
+        named = {k: t[k] for k in ("file", "sha256", "offset_s")}
+        out[f"{u}->{v}"] = named
+        if not t.get("directed"):
+            out[f"{v}->{u}"] = named
+    return out or None
 
 
 def _world(cfg, name, nodes, links, source, dests, policy, methods, codec, parts) -> Scenario | str:
@@ -588,6 +667,8 @@ def run_sweep(
                 spec = w.scenario.flows[0].spec
                 dests = [d.node for d in spec.destinations]
                 rec.update(graph=w.graph, source=spec.source, destinations=dests)
+            if w.traces is not None:  # drawn traces of the links on the record's route
+                rec["link_traces"] = w.route_traces(rec.get("path") or [])
         appended += out.append(recs)
 
     events = _WorldEvents(worlds, write)
