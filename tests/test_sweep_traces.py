@@ -143,3 +143,26 @@ def test_a_traced_sweep_runs_twice_to_the_same_records(ray_session, tmp_path):
                 d["sha256"],
                 d["offset_s"],
             )
+
+
+def test_links_of_a_graph_file_draw_traces_too(tmp_path):
+    lines = ["graph [", "  directed 0"]
+    names = ["A", "B", "C", "D"]
+    lines += [f'  node [ id {i} label "{n}" ]' for i, n in enumerate(names)]
+    lines += [f"  edge [ source {u} target {v} ]" for u, v in ((0, 1), (1, 2), (2, 3))]
+    (tmp_path / "line.gml").write_text("\n".join([*lines, "]"]) + "\n")
+    data = {k: v for k, v in SWEEP.items() if k != "generators"}
+    data["graphs"] = {"files": ["line.gml"]}
+    path = write_sweep(tmp_path, data)
+    first, again = load_sweep(path), load_sweep(path)
+    assert link_draws(first) == link_draws(again)
+    (net,) = [n for n in first.networks if n["seed"] == 0]
+    assert sorted((t["src"], t["dst"]) for t in net["traces"]) == [
+        ("A", "B"),
+        ("B", "C"),
+        ("C", "D"),
+    ]
+    world = next(w for w in first.worlds if w.network == net["network"])
+    for t in net["traces"]:
+        src = world.scenario.topology.link(t["dst"], t["src"]).capacity.source
+        assert (src["sha256"], src["offset_s"]) == (t["sha256"], t["offset_s"])
