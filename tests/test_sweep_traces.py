@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ import yaml
 from hcf_ray.sim.config import ConfigError
 from hcf_ray.sim.sweep import load_sweep, run_sweep
 
+ROOT = Path(__file__).resolve().parents[1]
 TRACES = {
     "fast.trace": "0\t20\n2\t20\n4\t5\n",
     "slow.trace": "0\t1\n1\t3\n3\t2\n",
@@ -166,3 +168,11 @@ def test_links_of_a_graph_file_draw_traces_too(tmp_path):
     for t in net["traces"]:
         src = world.scenario.topology.link(t["dst"], t["src"]).capacity.source
         assert (src["sha256"], src["offset_s"]) == (t["sha256"], t["offset_s"])
+
+
+def test_a_sweep_oracle_reaches_the_worlds_policies(tmp_path):
+    policy = str(ROOT / "policies" / "trace_aware.py") + ":TraceAware"
+    for oracle in (False, True):
+        path = write_sweep(tmp_path, {**SWEEP, "policies": [policy], "oracle": oracle})
+        sweep = load_sweep(path)
+        assert sweep.worlds and all(w.scenario.topology.oracle is oracle for w in sweep.worlds)

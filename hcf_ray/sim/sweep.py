@@ -189,6 +189,8 @@ class SweepConfig(ResolvedConfig):
     timing: Literal["profile", "measured"] = "profile"
     profile: FilePath | None = None  # cost profile (None: the shipped CPU profile)
     node_defaults: NodeDefaults = NodeDefaults(num_cpus=0.0, num_gpus=0.0)
+    # policies may see link capacities ahead of time (upper bounds), as a topology's oracle
+    oracle: bool = Field(False, strict=True)
 
     @model_validator(mode="after")
     def _networks(self) -> SweepConfig:
@@ -530,6 +532,7 @@ def _world(cfg, name, nodes, links, source, dests, policy, methods, codec, parts
         profile=cfg.profile or str(DEFAULT_PROFILE),
         nodes=nodes,
         links=links,
+        oracle=cfg.oracle,
         flows=[
             FlowConfig(
                 name="flow",
@@ -565,6 +568,7 @@ def _network_parts(sim: SimConfig, codec, imported) -> NetworkParts:
         return parts
     t = parts.topology
     topology = Topology(t.nodes.values(), t.links.values(), t.name, imported=imported)
+    topology.oracle = getattr(t, "oracle", False)
     return replace(parts, topology=topology)
 
 
