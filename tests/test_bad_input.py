@@ -404,9 +404,9 @@ POLICIES = {
     "loop": (
         HEAD + "class P(Policy):\n    def choose(self, ctx):\n        while True:\n"
         "            try:\n                pass\n            except Exception:\n                pass\n",
-        "policy loop.py: choose() did not return within 0.5 s",
+        "choose() did not return within 0.5 s",  # its line: see the test of timeouts below
     ),
-    "import_loop": ("while True:\n    pass\n", "policy import_loop.py: import did not return"),
+    "import_loop": ("while True: pass\n", "policy import_loop.py:1: import did not return"),
     "syntax": ("def f(:\n", "policy syntax.py:1: SyntaxError"),
     "abstract": (HEAD + "class P(Policy):\n    pass\n", "TypeError: Can't instantiate abstract"),
     "place": (
@@ -500,6 +500,32 @@ def test_policy_timeout_restores_an_outer_alarm_and_works_off_the_main_thread(
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_policy_timeout_names_the_line_it_was_running(tmp_path, short_policy_timeout):
+    """In the main thread (SIGALRM) and off it (watchdog thread): the line is that of the
+    loop the policy was stuck in, not the ``def``."""
+    (tmp_path / "stuck.py").write_text(
+        HEAD + "class P(Policy):\n    def choose(self, ctx):\n        n = 0\n"
+        "        while True: n += 1\n"
+    )
+    pol = resolve_policy(f"{tmp_path / 'stuck.py'}:P", shown="stuck.py:P")
+    expected = "policy stuck.py:5: choose() did not return within 0.5 s"
+    with pytest.raises(PolicyError) as err:
+        pol.vector(1, 1, 1)
+    assert str(err.value) == expected
+    box = {}
+
+    def worker():
+        try:
+            pol.vector(1, 1, 1)
+        except PolicyError as exc:
+            box["err"] = str(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    assert box["err"] == expected
 
 
 def test_run_refuses_a_bad_policy_before_importing_ray(tmp_path):

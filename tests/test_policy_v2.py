@@ -160,9 +160,7 @@ def test_builtin_name_in_the_mapping_form(tmp_path, capsys):
     line = one_line(
         capsys, ["validate", str(write(tmp_path, with_policy({"class": "edge", "args": {"x": 1}})))]
     )
-    assert (
-        "flows[0].policy: policy edge: TypeError: EdgePolicy() takes no arguments (args: x)" in line
-    )
+    assert "flows[0].policy: policy edge: EdgePolicy takes no arguments (given: 'x')" in line
 
 
 @pytest.mark.parametrize(
@@ -214,6 +212,16 @@ USER_ERRORS = {
         4,
         "ValueError: bad idea",
     ),
+    "levels": (  # levels where 0/1 bits belong: the hint names PolicyVector.from_levels
+        "    def choose(self, ctx):\n        return [6, ctx.target_level]\n",
+        3,
+        "ValueError: choose() returned [6, 3], not 0/1 bits (levels? use PolicyVector.from_levels)",
+    ),
+    "not_bits": (  # not levels either (7 is above the source level): no hint
+        "    def choose(self, ctx):\n        return [7, 0, 1, 1]\n",
+        3,
+        "ValueError: choose() returned [7, 0, 1, 1], not 0/1 bits",
+    ),
     "init_value": (
         "    def __init__(self):\n        raise ValueError('no way')\n",
         4,
@@ -230,19 +238,32 @@ def test_user_code_errors_are_one_line_with_file_and_line(name, tmp_path, capsys
     line = one_line(capsys, ["validate", str(path)])
     assert line.startswith(f"hcf-sim: error: {path}: flows[0].policy: policy {name}.py:{line_no}: ")
     assert message in line, line
+    if name == "not_bits":
+        assert "from_levels" not in line, line
 
 
 def test_constructor_args_errors_name_the_file_and_line(tmp_path, capsys):
     (tmp_path / "p.py").write_text(
-        HEAD + "class P(EdgePolicy):\n    def __init__(self, a=1):\n        self.a = a\n"
+        HEAD + "class P(EdgePolicy):\n    def __init__(self, alpha=1, beta=2):\n"
+        "        self.a = alpha\n"
     )
-    line = one_line(
-        capsys,
-        ["validate", str(write(tmp_path, with_policy({"class": "p.py:P", "args": {"b": 2}})))],
+
+    def refused(args: dict) -> str:
+        path = write(tmp_path, with_policy({"class": "p.py:P", "args": args}))
+        return one_line(capsys, ["validate", str(path)])
+
+    assert refused({"b": 2}).endswith(
+        "flows[0].policy: policy p.py:3: TypeError: P has no argument 'b' (it takes: alpha, beta)"
     )
-    assert (
-        "flows[0].policy: policy p.py:3: TypeError: P.__init__() got an unexpected keyword argument 'b'"
-        in line
+    assert refused({"alpah": 2}).endswith(  # a typo: the closest name is suggested
+        "policy p.py:3: TypeError: P has no argument 'alpah'; did you mean 'alpha'? "
+        "(it takes: alpha, beta)"
+    )
+    deadline = str(ROOT / "policies" / "deadline_aware.py") + ":DeadlineAware"
+    path = write(tmp_path, with_policy({"class": deadline, "args": {"deadline": 50}}))
+    assert one_line(capsys, ["validate", str(path)]).endswith(
+        "TypeError: DeadlineAware has no argument 'deadline'; did you mean 'deadline_ms'? "
+        "(it takes: deadline_ms)"
     )
     deadline = str(ROOT / "policies" / "deadline_aware.py") + ":DeadlineAware"
     line = one_line(

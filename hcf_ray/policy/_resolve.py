@@ -9,7 +9,7 @@ from typing import Any
 
 from hcf_ray.policy._registry import registered_policies
 from hcf_ray.policy._sandbox import PolicyError, UserPolicy, def_line, load_policy, run_user
-from hcf_ray.policy._values import show
+from hcf_ray.policy._values import show, unknown_argument
 from hcf_ray.policy.base import Policy
 from hcf_ray.policy.builtin import ExplicitPolicy
 
@@ -48,6 +48,9 @@ def resolve_policy(
     if isinstance(spec, str):
         named = registered_policies()
         if spec in named:
+            wrong = unknown_argument(named[spec], kwargs)
+            if wrong:
+                raise ValueError(f"policy {spec}: {wrong}")
             try:
                 return named[spec](**kwargs)
             except TypeError as exc:
@@ -55,6 +58,11 @@ def resolve_policy(
                 raise ValueError(f"policy {spec}: TypeError: {exc}{given}") from None
         if ":" in spec:
             cls, source = load_policy(spec, shown)
+            wrong = unknown_argument(cls, kwargs)
+            if wrong:
+                line = def_line(source, cls.__init__) or def_line(source, cls)
+                where = f"{source.shown}:{line}" if line else source.shown
+                raise PolicyError(f"policy {where}: TypeError: {wrong}", source.shown)
             inner = run_user(
                 source,
                 f"{cls.__name__}()",

@@ -43,9 +43,12 @@ def run_user(source: Source, what: str, fn, *args, line: int | None = None):
     limit = policy_timeout()
     try:
         return call_limited(fn, args, limit)
-    except Timeout:
+    except Timeout as exc:
+        # the line of the policy file the call was running when its time was up
+        at = next((n for f, n in exc.frames() if f == source.real), None)
+        where = f"{source.shown}:{at}" if at else source.shown
         raise PolicyError(
-            f"policy {source.shown}: {what} did not return within {limit:g} s", source.shown
+            f"policy {where}: {what} did not return within {limit:g} s", source.shown
         ) from None
     except (KeyboardInterrupt, PolicyError):
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -27,7 +28,22 @@ def policy_timeout() -> float:
 
 class Timeout(BaseException):
     """Raised into user code when its time is up (not an Exception: ``except Exception`` in
-    the policy does not swallow it)."""
+    the policy does not swallow it). ``stack``: (file, line) of each frame the call was
+    running when its time was up, innermost first, when it ran off the main thread (in the
+    main thread the exception's own traceback holds them)."""
+
+    def __init__(self, stack: tuple[tuple[str, int], ...] = ()):
+        super().__init__()
+        self.stack = stack
+
+    def frames(self) -> list[tuple[str, int]]:
+        """(file, line) of every frame the call was running, innermost first."""
+        import traceback
+
+        if self.stack:
+            return list(self.stack)
+        walked = [(f.f_code.co_filename, n) for f, n in traceback.walk_tb(self.__traceback__)]
+        return walked[::-1]
 
 
 def call_limited(fn, args: tuple, timeout: float):
@@ -48,10 +64,20 @@ def call_limited(fn, args: tuple, timeout: float):
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise Timeout
+        raise Timeout(_stack_of(worker))
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _stack_of(thread: threading.Thread) -> tuple[tuple[str, int], ...]:
+    """(file, line) of every frame ``thread`` is running now, innermost first."""
+    frame = sys._current_frames().get(thread.ident)
+    out = []
+    while frame is not None:
+        out.append((frame.f_code.co_filename, frame.f_lineno))
+        frame = frame.f_back
+    return tuple(out)
 
 
 class _AlarmState:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -44,3 +47,24 @@ def show_path(path: str, limit: int = 100) -> str:
     """A file path for a message: quoted, printable; a long one keeps its end (the name)."""
     text = show(path, 10**6)
     return text if len(text) <= limit else "…" + text[len(text) - limit + 1 :]
+
+
+def unknown_argument(cls: type, kwargs: Mapping[str, Any]) -> str | None:
+    """The first of ``kwargs`` that ``cls(...)`` does not take, as a message with the closest
+    name it does take ("did you mean"); None when all are taken (or it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call itself decide
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key in kwargs:
+        if not names:
+            return f"{cls.__name__} takes no arguments (given: {show(key)})"
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            takes = ", ".join(names)
+            return f"{cls.__name__} has no argument {show(key)}{hint} (it takes: {takes})"
+    return None

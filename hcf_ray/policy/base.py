@@ -108,11 +108,17 @@ class Policy(ABC):
         )
 
     def _vector(self, ctx: PolicyContext, out, what: str) -> PolicyVector:
-        vec = (
-            out
-            if isinstance(out, PolicyVector)
-            else PolicyVector(ctx.start_level, ctx.target_level, int_list(out, what))
-        )
+        if isinstance(out, PolicyVector):
+            vec = out
+        else:
+            bits = int_list(out, what)
+            s, d = ctx.start_level, ctx.target_level
+            if any(b not in (0, 1) for b in bits):
+                hint = ""
+                if all(d <= b <= s for b in bits):  # it looks like levels
+                    hint = " (levels? use PolicyVector.from_levels)"
+                raise ValueError(f"{what} returned {list(bits)}, not 0/1 bits{hint}")
+            vec = PolicyVector(s, d, bits)
         if (vec.source_level, vec.target_level) != (ctx.start_level, ctx.target_level):
             raise ValueError(
                 f"policy {self._display_name()!r} returned a vector for s={vec.source_level}, "
