@@ -230,20 +230,29 @@ def test_world_records_carry_the_trace_and_stalls_become_errors(step, tmp_path):
     assert res.per_unit[0]["stalled"] == ["A->B"]
 
 
-def test_constant_links_keep_their_record_keys():
+def test_constant_links_carry_every_transmission_field():
+    """1000 bytes at 8 Mbit/s: 1 ms on the wire, no latency; the link's capacity is its
+    bandwidth."""
     spec = WorldSpec("w", {("A", "B"): LinkModel(8.0, 0.0)}, {n: NodeModel() for n in "AB"})
     (rec,) = simulate_world(spec, [_priced(1000)]).records
-    assert set(rec["hops"][0]) == {
+    hop = rec["hops"][0]
+    assert set(hop) == {
         "src",
         "dst",
+        "link",
         "level",
         "bytes",
         "wire_bytes",
         "start_s",
         "tx_s",
+        "end_s",
         "queue_s",
         "arrive_s",
+        "mean_mbps",
     }
+    assert hop["link"] == "A->B" and "trace" not in hop and "background" not in hop
+    assert abs(hop["end_s"] - hop["start_s"] - 0.001) < 1e-12
+    assert hop["arrive_s"] == hop["end_s"] and hop["mean_mbps"] == 8.0
 
 
 def test_identical_runs_give_identical_timings(step, mm):

@@ -286,7 +286,7 @@ def read_capacity(cfg: SimConfig, trace: TraceConfig, where: str) -> Any:
 
     try:
         return read_trace(trace.file, trace.format, **trace.read_args()).capacity(
-            trace.offset_s, trace.loop
+            trace.offset_s, trace.loop, name=cfg.as_written(trace.file)
         )
     except TraceError as exc:
         raise ConfigError(_as_written(str(exc), trace.file, cfg), where) from None

@@ -9,10 +9,10 @@ plus everything its records need that does not depend on time. :func:`simulate_w
 the event network and fills in the times. Both are pure functions of plain data, so a sweep
 runs its worlds as Ray tasks.
 
-A hop over a link whose capacity changes (a trace, background load: ``LinkSpec.capacity``)
-also carries ``link``, ``end_s`` (last bit sent), ``mean_mbps`` (the capacity the message
-saw), ``trace`` (file, sha256, format, offset_s, loop) and ``background`` where they apply;
-hops over constant links keep their keys. A destination whose path holds a message that no
+Every hop of a record carries ``link``, ``bytes``, ``start_s``, ``end_s`` (last bit sent),
+``arrive_s`` and ``mean_mbps`` (the capacity the message saw). A hop over a link whose
+capacity changes (a trace, background load: ``LinkSpec.capacity``) also carries ``trace``
+(file, sha256, format, offset_s, loop) and ``background`` where they apply. A destination whose path holds a message that no
 capacity will ever carry gets an error record (``status: "error"``) naming the link.
 """
 
@@ -227,10 +227,7 @@ def _stalled_record(rec: dict, chain, timing) -> dict | None:
     return None
 
 
-def _traced_hop(hop: dict, tr, cap) -> None:
-    hop["link"] = f"{hop['src']}->{hop['dst']}"
-    hop["end_s"] = tr.end_s
-    hop["mean_mbps"] = tr.mean_mbps
+def _traced_hop(hop: dict, cap) -> None:
     src = cap.source
     if src is not None:
         hop["trace"] = src
@@ -263,14 +260,17 @@ def finish_records(
                     "level": rec["levels"][i],
                     "bytes": _num(tr.nbytes),
                     "wire_bytes": _num(tr.wire_bytes),
+                    "link": f"{u}->{v}",
                     "start_s": tr.start_s,
                     "tx_s": tr.tx_s,
+                    "end_s": tr.end_s,
                     "queue_s": tr.queue_s,
                     "arrive_s": tr.arrive_s,
+                    "mean_mbps": tr.mean_mbps,
                 }
             )
             if traced and (u, v) in traced:
-                _traced_hop(hops[-1], tr, traced[u, v])
+                _traced_hop(hops[-1], traced[u, v])
             link_queue += tr.queue_s
             tx += tr.tx_s
             prop += tr.arrive_s - tr.start_s - tr.tx_s

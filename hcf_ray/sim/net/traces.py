@@ -669,12 +669,16 @@ class Trace:
     def __repr__(self) -> str:
         return f"Trace({str(self.path)!r}, {self.format!r}, sha256={self.sha256[:12]}...)"
 
-    def capacity(self, offset_s: float = 0.0, loop: bool = True) -> Capacity:
+    def capacity(
+        self, offset_s: float = 0.0, loop: bool = True, name: str | None = None
+    ) -> Capacity:
+        """The trace on the simulation clock. ``name``: how records and summaries name the
+        file (the config's spelling; default: the path it was read from)."""
         offset_s = float(offset_s)
         if not (math.isfinite(offset_s) and offset_s >= 0):
             raise TraceError(f"{self.path}: offset_s must be a finite number >= 0: {offset_s!r}")
         src = {
-            "file": str(self.path),
+            "file": name or str(self.path),
             "sha256": self.sha256,
             "format": self.format,
             "offset_s": offset_s,
