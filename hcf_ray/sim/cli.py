@@ -178,13 +178,6 @@ def _info(msg: str) -> None:
     print(f"hcf-sim: {msg}", file=sys.stderr, flush=True)
 
 
-def _starting(address: str | None) -> str:
-    import os
-
-    where = address or os.environ.get("RAY_ADDRESS")
-    return f"joining the Ray cluster at {where}" if where else "starting a local Ray instance"
-
-
 def _user_error(exc: Exception):
     from hcf_ray.errors import UserError
 
@@ -263,12 +256,21 @@ def _on_ray(args: argparse.Namespace, log_dir: Path):
 
     from hcf_ray.images import ImageError
     from hcf_ray.sim.pool import SimulationError, connect
+    from hcf_ray.sim.ray_address import AddressError, requested
 
     started = False
     try:
-        _info(_starting(args.address))
+        target = requested(args.address)  # None: a local instance of its own
+        if target is None:
+            _info("starting a local Ray instance")
         started = connect(args.address, args.num_cpus, log_dir=log_dir)
+        if target is not None:
+            gcs, given = ray.get_runtime_context().gcs_address, target.address
+            how = target.source + ("" if given == gcs else f" {given}")
+            _info(f"joined the Ray cluster at {gcs} ({how})")
         yield
+    except AddressError as exc:  # nothing to join there: one line, exit 2
+        raise _user_error(exc) from None
     except SimulationError as exc:
         raise RunError(str(exc)) from None
     except ImageError as exc:

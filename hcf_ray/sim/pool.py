@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from hcf_ray.policy._usercode import neutral_cwd
 from hcf_ray.sim.actors import NodeActor, actor_options
 from hcf_ray.sim.planner import ModelNeeds
+from hcf_ray.sim.ray_address import probe, requested, resolve
 
 # Ray starts its workers at niceness 15 by default, so that they yield to the driver. Here the
 # actors are the simulation's work and the driver mostly waits for them: on a busy machine a
@@ -38,29 +40,44 @@ class SimulationError(RuntimeError):
 def connect(
     address: str | None = None, num_cpus: int | None = None, log_dir: str | Path | None = None
 ) -> bool:
-    """Use the running Ray session, connect to ``address``/``RAY_ADDRESS``, or start a new
-    local one (actors at niceness :data:`WORKER_NICENESS`).
+    """Use the running Ray session, join the cluster at ``address`` (else ``RAY_ADDRESS``),
+    or start a new local instance (actors at niceness :data:`WORKER_NICENESS`).
+
+    A local instance is started with ``address="local"``: a ``ray_current_cluster`` file
+    left by an earlier ``ray start`` is never followed. A cluster to join is first probed
+    (:mod:`hcf_ray.sim.ray_address`): one that cannot be found or does not answer within
+    :data:`~hcf_ray.sim.ray_address.PROBE_TIMEOUT_S` seconds is an
+    :class:`~hcf_ray.sim.ray_address.AddressError` (one line), not a wait of minutes.
 
     Ray stays quiet: the workers' output is not forwarded to this process
     (``log_to_driver=False``) and, with ``log_dir``, Ray's own log lines go to
-    ``log_dir/ray.log`` instead of the terminal. Returns True when this call started or
-    connected (the caller should shut it down).
+    ``log_dir/ray.log`` instead of the terminal (while joining, also what Ray's C++ core
+    prints). Returns True when this call started or connected (the caller should shut it
+    down).
     """
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    target = requested(address)
+    gcs = None
+    if target is not None:
+        gcs = resolve(target)
+        if not gcs.startswith("ray://"):
+            probe(gcs, target)
     kwargs: dict = {"include_dashboard": False, "log_to_driver": False}
+    log_file = None
     if log_dir is not None:
-        _ray_log_to(Path(log_dir) / "ray.log")
+        log_file = Path(log_dir) / "ray.log"
+        _ray_log_to(log_file)
         kwargs["configure_logging"] = False
     else:
         kwargs["logging_level"] = logging.ERROR
     try:
         with neutral_cwd():  # Ray puts the current folder on its workers' sys.path
-            if address:
-                ray.init(address=address, **kwargs)
-            else:  # a new local instance (joining a running one takes address="auto")
+            if gcs is not None:
+                with _stderr_to(log_file), _env(JOIN_ENV):
+                    ray.init(address=gcs, **kwargs)
+            else:  # a new local instance, whatever ray_current_cluster says
                 ray.init(
                     address="local",
                     num_cpus=num_cpus,
@@ -68,9 +85,48 @@ def connect(
                     **kwargs,
                 )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a local Ray instance"
+        where = str(target) if target is not None else "a local Ray instance"
         raise SimulationError(f"cannot connect to {where}: {_first_line(exc)}") from None
     return True
+
+
+# While joining: one attempt at the GCS (the probe has found it), not Ray's 20 of about 40 s
+# each; a value the user set is kept.
+JOIN_ENV = {"RAY_gcs_server_port_wait_time_s": "1"}
+
+
+@contextlib.contextmanager
+def _env(values: Mapping[str, str]):
+    """Environment variables set for the block (those already set are kept)."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path | None):
+    """File descriptor 2 appended to ``path`` (None: discarded) for the block: what Ray's
+    C++ core prints while connecting stays off the terminal."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr to redirect
+        yield
+        return
+    target = os.open(path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _ray_log_to(path: Path) -> None:
