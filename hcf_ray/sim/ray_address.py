@@ -13,7 +13,8 @@ Before joining, the address is probed: a TCP connection and the HTTP/2 greeting 
 head's GCS (a gRPC server) sends. An address where nothing listens, or nothing answers within
 :data:`PROBE_TIMEOUT_S` seconds, or that answers with something else (the dashboard's port,
 say) is an :class:`AddressError`: one line naming the address. Ray itself would retry such an
-address for many minutes, printing its own log lines.
+address for many minutes, printing its own log lines. (A port that speaks HTTP/2 but is no Ray
+head passes the probe; Ray's own connection attempt then fails after about 40 s.)
 """
 
 from __future__ import annotations
