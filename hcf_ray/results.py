@@ -60,7 +60,9 @@ def flatten_record(rec: Mapping[str, Any]) -> dict[str, Any]:
     """One record as one flat row (the scheme of :func:`load_results`)."""
     row: dict[str, Any] = {}
     for key, value in rec.items():
-        if key == "hops" and isinstance(value, list):
+        if key == "policy_args":  # one hashable cell: runs group by policy and args
+            row[key] = None if value is None else json.dumps(value, sort_keys=True)
+        elif key == "hops" and isinstance(value, list):
             row["n_hops"] = len(value)
             for i, hop in enumerate(value):
                 for field, v in hop.items():
@@ -96,6 +98,13 @@ def load_results(out_dir: str | Path, *, ok_only: bool = False) -> pd.DataFrame:
     * top-level scalars keep their names: ``flow``, ``destination``, ``image``, ``method``,
       ``policy``, ``bpp``, ``psnr``, ``latency_s``, ``status``, … (sweeps add ``network``,
       ``generator``, ``seed``);
+    * a run's policy: ``policy`` (its name: the config's ``name:``, else the class's
+      ``name``, ``-`` for methods that use none), ``policy_args`` (the config's args as a
+      JSON string with sorted keys, so rows group by it; null where no policy is used),
+      ``policy_sha256`` (a file policy's file; null for built-in policies and vectors),
+      ``policy_spec`` (the policy as the config wrote it) and, in a run of several policies,
+      ``world`` (the policy its world runs). Runs written before policies were named hold
+      the config's spelling in ``policy`` and none of the others;
     * lists become tuples: ``path``, ``levels``, ``image_size``;
     * nested objects are joined with ``.``: ``latency_breakdown.compute_s``, …,
       ``nodes.<id>.compute_s`` / ``.start_s`` / ``.end_s`` / ``.ops`` (a tuple) / …, and

@@ -55,6 +55,7 @@ from pydantic import (
     Tag,
     ValidationError,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 
@@ -151,9 +152,15 @@ def _policy_spec(v: Any, info: ValidationInfo) -> str | list[int] | PolicyRef:
 def _policy_ref(v: dict, info: ValidationInfo) -> PolicyRef:
     """``{class: NAME, args: {...}}``: NAME as a string policy; args keyword arguments of
     plain YAML values (strings, numbers, booleans, null, lists and mappings of them)."""
-    unknown = [k for k in v if k not in ("class", "args")]
+    unknown = [k for k in v if k not in ("class", "args", "name")]
     if unknown:
-        raise ValueError(f"unknown key {show(unknown[0], 30)} (allowed: class, args)")
+        raise ValueError(f"unknown key {show(unknown[0], 30)} (allowed: class, args, name)")
+    label = v.get("name")
+    if label is not None and (not isinstance(label, str) or not _NAME_RE.match(label)):
+        raise ValueError(
+            f"name {show(label, 40)} is not allowed: use 1-64 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
     name = v.get("class")
     if not isinstance(name, str) or not name.strip():
         raise ValueError(
@@ -169,7 +176,7 @@ def _policy_ref(v: dict, info: ValidationInfo) -> PolicyRef:
         if not isinstance(key, str) or not key.isidentifier():
             raise ValueError(f"args: {show(key, 30)} is not a valid argument name")
         _plain(value, f"args.{key}")
-    return PolicyRef(cls=_file_class(_path_str(name.strip()), info), args=args)
+    return PolicyRef(cls=_file_class(_path_str(name.strip()), info), args=args, name=label)
 
 
 def _plain(value: Any, where: str, depth: int = 0) -> None:
@@ -312,9 +319,25 @@ class PolicyRef(BaseModel):
 
     cls: str = Field(alias="class")
     args: dict[str, Any] = Field(default_factory=dict)
+    # the policy's name in records, tables and figures (None: the class's ``name``)
+    name: str | None = None
 
-    def __init__(self, cls: str, args: dict | None = None):
-        super().__init__(**{"class": cls, "args": dict(args or {})})
+    def __init__(self, cls: str, args: dict | None = None, name: str | None = None):
+        super().__init__(**{"class": cls, "args": dict(args or {}), "name": name})
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _without_unset(handler(self), ("name",))
+
+
+def _without_unset(data: Any, keys: Sequence[str]) -> Any:
+    """A model's dump without the fields of ``keys`` that hold None: configs written before
+    those fields existed dump (and so identify their output folders) as they always did."""
+    if isinstance(data, dict):
+        for key in keys:
+            if data.get(key, 0) is None:
+                del data[key]
+    return data
 
 
 def policy_label(spec: Any, as_written: Callable[[Any], Any] | None = None) -> str:
@@ -332,6 +355,8 @@ def policy_label(spec: Any, as_written: Callable[[Any], Any] | None = None) -> s
 
 
 PolicySpec = Annotated[str | list[int] | PolicyRef, BeforeValidator(_policy_spec)]
+MAX_POLICIES = 64  # policies of one list (each is one world of the run)
+PolicyList = Annotated[list[PolicySpec], Field(min_length=1, max_length=MAX_POLICIES)]
 GpuSpec = Annotated[float | str, BeforeValidator(_gpus)]
 # numbers: an int or a float, never a bool or a string; finite (the models' allow_inf_nan)
 Num = Annotated[float, Field(strict=True)]
@@ -505,12 +530,24 @@ class FlowConfig(StrictModel):
     destinations: list[DestinationConfig] = Field(min_length=1)
     methods: list[MethodSpec] = Field(default_factory=lambda: ["hcf", "drf", "ssf"], min_length=1)
     policy: PolicySpec = "edge"
+    # several policies, one per world (instead of policy; see policy_lists)
+    policies: PolicyList | None = None
     # quantizations along each destination's route (HCF/DRF); None: one per hop while the
     # levels allow, min(hops, s-d+1); fewer than hops: relays forward the bytes unchanged
     n_q: Level | None = None
     images: ImagesPath = SAMPLES  # 'samples' (bundled photos) or an image folder
     max_images: Count | None = None
     interval_ms: Millis = 0.0  # image i is released at i·interval (0: a burst)
+
+    @model_validator(mode="after")
+    def _one_of_policy_policies(self) -> FlowConfig:
+        if self.policies is not None and "policy" in self.model_fields_set:
+            raise ValueError("give policy or policies, not both")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _without_unset(handler(self), ("policies",))
 
 
 class RoutingConfig(StrictModel):
@@ -579,10 +616,28 @@ class SimConfig(ResolvedConfig):
     demands: FilePath | None = None
     # policies may see link capacities ahead of time (upper bounds; recorded in the summary)
     oracle: bool = Field(False, strict=True)
+    # several policies for every flow that names none itself, one per world
+    policies: PolicyList | None = None
 
     def flow_name(self, index: int) -> str:
         f = self.flows[index]
         return f.name or f"flow{index}"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _without_unset(handler(self), ("policies",))
+
+
+def policy_lists(cfg: SimConfig) -> dict[int, tuple[str, list]]:
+    """Flow index → (its field, its policy list) for each flow that runs several policies:
+    its own ``policies``, else the topology's ``policies`` when it names no ``policy``."""
+    out: dict[int, tuple[str, list]] = {}
+    for i, f in enumerate(cfg.flows):
+        if f.policies is not None:
+            out[i] = (f"flows[{i}].policies", list(f.policies))
+        elif cfg.policies is not None and "policy" not in f.model_fields_set:
+            out[i] = ("policies", list(cfg.policies))
+    return out
 
 
 # -- loading -----------------------------------------------------------------------------

@@ -39,11 +39,12 @@ from hcf_ray.sim.pipeline import (
     bundle_hash,
     codec_cache,
     error_records,
+    name_policies,
     units_of,
 )
 from hcf_ray.sim.planner import node_needs
 from hcf_ray.sim.pool import WorkerSpec
-from hcf_ray.sim.report import summarize
+from hcf_ray.sim.report import summarize_worlds
 from hcf_ray.sim.scenario import Scenario
 from hcf_ray.sim.work.backend import Backend, DedicatedBackend, LazyBackend
 from hcf_ray.sim.work.cache import CodecCache
@@ -71,7 +72,7 @@ def make_backend(scenario: Scenario, options: RunOptions, log: Log | None = None
                 codec.phi_dir,
                 options.timeout_s,
                 log,
-                plans=list(scenario.plans.values()),
+                plans=[p for w in scenario.all_worlds for p in w.plans.values()],
                 transport=scenario.transport,
             ),
             options.say,
@@ -107,15 +108,25 @@ def run_simulation(
         backend = make_backend(scenario, options, log)
     cache = codec_cache(cache, options.cache_dir, out.path)
     try:
-        prepared = backend.prepare(node_needs(list(scenario.plans.values())))
+        worlds = scenario.all_worlds
+        plans = [p for w in worlds for p in w.plans.values()]
+        prepared = backend.prepare(node_needs(plans))
         t_ready = time.perf_counter()
-        run = compute_units(scenario, backend, cache, options, log)
+        say = options.say or (lambda _msg: None)
+        runs, per_world = [], []
+        for k, w in enumerate(worlds):
+            if len(worlds) > 1:
+                say(f"policy {scenario.world_names[k]} ({k + 1} of {len(worlds)})")
+            runs.append(compute_units(w, backend, cache, options, log))
         t_codec = time.perf_counter()
         health = backend.health() if own else []
-        say = options.say or (lambda _msg: None)
-        say(f"event simulation: {len(run.priced)} world(s), one per method")
-        results = simulate_worlds(scenario, run.priced)
-        records = merge_records(results, run.errors)
+        for k, (w, run) in enumerate(zip(worlds, runs, strict=True)):
+            say(f"event simulation: {len(run.priced)} world(s), one per method")
+            results = simulate_worlds(w, run.priced)
+            world = scenario.world_names[k] if len(worlds) > 1 else None
+            recs = name_policies(w, merge_records(results, run.errors), world)
+            per_world.append((w, recs, results))
+        records = [r for _, recs, _ in per_world for r in recs]
         say(f"writing {out.final}")
         appended = out.append(records)
         failed = [r for r in records if r.get("status") == "error"]
@@ -128,17 +139,17 @@ def run_simulation(
             "records_kept": len(out.existing),
         }
         error = failed[0]["cause"] if failed else None
-        summary = summarize(scenario, records, results, status, error, wall, bundle_hash(scenario))
+        summary = summarize_worlds(scenario, per_world, status, error, wall, bundle_hash(scenario))
         summary["failures"] = {
-            "units": len({(r["flow"], r["image"], r["method"]) for r in failed}),
+            "units": len({(r.get("world"), r["flow"], r["image"], r["method"]) for r in failed}),
             "error_records": len(failed),
             "skipped_records": sum(r.get("status") == "skipped" for r in records),
         }
         summary["wall"]["faults"] = {
-            "retries": sum(f["retried"] for f in run.failures),
-            "tries": run.failures,
-            "actors": run.health + health,
-            "injected": run.injected,
+            "retries": sum(f["retried"] for run in runs for f in run.failures),
+            "tries": [f for run in runs for f in run.failures],
+            "actors": [h for run in runs for h in run.health] + health,
+            "injected": [i for run in runs for i in run.injected],
         }
         if status == "ok" and options.check_transport and records:
             try:

@@ -276,6 +276,86 @@ def latency_figure(df: pd.DataFrame) -> Figure:
     return fig
 
 
+# -- several policies -------------------------------------------------------------------------
+METHOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def run_policies(df: pd.DataFrame) -> list[str]:
+    """The policies of a run's records (``-``: methods without a policy, last), in the order
+    they appear."""
+    if "policy" not in df.columns:
+        return []
+    names = [p for p in dict.fromkeys(df["policy"].dropna().astype(str)) if p != "-"]
+    return names + (["-"] if (df["policy"] == "-").any() else [])
+
+
+@styled
+def policies_figure(df: pd.DataFrame) -> Figure:
+    """The policies side by side: PSNR vs bpp, mean latency (ms) and mean energy (J) per
+    policy and method, over every flow, destination and image (a colour per policy, a
+    marker per method; ``no policy``: methods such as SSF that use none)."""
+    df = _need(df, "policies")
+    policies = run_policies(df)
+    methods = _methods(df["method"])
+    colour = {p: OKABE_ITO[i % len(OKABE_ITO)] for i, p in enumerate(policies)}
+    marker = {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
+    fig = Figure(figsize=(10.5, 3.4), layout="constrained")
+    rd, lat, energy = fig.subplots(1, 3)
+    bars: list[tuple[str, str, pd.DataFrame]] = []
+    for p in policies:
+        for m in methods:
+            g = df[(df["policy"] == p) & (df["method"] == m)]
+            if g.empty:
+                continue
+            bars.append((p, m, g))
+            mx, hx = mean_ci(g["bpp"].astype(float))
+            my, hy = mean_ci(g["psnr"].astype(float))
+            rd.errorbar(mx, my, xerr=hx, yerr=hy, fmt=marker[m], ms=6, color=colour[p],
+                        capsize=3, elinewidth=1.0)  # fmt: skip
+    rd.set_xlabel("rate (bpp)")
+    rd.set_ylabel("PSNR (dB)")
+    rd.set_title("rate–distortion")
+    rd.margins(0.15)
+    xs = np.arange(len(bars))
+    labels = [f"{m}\n{_label(p)}" for p, m, _ in bars]
+    for ax, col, scale, unit, title in (
+        (lat, "latency_s", 1e3, "latency (ms)", "end-to-end latency"),
+        (energy, "energy_j", 1.0, "energy (J)", "energy per image and destination"),
+    ):
+        h = [
+            scale * g[col].astype(float).mean() if col in g.columns else np.nan for _, _, g in bars
+        ]
+        ax.bar(xs, np.nan_to_num(h), 0.75, color=[colour[p] for p, _, _ in bars])
+        for xi, v in zip(xs, h):
+            if math.isfinite(v):
+                ax.annotate(f"{v:.3g}", (xi, v), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=6.5)  # fmt: skip
+        if col == "energy_j" and not any(v for v in h if math.isfinite(v)):
+            ax.text(0.5, 0.5, "no node has a power model\n(device busy_w / idle_w)",
+                    transform=ax.transAxes, ha="center", va="center", color="0.4")  # fmt: skip
+        ax.set_xticks(xs, labels, fontsize=7)
+        ax.tick_params(axis="x", length=0)
+        ax.grid(axis="x", visible=False)
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.margins(y=0.1)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colour[p], label=_label(p)) for p in policies]
+    handles += [
+        Line2D([], [], color="0.3", marker=marker[m], linestyle="none", label=m) for m in methods
+    ]
+    fig.legend(handles=handles, title="policy / method", loc="outside right upper")
+    counts = [len(g) for _, _, g in bars]
+    fig.suptitle(f"Policies side by side (means over {_n_images(counts)} × destinations)")
+    return fig
+
+
+def _label(policy: str) -> str:
+    return "no policy" if policy == "-" else policy
+
+
 # -- Gantt chart ----------------------------------------------------------------------------
 def timeline(df: pd.DataFrame, method: str) -> tuple[list[str], list[dict]]:
     """One method's lanes (nodes, then links ``u→v``) and bars, from its records.
@@ -878,7 +958,8 @@ def run_figures(
 ) -> dict[str, Figure]:
     """Every figure of a run, by file stem: ``rd``, ``latency``, ``gantt_<method>``…,
     ``topology`` (of ``image``, default the first), ``geo`` (:func:`geo_figure`) when
-    ``network`` (an imported network) has coordinates, and ``capacity``
+    ``network`` (an imported network) has coordinates, ``policies`` (:func:`policies_figure`)
+    when the run compared several policies, and ``capacity``
     (:func:`capacity_figure`) when ``dynamics`` (``summary.json``'s ``link_dynamics``) has
     links whose capacity changes or is shared."""
     df = _need(df, "run")
@@ -887,6 +968,8 @@ def run_figures(
     for m in _methods(df["method"]):
         figs[f"gantt_{m}"] = gantt_figure(df, m)
     figs["topology"] = topology
+    if "world" in df.columns and df["world"].nunique() > 1:  # a run of several policies
+        figs["policies"] = policies_figure(df)
     if has_coordinates(network):
         figs["geo"] = geo_figure(network, df, image)  # the topology figure's image
     if dynamics and any(

@@ -6,7 +6,9 @@ A run or sweep writes into one folder (``--out``):
 * a folder that already holds results is refused unless ``resume`` or ``overwrite`` is asked:
   nothing that exists is ever truncated by accident;
 * **resume** keeps every complete record already there and appends only the missing ones. A
-  record is keyed by (network, flow, destination, image, method, policy). A torn last line
+  record is keyed by (network, flow, destination, image, method, policy), the policy as the
+  config wrote it (``policy_spec``; records written before policies were named hold it as
+  ``policy``) and, in a run of several policies, the record's ``world``. A torn last line
   (the process was killed while writing it) is detected and dropped;
 * **overwrite** writes the new records to a staging file and replaces the old ones only when
   the new run has finished, so an interrupted overwrite leaves the old results intact.
@@ -64,7 +66,11 @@ class OutputError(ValueError):
 
 
 def record_key(rec: dict) -> tuple:
-    return tuple(rec.get(k) for k in KEY_FIELDS)
+    key = [rec.get(k) for k in KEY_FIELDS]
+    key[-1] = rec.get("policy_spec", key[-1])  # older records: the spelling was "policy"
+    if rec.get("world") is not None:  # a run of several policies: one world per policy
+        key[-1] = (rec["world"], key[-1])
+    return tuple(key)
 
 
 def config_digest(config: Any) -> str:

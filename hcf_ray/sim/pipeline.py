@@ -194,6 +194,46 @@ def error_records(scenario: Scenario, u: Unit, status: str, cause: str) -> list[
     ]
 
 
+def name_policies(scenario: Scenario, records: list[dict], world: str | None = None) -> list[dict]:
+    """``records`` with their policy named (in place, and returned): ``policy`` becomes the
+    policy's name (:func:`hcf_ray.sim.scenario.policy_name`; ``-`` or the method's own for
+    methods that use no configured policy), followed by ``policy_args`` (the config's args),
+    ``policy_sha256`` (a file policy's file; null for built-in ones) and ``policy_spec`` (the
+    policy as the config wrote it, e.g. ``p.py:P(deadline_ms=80)``; records before the
+    names held it as ``policy``, and output folders still key records by it). ``world``:
+    the world's name in a run of several policies (records then carry ``world`` too)."""
+    dests = {(f.spec.name, d.node): d for f in scenario.flows for d in f.spec.destinations}
+    for i, rec in enumerate(records):
+        spec = rec.get("policy")
+        d = dests.get((rec.get("flow"), rec.get("destination")))
+        own = d is not None and _uses_policy(rec.get("method"))
+        named = {
+            "policy": (d.name or spec) if own else spec,
+            "policy_args": dict(d.args) if own else None,
+            "policy_sha256": d.sha256 if own else None,
+            "policy_spec": spec,
+        }
+        if world is not None:
+            named["world"] = world
+        out: dict = {}
+        for key, value in rec.items():
+            if key == "policy":
+                out.update(named)
+            elif key not in named:
+                out[key] = value
+        records[i] = out
+    return records
+
+
+def _uses_policy(method: str | None) -> bool:
+    from hcf_ray.methods import get_method
+
+    try:
+        return bool(method) and get_method(method).uses_policy
+    except ValueError:
+        return False
+
+
 def price_result(scenario: Scenario, u: Unit, res: UnitResult, images: ImageStore) -> PricedUnit:
     """One unit's codec results priced on its scenario's devices (see :mod:`hcf_ray.sim.world`)."""
     nodes = scenario.topology.nodes

@@ -13,6 +13,7 @@ transmission feeds several outgoing levels.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,11 @@ class FlowDestination:
     field: str = ""
     n_q: int | None = None  # quantizations along the route (None: one per hop, as levels allow)
     n_q_field: str = ""  # the config entry n_q came from (for errors)
+    name: str = ""  # how records name the policy (scenario.policy_name; "": policy_label)
+    args: dict = dataclasses.field(
+        default_factory=dict, compare=False
+    )  # the config's args of the policy
+    sha256: str | None = None  # a file policy's file (None: built into the package)
 
 
 @dataclass(frozen=True)

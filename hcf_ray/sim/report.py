@@ -64,6 +64,7 @@ def summarize(
     flows = {}
     for f in scenario.flows:
         methods = {}
+        named = {d.node: d for d in f.spec.destinations}
         for m in f.methods:
             plan = scenario.plan(f.spec.name, m)
             dests = {}
@@ -71,7 +72,8 @@ def summarize(
                 rs = by.get((f.spec.name, m, d.node), [])
                 dests[d.node] = {
                     "level": d.level,
-                    "policy": d.policy,
+                    "policy": _named(named.get(d.node), m, d.policy),
+                    "policy_spec": d.policy,
                     "path": list(d.path),
                     "levels": list(d.levels),
                     "images": len(rs),
@@ -153,6 +155,60 @@ def summarize(
         ),
         "wall": wall,
     }
+
+
+def summarize_worlds(
+    scenario: Scenario,
+    per_world: list[tuple[Scenario, list[dict], Mapping[str, Any]]],
+    status: str,
+    error: str | None,
+    wall: dict,
+    bundle_sha256: str,
+) -> dict:
+    """:func:`summarize` of a run; with several policies (one world each: ``(scenario,
+    records, results)`` in ``per_world``) every flow's methods are keyed ``METHOD/POLICY``
+    (the world's policy; a method that uses no policy runs once and keeps its name), as are
+    ``links``, ``nodes`` and ``horizon_s``; ``policies`` lists the worlds' policies."""
+    if len(per_world) == 1:
+        w, recs, results = per_world[0]
+        return summarize(w, recs, results, status, error, wall, bundle_sha256)
+    records = [r for _, recs, _ in per_world for r in recs]
+    out: dict | None = None
+    for name, (w, recs, results) in zip(scenario.world_names, per_world, strict=True):
+        part = summarize(w, recs, results, status, error, wall, bundle_sha256)
+
+        def key(m: str, w=w, name=name) -> str:
+            return f"{m}/{name}" if _uses_policy(m) else m
+
+        if out is None:
+            out = {**part, "flows": {f: {**v, "methods": {}} for f, v in part["flows"].items()}}
+            for field in ("links", "nodes", "horizon_s"):
+                out[field] = {}
+        for f, v in part["flows"].items():
+            out["flows"][f]["methods"].update({key(m): mv for m, mv in v["methods"].items()})
+        for field in ("links", "nodes", "horizon_s"):
+            out[field].update({key(m): x for m, x in part[field].items()})
+    assert out is not None
+    out["records"] = len(records)
+    out["resolved_config"] = scenario.config.model_dump(mode="json")
+    out["policies"] = list(scenario.world_names)
+    return out
+
+
+def _named(dest: Any, method: str, spec: str) -> str:
+    """A destination's policy name (records' ``policy``), or the method's own label."""
+    if dest is None or not _uses_policy(method):
+        return spec
+    return getattr(dest, "name", "") or spec
+
+
+def _uses_policy(method: str) -> bool:
+    from hcf_ray.methods import get_method
+
+    try:
+        return get_method(method).uses_policy
+    except ValueError:
+        return False
 
 
 SERIES_MAX = 2000  # capacity pieces kept per link in summary.json (else bin means)
@@ -263,8 +319,19 @@ def format_tables(summary: dict) -> str:
         )
         w = max([10, *(len(d) + 2 for mv in f["methods"].values() for d in mv["destinations"])])
         mw = max([7, *(len(m) + 1 for m in f["methods"])])  # method names: hcf … drf-webp
+        pw = max(
+            [
+                7,
+                *(
+                    len(str(v["policy"])) + 1
+                    for mv in f["methods"].values()
+                    for v in mv["destinations"].values()
+                ),
+            ]
+        )
+        pw = min(pw, 25)
         head = (
-            f"  {'method':<{mw}}{'policy':<12}{'dest':<{w}}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
+            f"  {'method':<{mw}}{'policy':<{pw}}{'dest':<{w}}{'lvl':>4}{'bpp':>9}{'PSNR':>8}"
             f"{'MS-SSIM':>9}{'latency ms':>12}{'p95 ms':>9}{'compute ms':>12}{'GFLOP':>8}"
         )
         out.append(head)
@@ -273,7 +340,7 @@ def format_tables(summary: dict) -> str:
             for d, v in mv["destinations"].items():
                 lat = v["latency_s"]
                 out.append(
-                    f"  {m:<{mw}}{_short(v['policy'], 11):<12}{d:<{w}}{v['level']:>4}"
+                    f"  {m:<{mw}}{_short(v['policy'], pw - 1):<{pw}}{d:<{w}}{v['level']:>4}"
                     f"{_f(v['bpp'], 4):>9}{_f(v['psnr'], 2):>8}{_f(v['ms_ssim_db'], 2):>9}"
                     f"{_f(_ms(lat.get('mean')), 1):>12}{_f(_ms(lat.get('p95')), 1):>9}"
                     f"{_f(_ms(v['compute_s']), 1):>12}{_f(_g(v['flops']), 2):>8}"

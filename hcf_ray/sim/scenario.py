@@ -11,6 +11,7 @@ here too: a bad one is left out of its flow and listed in ``Scenario.image_error
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ from hcf_ray.level_rates import level_bpp
 from hcf_ray.methods import get_method
 from hcf_ray.policy._environment import PolicyEnvironment, bind_environment
 from hcf_ray.policy._resolve import resolve_policy
-from hcf_ray.policy._sandbox import PolicyError
+from hcf_ray.policy._sandbox import PolicyError, UserPolicy
+from hcf_ray.policy.base import Policy
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import (
     SAMPLES,
@@ -29,6 +31,7 @@ from hcf_ray.sim.config import (
     SimConfig,
     load_config,
     policy_label,
+    policy_lists,
 )
 from hcf_ray.sim.devices import check_priced, resolve_devices
 from hcf_ray.sim.faults import Corrupt, LinkDown
@@ -61,10 +64,19 @@ class Scenario:
     # images left out of their flow (missing, not an image, corrupt, too small, too big):
     # path → one-line message naming the file (hcf_ray.images.inspect_image)
     image_errors: dict[Path, str] = field(default_factory=dict)
+    # a config with ``policies:`` lists: one scenario per policy index (``worlds[0]`` is this
+    # one), each named by the policy its first listed flow runs there; empty: one world
+    worlds: list[Scenario] = field(default_factory=list)
+    world_names: list[str] = field(default_factory=list)
 
     @property
     def timing(self) -> str:
         return self.config.timing
+
+    @property
+    def all_worlds(self) -> list[Scenario]:
+        """The scenarios simulated one after the other: one per policy index, or this one."""
+        return self.worlds or [self]
 
     def plan(self, flow: str, method: str) -> FlowPlan:
         return self.plans[flow, method]
@@ -122,8 +134,14 @@ def build_scenario(
     """Check and plan ``cfg``. Its paths are used as they are (:func:`load_config` resolved
     them against the config file's folder); ``methods`` (``--methods``: names or user files,
     from the current directory) replace every flow's. ``parts``: :func:`network_parts` of a
-    config with the same nodes, links, codec and node defaults, made once for many."""
+    config with the same nodes, links, codec and node defaults, made once for many.
+
+    A config with ``policies:`` lists gives one scenario per policy index
+    (:func:`policy_worlds`)."""
     parts = parts or network_parts(cfg)
+    lists = policy_lists(cfg)
+    if lists:
+        return policy_worlds(cfg, lists, methods, max_images, transport, source, parts)
     topology, codec, devices = parts.topology, parts.codec, parts.devices
     warns: list[str] = []
     for m in methods or ():
@@ -202,6 +220,98 @@ def _check_profiles(codec, devices) -> list[str]:
                 f"for {codec.requested!r} (hcf-sim calibrate makes a matching one)"
             )
     return out
+
+
+def policy_worlds(cfg, lists, methods, max_images, transport, source, parts) -> Scenario:
+    """One scenario per index of the ``policies`` lists (every list as long as the first):
+    a listed flow runs its k-th policy in world k, the other flows their one policy in every
+    world. Methods that use no policy run in world 0 only. Each listed flow's policies must
+    have distinct names (a ``name:`` tells two apart)."""
+    (first, lst0), *rest = lists.values()
+    for where, lst in rest:
+        if len(lst) != len(lst0):
+            raise ConfigError(
+                f"{len(lst)} policies, but {first} has {len(lst0)} (one policy per world: "
+                "the lists must be equally long)",
+                where,
+            )
+    worlds: list[Scenario] = []
+    for k in range(len(lst0)):
+        flows = [
+            f.model_copy(update={"policy": lists[i][1][k], "policies": None}) if i in lists else f
+            for i, f in enumerate(cfg.flows)
+        ]
+        world_cfg = cfg.model_copy(update={"flows": flows, "policies": None})
+        try:
+            world = build_scenario(world_cfg, methods, max_images, transport, source, parts)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, _list_field(exc.field, lists, k)) from None
+        if k > 0:  # a method that uses no policy gives the same records in every world
+            for run in world.flows:
+                for m in [m for m in run.methods if not get_method(m).uses_policy]:
+                    run.methods.remove(m)
+                    del world.plans[run.spec.name, m]
+        worlds.append(world)
+    names = _check_names(worlds, lists)
+    out = worlds[0]
+    out.config = cfg
+    out.worlds, out.world_names = worlds, names
+    return out
+
+
+def _list_field(field: str, lists, k: int) -> str:
+    """A world's ``flows[i].policy`` as the config wrote it: ``flows[i].policies[k]`` (or
+    the topology's ``policies[k]``)."""
+    for i, (where, _) in lists.items():
+        if field == f"flows[{i}].policy" or field.startswith(f"flows[{i}].policy:"):
+            return f"{where}[{k}]"
+    return field
+
+
+def _check_names(worlds: list[Scenario], lists) -> list[str]:
+    """Each listed flow's policy names, one per world, unique; the first listed flow's name
+    each world."""
+    out: list[str] = []
+    for n, (i, (where, _)) in enumerate(lists.items()):
+        overridden = {d.node for d in worlds[0].config.flows[i].destinations if d.policy}
+        seen: dict[str, int] = {}
+        for k, world in enumerate(worlds):
+            run = world.flows[i]
+            own = [d for d in run.spec.destinations if d.node not in overridden]
+            name = own[0].name if own else f"world{k}"
+            if name in seen:
+                raise ConfigError(
+                    f"policies {seen[name]} and {k} are both named {name!r}; give each a "
+                    "unique name: {name: NAME, class: ..., args: ...}",
+                    f"{where}[{k}]",
+                )
+            seen[name] = k
+            if n == 0:
+                out.append(name)
+    return out
+
+
+def policy_name(policy: Policy, spec) -> str:
+    """How records, tables and figures name a policy: the ``name`` the config gives it, else
+    its class's ``name`` attribute, else its class name."""
+    if isinstance(spec, PolicyRef) and spec.name:
+        return spec.name
+    inner = policy.inner if isinstance(policy, UserPolicy) else policy
+    name = getattr(type(inner), "name", None)
+    return name if isinstance(name, str) and name != Policy.name else type(inner).__name__
+
+
+def policy_sha256(spec) -> str | None:
+    """sha256 of a ``file.py:Class`` policy's file (None for built-in policies and 0/1
+    vectors, which belong to the installed package)."""
+    cls = spec.cls if isinstance(spec, PolicyRef) else spec
+    if not isinstance(cls, str) or ":" not in cls:
+        return None
+    path = cls.rpartition(":")[0]
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _check_computing(plans: dict[tuple[str, str], FlowPlan], topology: Topology) -> None:
@@ -289,7 +399,21 @@ def _flow(cfg, i, topology, codec, methods, max_images, image_errors) -> FlowRun
             raise ConfigError(str(exc), pfield) from None
         label = policy_label(spec, cfg.as_written)
         n_q, nfield = (d.n_q, f"{dw}.n_q") if d.n_q is not None else (f.n_q, f"{where}.n_q")
-        dests.append(FlowDestination(d.node, d.level, policy, label, dw, n_q, nfield))
+        args = dict(spec.args) if isinstance(spec, PolicyRef) else {}
+        dests.append(
+            FlowDestination(
+                d.node,
+                d.level,
+                policy,
+                label,
+                dw,
+                n_q,
+                nfield,
+                name=policy_name(policy, spec),
+                args=args,
+                sha256=policy_sha256(spec),
+            )
+        )
     chosen = list(methods) if methods else list(dict.fromkeys(f.methods))
     for k, m in enumerate(chosen):
         try:  # a user method file.py:Class is loaded and known by its name from here on
