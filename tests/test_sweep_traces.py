@@ -176,3 +176,18 @@ def test_a_sweep_oracle_reaches_the_worlds_policies(tmp_path):
         path = write_sweep(tmp_path, {**SWEEP, "policies": [policy], "oracle": oracle})
         sweep = load_sweep(path)
         assert sweep.worlds and all(w.scenario.topology.oracle is oracle for w in sweep.worlds)
+
+
+def test_traces_change_the_capacities_and_nothing_else(tmp_path):
+    """The same sweep without links.trace has the same latencies and destinations."""
+    path = write_sweep(tmp_path)
+    traced = load_sweep(path)
+    path.write_text(yaml.safe_dump({**SWEEP, "links": {"latency_ms": [1, 5]}}))
+    static = load_sweep(path)
+    for a, b in zip(traced.networks, static.networks, strict=True):
+        assert a["destinations"] == b["destinations"] and "traces" not in b
+    for a, b in zip(traced.worlds, static.worlds, strict=True):
+        la, lb = a.scenario.topology.links, b.scenario.topology.links
+        assert {k: v.latency_ms for k, v in la.items()} == {k: v.latency_ms for k, v in lb.items()}
+        assert all(v.capacity is not None for v in la.values())
+        assert all(v.capacity is None for v in lb.values())

@@ -317,7 +317,7 @@ def _plan_networks(cfg: SweepConfig, codec, specs, deck: TraceDeck | None = None
             g = generate(gen, seed, f"generators[{gi}]", specs[gi])
             name = f"{gen.kind}-{gi}-s{seed}"
             rng = random.Random(f"{cfg.name}:{name}")
-            nodes, links, traces = _nodes_links(g, cfg.links, rng, deck)
+            nodes, links, traces = _nodes_links(g, cfg.links, rng, deck, _trace_rng(cfg, name))
             dests = _draw_destinations(g, 0, [n for n in g.nodes if n != 0], cfg.flow, rng)
             info = {
                 "network": name,
@@ -375,7 +375,7 @@ def _plan_graphs(
             info = _graph_info(name, net, seed, source, dests)
             links, traces = net.links, []
             if deck is not None:
-                links, traces = _traced_links(net.links, rng, deck)
+                links, traces = _traced_links(net.links, _trace_rng(cfg, name), deck)
                 info["traces"] = traces
             sweep.networks.append(info)
             world = partial(World, name, "graph", seed, graph=net.name, traces=_both_ways(traces))
@@ -464,19 +464,26 @@ def generate(gen: Generator, seed: int, where: str, spec=None) -> nx.Graph:
     return nx.convert_node_labels_to_integers(g)
 
 
-def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random, deck: TraceDeck | None = None):
+def _nodes_links(
+    g: nx.Graph,
+    rng_cfg: Range,
+    rng: random.Random,
+    deck: TraceDeck | None = None,
+    trace_rng: random.Random | None = None,
+):
     """Nodes, links and drawn traces (``{"src", "dst", "file", "sha256", "offset_s"}`` per
-    traced link) of a generated network. Per link, from ``rng``: the trace draw (with
-    ``deck``), the bandwidth (when not traced), then the latency; without ``deck`` the draws
-    are those of a sweep without traces."""
+    traced link) of a generated network. Per link, from ``rng``: the bandwidth, then the
+    latency, as in a sweep without traces (so the same sweep with and without ``links.trace``
+    has the same latencies and destinations); with ``deck`` the trace from ``trace_rng``,
+    which replaces the bandwidth."""
     nodes = [NodeConfig(id=str(n)) for n in g.nodes]
     links = []
     traces: list[dict] = []
     for u, v in g.edges:
-        drawn = deck.link(rng) if deck is not None else None
-        bw = None if drawn else round(rng.uniform(*rng_cfg.bandwidth_mbps), 3)
+        bw = round(rng.uniform(*rng_cfg.bandwidth_mbps), 3)
         lat = round(rng.uniform(*rng_cfg.latency_ms), 3)
         g.edges[u, v]["latency_ms"] = lat
+        drawn = deck.link(trace_rng) if deck is not None else None
         if drawn:
             trace, named = drawn
             traces.append({"src": str(u), "dst": str(v), **named})
@@ -484,6 +491,12 @@ def _nodes_links(g: nx.Graph, rng_cfg: Range, rng: random.Random, deck: TraceDec
         else:
             links.append(LinkConfig(src=str(u), dst=str(v), bandwidth_mbps=bw, latency_ms=lat))
     return nodes, links, traces
+
+
+def _trace_rng(cfg: SweepConfig, network: str) -> random.Random:
+    """The stream a network's trace draws come from: seeded by the sweep's and the network's
+    names, apart from the stream of its bandwidths, latencies and placement."""
+    return random.Random(f"{cfg.name}:{network}:links.trace")
 
 
 def _traced_links(links: list[LinkConfig], rng: random.Random, deck: TraceDeck):

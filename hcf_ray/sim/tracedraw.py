@@ -2,10 +2,13 @@
 
 The glob (``*``, ``?``, ``[…]``, ``**`` for any depth) is resolved against the sweep file's
 folder like its other paths; the files it matches are sorted by path, and a glob that
-matches none is an error naming it. Every link of a generated network draws, from the
-network's seeded stream (so the same sweep draws the same links), one of the files and an
-offset uniform in ``offset_s`` (rounded to the millisecond); with ``share`` < 1 a link is
-traced with that probability only. A drawn file is read once per sweep
+matches none is an error naming it. Every link of a network (generated, or read from a
+file) draws, in link order, from a stream seeded by the sweep's and the network's names (so
+the same sweep draws the same links), one of the files and an offset uniform in
+``offset_s`` (rounded to the millisecond); with ``share`` < 1 a link is traced with that
+probability only. The stream is apart from the one that draws the network's latencies and
+places its flow, so adding ``links.trace`` to a sweep changes its links' capacities and
+nothing else. A drawn file is read once per sweep
 (:func:`hcf_ray.sim.net.traces.read_trace`); a bad one is an error naming the file and line.
 
 Each draw is named by the file as the sweep spells it (the glob's folder as written, then
