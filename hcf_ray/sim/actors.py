@@ -48,6 +48,7 @@ import torch  # noqa: E402
 from hcf_ray.bitstream import Bitstream  # noqa: E402
 from hcf_ray.sim.planner import Job, ModelNeeds, job_needs  # noqa: E402
 from hcf_ray.sim.work.models import ModelCache  # noqa: E402
+from hcf_ray.sim.work.shipping import unpack_codec  # noqa: E402
 
 
 class NodeWorker:
@@ -63,6 +64,8 @@ class NodeWorker:
     ):
         torch.set_num_threads(threads)
         keep_freed_memory()
+        # a codec shipped from the driver is unpacked on this machine: no driver path is read
+        codec, phi_dir = unpack_codec(codec, phi_dir)
         self.name = name
         self.codec = codec
         self.phi_dir = phi_dir

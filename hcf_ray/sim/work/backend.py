@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 
 from hcf_ray.sim.planner import Job, ModelNeeds
 from hcf_ray.sim.pool import ActorSet, WorkerSpec
+from hcf_ray.sim.work.shipping import ship_codec
 
 
 class Backend(ABC):
@@ -111,7 +112,8 @@ class DedicatedBackend(Backend):
         plans=(),
         transport: str = "bitstream",
     ):
-        self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log)
+        shipped = ship_codec(codec, phi_dir)  # the driver's model files, for other machines
+        self.actors = ActorSet(workers, shipped, phi_dir, timeout_s, log)
         if plans:  # each node's actor now runs on a known device: refuse mixed CPU/GPU coding
             from hcf_ray.sim.mixed_devices import check_devices
             from hcf_ray.sim.pool import SimulationError
@@ -151,7 +153,8 @@ class PoolBackend(Backend):
         gpus = float(res.get("GPU", 0))
         gpu = round(min(1.0, gpus / n), 4) if gpus else 0.0
         workers = [WorkerSpec(f"pool{i}", per_cpu, gpu, {}) for i in range(n)]
-        self.actors = ActorSet(workers, codec, phi_dir, timeout_s, log, model_budget_mb)
+        shipped = ship_codec(codec, phi_dir)  # the driver's model files, for other machines
+        self.actors = ActorSet(workers, shipped, phi_dir, timeout_s, log, model_budget_mb)
         self._names = [w.name for w in workers]
         self._next = itertools.cycle(self._names)
         self._out: dict[str, object] = {}  # suspected actor -> its pending ping
