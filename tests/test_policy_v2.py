@@ -166,7 +166,10 @@ def test_builtin_name_in_the_mapping_form(tmp_path, capsys):
 @pytest.mark.parametrize(
     "policy,expected",
     [
-        ({"class": "edge", "arg": {}}, "flows[0].policy: unknown key 'arg' (allowed: class, args)"),
+        (
+            {"class": "edge", "arg": {}},
+            "flows[0].policy: unknown key 'arg' (allowed: class, args, name)",
+        ),
         ({"args": {}}, "flows[0].policy: 'class' must be a built-in name"),
         ({"class": "edge", "args": [1]}, "flows[0].policy: args must be a mapping"),
         ({"class": "edge", "args": {"when": "2020-01-01"}}, None),  # quoted: a string, fine

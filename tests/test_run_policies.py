@@ -163,11 +163,27 @@ def test_a_name_clash_asks_for_a_name(tmp_path, policies):
     msg = str(err.value)
     assert "\n" not in msg and "flows[0].policies[1]" in msg and "name:" in msg
     # a name tells them apart
-    named = policies.replace("{class", "{name: a, class", 1) if "{" in policies else None
-    if named:
-        cfg = write(tmp_path, HEAD + "flows:" + flow(f"policies: {named}"))
-        sc = build_scenario(load_config(cfg), max_images=1)
-        assert sc.world_names == ["a", "mine"]
+    if "{" in policies:
+        named, names = policies.replace("{class", "{name: a, class", 1), ["a", "mine"]
+    else:
+        named, names = "[{name: early, class: [1, 0, 1]}, [0, 1, 1]]", ["early", "explicit"]
+    cfg = write(tmp_path, HEAD + "flows:" + flow(f"policies: {named}"))
+    sc = build_scenario(load_config(cfg), max_images=1)
+    assert sc.world_names == names
+    # edge's vector [1, 0, 1] sends level 4 over the first hop, late's [0, 1, 1] level 3
+    if names[0] == "early":
+        assert [w.plan("f", "hcf").destinations[0].levels for w in sc.all_worlds] == [
+            (4, 2),
+            (3, 2),
+        ]
+
+
+def test_a_listed_policy_file_is_an_input_of_the_run(tmp_path):
+    from hcf_ray.sim.driver import run_inputs
+
+    cfg = write(tmp_path, HEAD + "policies: [edge, my.py:MyPolicy]\nflows:" + flow(""))
+    inputs = run_inputs(build_scenario(load_config(cfg), max_images=1))
+    assert inputs["my.py"] == hashlib.sha256(MY_POLICY.encode()).hexdigest()
 
 
 def test_a_nameless_class_is_named_by_its_class(tmp_path):

@@ -326,23 +326,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  {line}")
     _dynamics_summary(sc)
     _graph_summary(args.config, sc)
-    for (flow, method), plan in sc.plans.items():
-        routes = "; ".join(
-            f"{d.node}@{d.level}"
-            + (f" n_q={len(set(d.levels))}" if method != "ssf" else "")
-            + ": "
-            + " ".join(
-                f"{u}{'=' if i and lv == d.levels[i - 1] else '-'}[{lv}]→"
-                for i, (u, lv) in enumerate(zip(d.path, d.levels))
-            )
-            + f" {d.path[-1]}"
-            for d in plan.destinations
-        )
-        print(f"  {flow}/{method}: {routes}")
+    worlds = sc.all_worlds
+    if len(worlds) > 1:
+        print(f"  policies: {', '.join(sc.world_names)} (each simulated in its own world)")
+    from hcf_ray.methods import get_method
+
+    for k, w in enumerate(worlds):
+        for (flow, method), plan in w.plans.items():
+            several = len(worlds) > 1 and get_method(method).uses_policy
+            tag = f" [{sc.world_names[k]}]" if several else ""
+            print(f"  {flow}/{method}{tag}: {_routes(method, plan)}")
     print(
         "  (X-[k]→: node X encodes level k; X=[k]→: relay X forwards the level-k bytes unchanged)"
     )
     return 0
+
+
+def _routes(method: str, plan) -> str:
+    """A plan's routes: each node, the level it sends, and whether it encodes or forwards."""
+    return "; ".join(
+        f"{d.node}@{d.level}"
+        + (f" n_q={len(set(d.levels))}" if method != "ssf" else "")
+        + ": "
+        + " ".join(
+            f"{u}{'=' if i and lv == d.levels[i - 1] else '-'}[{lv}]→"
+            for i, (u, lv) in enumerate(zip(d.path, d.levels))
+        )
+        + f" {d.path[-1]}"
+        for d in plan.destinations
+    )
 
 
 def _dynamics_summary(sc) -> None:

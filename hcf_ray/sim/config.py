@@ -135,17 +135,20 @@ def _policy_spec(v: Any, info: ValidationInfo) -> str | list[int] | PolicyRef:
         return v
     if isinstance(v, str) and v.strip():
         return _file_class(_path_str(v.strip()), info)
-    if (
-        isinstance(v, list | tuple)
-        and v
-        and all(type(b) is int and b in (0, 1) for b in v)  # not True/False
-    ):
+    if _is_vector(v):
         return [int(b) for b in v]
     if isinstance(v, dict):
         return _policy_ref(v, info)
     raise ValueError(
         "policy must be a built-in name, a 0/1 list, path/to/file.py:ClassName, or "
         "{class: NAME, args: {...}}"
+    )
+
+
+def _is_vector(v: Any) -> bool:
+    """A 0/1 policy vector (a non-empty list of the ints 0 and 1, never True/False)."""
+    return (
+        isinstance(v, list | tuple) and bool(v) and all(type(b) is int and b in (0, 1) for b in v)
     )
 
 
@@ -162,9 +165,13 @@ def _policy_ref(v: dict, info: ValidationInfo) -> PolicyRef:
             "starting with a letter or digit"
         )
     name = v.get("class")
+    if _is_vector(name):  # {name: NAME, class: [1, 0, 1]}: a named explicit vector
+        if v.get("args"):
+            raise ValueError("an explicit 0/1 policy vector takes no args")
+        return PolicyRef(cls=tuple(int(b) for b in name), name=label)
     if not isinstance(name, str) or not name.strip():
         raise ValueError(
-            "'class' must be a built-in name or path/to/file.py:ClassName"
+            "'class' must be a built-in name, path/to/file.py:ClassName or a 0/1 list"
             + (f" (got {show(name, 30)})" if "class" in v else " (missing)")
         )
     args = v.get("args")
@@ -317,12 +324,14 @@ class PolicyRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
 
-    cls: str = Field(alias="class")
+    cls: str | tuple[int, ...] = Field(alias="class")  # a tuple: an explicit 0/1 vector
     args: dict[str, Any] = Field(default_factory=dict)
     # the policy's name in records, tables and figures (None: the class's ``name``)
     name: str | None = None
 
-    def __init__(self, cls: str, args: dict | None = None, name: str | None = None):
+    def __init__(
+        self, cls: str | tuple[int, ...], args: dict | None = None, name: str | None = None
+    ):
         super().__init__(**{"class": cls, "args": dict(args or {}), "name": name})
 
     @model_serializer(mode="wrap")
@@ -347,6 +356,8 @@ def policy_label(spec: Any, as_written: Callable[[Any], Any] | None = None) -> s
     written = as_written or (lambda v: v)
     if isinstance(spec, PolicyRef):
         args = ",".join(f"{k}={v!r}" for k, v in spec.args.items())
+        if not isinstance(spec.cls, str):
+            return "[" + ",".join(map(str, spec.cls)) + "]"
         cls = written(spec.cls)
         return f"{cls}({args})" if args else cls
     if isinstance(spec, str):

@@ -183,8 +183,10 @@ def _file_specs(cfg: Any) -> Iterable[str]:
     """The ``file.py:Class`` policy and method specs of a config's flows."""
     from hcf_ray.sim.config import PolicyRef
 
+    top = getattr(cfg, "policies", None) or ()  # policies: lists (one policy per world)
     for f in cfg.flows:
-        for spec in [f.policy, *(d.policy for d in f.destinations), *f.methods]:
+        listed = [*top, *(getattr(f, "policies", None) or ())]
+        for spec in [f.policy, *(d.policy for d in f.destinations), *f.methods, *listed]:
             if isinstance(spec, PolicyRef):
                 spec = spec.cls
             if isinstance(spec, str) and ".py:" in spec:

@@ -282,7 +282,8 @@ def _check_names(worlds: list[Scenario], lists) -> list[str]:
             if name in seen:
                 raise ConfigError(
                     f"policies {seen[name]} and {k} are both named {name!r}; give each a "
-                    "unique name: {name: NAME, class: ..., args: ...}",
+                    "unique name: {name: NAME, class: ..., args: ...} (a vector: {name: "
+                    "NAME, class: [1, 0, 1]})",
                     f"{where}[{k}]",
                 )
             seen[name] = k
