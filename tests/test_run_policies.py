@@ -204,6 +204,19 @@ def test_lists_of_different_lengths_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and "3 policies" in err[0]
 
 
+@pytest.mark.parametrize("where", ["flow", "topology"])
+def test_a_bad_listed_policy_names_its_place_in_the_list(tmp_path, where):
+    listed = "policies: [edge, my.py:Missing]"
+    if where == "flow":
+        text, field = HEAD + "flows:" + flow(listed), "flows[0].policies[1]"
+    else:
+        text, field = HEAD + listed + "\nflows:" + flow(""), "policies[1]"
+    with pytest.raises(ConfigError) as err:
+        build_scenario(load_config(write(tmp_path, text)), max_images=1)
+    assert f": {field}: " in str(err.value) or str(err.value).startswith(f"{field}: ")
+    assert "Missing" in str(err.value)
+
+
 def test_policy_and_policies_together_are_refused(tmp_path):
     cfg = write(tmp_path, HEAD + "flows:" + flow("policy: edge\n    policies: [late]"))
     with pytest.raises(ConfigError, match="policy or policies, not both"):

@@ -121,9 +121,10 @@ def run_simulation(
         t_codec = time.perf_counter()
         health = backend.health() if own else []
         for k, (w, run) in enumerate(zip(worlds, runs, strict=True)):
-            say(f"event simulation: {len(run.priced)} world(s), one per method")
-            results = simulate_worlds(w, run.priced)
             world = scenario.world_names[k] if len(worlds) > 1 else None
+            of = f" of policy {world}" if world else ""
+            say(f"event simulation{of}: {len(run.priced)} world(s), one per method")
+            results = simulate_worlds(w, run.priced)
             recs = name_policies(w, merge_records(results, run.errors), world)
             per_world.append((w, recs, results))
         records = [r for _, recs, _ in per_world for r in recs]
