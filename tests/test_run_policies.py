@@ -112,6 +112,29 @@ def test_records_are_named_by_policy(several):
     assert levels["edge"] == 4 and levels["late"] == 3
 
 
+def test_a_run_of_several_policies_resumes(several):
+    tmp, _ = several
+    lines = (tmp / "out" / "results.jsonl").read_text().splitlines(keepends=True)
+    part = tmp / "part"
+    part.mkdir()
+    (part / "run.json").write_bytes((tmp / "out" / "run.json").read_bytes())
+    (part / "results.jsonl").write_text("".join(lines[:2]))
+    sc = build_scenario(load_config(tmp / "topo.yaml"), max_images=1)
+    summary = run_simulation(
+        sc, part, options=RunOptions(**OPTS, resume=True, cache_dir=tmp / "out" / "cache")
+    )
+    assert summary["wall"]["records_kept"] == 2
+    assert summary["wall"]["records_appended"] == len(lines) - 2 == 3
+    assert summary["wall"]["cache"]["misses"] == 0
+
+    def same(path):  # wall-clock measurements aside
+        return sorted(
+            json.dumps({k: v for k, v in r.items() if k != "wall"}) for r in records(path)
+        )
+
+    assert same(part) == same(tmp / "out")
+
+
 def test_tables_and_summary_show_the_names(several):
     _tmp, summary = several
     assert summary["policies"] == ["edge", "late", "uniform", "mine"]

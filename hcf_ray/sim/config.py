@@ -2,7 +2,9 @@
 
 A topology file describes nodes (Ray resources, speed), links (bandwidth, latency, loss),
 flows (source, destinations with target levels, methods, policy, images), the codec and the
-transport. ``load_config`` parses and checks the field types; :func:`build_scenario` (in
+transport. A flow, or the topology for every flow that names no ``policy``, may give
+``policies:``, a list simulated one policy per world (:func:`policy_lists`; a list entry
+``{name: NAME, class: …, args: …}`` names it in records). ``load_config`` parses and checks the field types; :func:`build_scenario` (in
 :mod:`hcf_ray.sim.scenario`) checks everything that needs the graph (unknown nodes,
 reachability, plan feasibility). Every problem is a :class:`ConfigError` whose ``str`` is
 one line: ``topologies/x.yaml: links[2].dst: unknown node 'q'``.

@@ -66,7 +66,7 @@ class Scenario:
     image_errors: dict[Path, str] = field(default_factory=dict)
     # a config with ``policies:`` lists: one scenario per policy index (``worlds[0]`` is this
     # one), each named by the policy its first listed flow runs there; empty: one world
-    worlds: list[Scenario] = field(default_factory=list)
+    worlds: list[Scenario] = field(default_factory=list, repr=False, compare=False)
     world_names: list[str] = field(default_factory=list)
 
     @property
