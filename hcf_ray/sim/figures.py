@@ -116,10 +116,16 @@ def styled(fn):
     return wrapper
 
 
+# METHOD/POLICY series of the run being drawn (by_policy): one colour each, in policy order
+_POLICY_COLOURS: dict[str, str] = {}
+
+
 def method_colour(method: str) -> str:
     """A method's colour, the same in every figure (unknown methods: a stable pick)."""
     if method in METHOD_COLOURS:
         return METHOD_COLOURS[method]
+    if method in _POLICY_COLOURS:
+        return _POLICY_COLOURS[method]
     rest = OKABE_ITO[3:]
     return rest[zlib.crc32(method.encode()) % len(rest)]
 
@@ -297,7 +303,9 @@ def policies_figure(df: pd.DataFrame) -> Figure:
     df = _need(df, "policies")
     policies = run_policies(df)
     methods = _methods(df["method"])
-    colour = {p: OKABE_ITO[i % len(OKABE_ITO)] for i, p in enumerate(policies)}
+    palette = _palette(df)
+    named = [p for p in policies if p != "-"]
+    colour = {p: palette[i % len(palette)] for i, p in enumerate(named)} | {"-": "0.6"}
     marker = {m: METHOD_MARKERS[i % len(METHOD_MARKERS)] for i, m in enumerate(methods)}
     fig = Figure(figsize=(10.5, 3.4), layout="constrained")
     rd, lat, energy = fig.subplots(1, 3)
@@ -326,13 +334,15 @@ def policies_figure(df: pd.DataFrame) -> Figure:
             scale * g[col].astype(float).mean() if col in g.columns else np.nan for _, _, g in bars
         ]
         ax.bar(xs, np.nan_to_num(h), 0.75, color=[colour[p] for p, _, _ in bars])
+        if col == "energy_j" and not any(v for v in h if math.isfinite(v)):
+            ax.set_ylim(0, 1)
+            ax.text(0.5, 0.5, "0 J: no node has a power model\n(device busy_w / idle_w)",
+                    transform=ax.transAxes, ha="center", va="center", color="0.4")  # fmt: skip
+            h = []  # no labels on bars of height 0
         for xi, v in zip(xs, h):
             if math.isfinite(v):
                 ax.annotate(f"{v:.3g}", (xi, v), xytext=(0, 2), textcoords="offset points",
                             ha="center", va="bottom", fontsize=6.5)  # fmt: skip
-        if col == "energy_j" and not any(v for v in h if math.isfinite(v)):
-            ax.text(0.5, 0.5, "no node has a power model\n(device busy_w / idle_w)",
-                    transform=ax.transAxes, ha="center", va="center", color="0.4")  # fmt: skip
         ax.set_xticks(xs, labels, fontsize=7)
         ax.tick_params(axis="x", length=0)
         ax.grid(axis="x", visible=False)
@@ -350,6 +360,30 @@ def policies_figure(df: pd.DataFrame) -> Figure:
     counts = [len(g) for _, _, g in bars]
     fig.suptitle(f"Policies side by side (means over {_n_images(counts)} × destinations)")
     return fig
+
+
+def by_policy(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each method that uses a policy named ``METHOD/POLICY`` (as a run of
+    several policies keys its tables), so that per-method figures keep the policies apart."""
+    uses = df["policy"].fillna("-") != "-"
+    out = df.assign(method=df["method"].where(~uses, df["method"] + "/" + df["policy"]))
+    policies = run_policies(df)
+    named = sorted(
+        set(out.loc[uses, "method"]),
+        key=lambda m: (policies.index(m.split("/", 1)[1]), m),
+    )
+    palette = _palette(df)
+    _POLICY_COLOURS.clear()  # distinct colours for this run's series (no hash collisions)
+    _POLICY_COLOURS.update({m: palette[i % len(palette)] for i, m in enumerate(named)})
+    return out
+
+
+def _palette(df: pd.DataFrame) -> list[str]:
+    """Colours for a run's policies: Okabe–Ito without those of its methods that use no
+    policy (SSF's green), so a policy never looks like one of them."""
+    uses = df["policy"].fillna("-") != "-"
+    taken = {method_colour(m) for m in set(df.loc[~uses, "method"])}
+    return [c for c in OKABE_ITO if c not in taken] or list(OKABE_ITO)
 
 
 def _label(policy: str) -> str:
@@ -956,7 +990,8 @@ def run_figures(
     network=None,
     dynamics: Mapping[str, Mapping] | None = None,
 ) -> dict[str, Figure]:
-    """Every figure of a run, by file stem: ``rd``, ``latency``, ``gantt_<method>``…,
+    """Every figure of a run, by file stem: ``rd``, ``latency`` (in a run of several
+    policies, a series per method and policy), ``gantt_<method>``…,
     ``topology`` (of ``image``, default the first), ``geo`` (:func:`geo_figure`) when
     ``network`` (an imported network) has coordinates, ``policies`` (:func:`policies_figure`)
     when the run compared several policies, and ``capacity``
@@ -964,11 +999,13 @@ def run_figures(
     links whose capacity changes or is shared."""
     df = _need(df, "run")
     topology = topology_figure(df, graph, image=image)  # first: a bad image fails fast
-    figs = {"rd": rd_figure(df), "latency": latency_figure(df)}
+    several = "world" in df.columns and df["world"].nunique() > 1  # a run of several policies
+    by = by_policy(df) if several else df
+    figs = {"rd": rd_figure(by), "latency": latency_figure(by)}
     for m in _methods(df["method"]):
         figs[f"gantt_{m}"] = gantt_figure(df, m)
     figs["topology"] = topology
-    if "world" in df.columns and df["world"].nunique() > 1:  # a run of several policies
+    if several:
         figs["policies"] = policies_figure(df)
     if has_coordinates(network):
         figs["geo"] = geo_figure(network, df, image)  # the topology figure's image
