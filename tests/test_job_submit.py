@@ -146,6 +146,20 @@ def test_a_submitted_job_writes_where_out_says_and_a_stopped_one_resumes(
     assert not (project / "results").exists()
     clean = _records(out)
     assert len(clean) == 2 * 2 and all(r["status"] == "ok" for r in clean)
+    # the job's actors, as the dashboard and `ray list actors` show them: named by role
+    listed = subprocess.run(
+        [str(RAY), "list", "actors", "--address", url, "--format", "json", "--detail"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr[-1500:]
+    names = {a.get("name", "") for a in json.loads(listed.stdout)}
+    assert {n.rsplit(" ", 1)[0] for n in names if n.startswith("hcf-sim ")} == {
+        "hcf-sim pool0",
+        "hcf-sim pool1",
+    }  # line.yaml: placement pool, one actor per CPU of the head
 
     # the same run through the job API, stopped as soon as its output folder exists
     stopped = tmp_path / "results" / "stopped"

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +198,7 @@ class ActorSet:
                 f"the topology's nodes ask for {cpus:g} CPUs in total but the Ray cluster has "
                 f"{cluster.get('CPU', 0):g}; lower num_cpus (node_defaults or per node)"
             )
+        token = uuid.uuid4().hex[:6]
         for w in workers:
             for key in w.resources:
                 if key not in cluster:
@@ -206,6 +208,9 @@ class ActorSet:
                     )
             ngpu = share if w.num_gpus == "auto" else (float(w.num_gpus) if gpus else 0.0)
             opts = actor_options(w.num_cpus, round(ngpu, 4), dict(w.resources))
+            # shown by the dashboard and `ray list actors`: the topology node (placement:
+            # dedicated) or pool slot it serves, and this actor set's id
+            opts["name"] = f"hcf-sim {w.name} {token}"
             self.handles[w.name] = NodeActor.options(**opts).remote(
                 w.name, codec, phi_dir, 1, model_budget_mb
             )
