@@ -1,5 +1,5 @@
 """Model files reach the actors of other machines through Ray, never by the driver's paths
-(hcf_ray.sim.work.shipping). The multi-machine run itself: tests/test_hidden_files.py."""
+(hcf_ray.sim.work.shipping). The multi-machine run itself: tests/test_real_cluster.py."""
 
 import hashlib
 import shutil

@@ -1,6 +1,7 @@
 """A command joins a Ray cluster only when asked (``--address``, ``RAY_ADDRESS``), never because
 of a ``ray_current_cluster`` file left by a cluster that has died; an address where no Ray head
 answers is one line and exit 2 within a bounded time, not a hang with Ray's own log lines.
+Joining a running cluster (``--address auto``, ``RAY_ADDRESS``): tests/test_real_cluster.py.
 
 Every Ray instance here lives in a ``RAY_TMPDIR`` of the test's own (short: Unix socket paths
 are limited to about 100 characters), so that the other tests' clusters are not disturbed; a
@@ -209,37 +210,3 @@ def test_addresses_asked_for(monkeypatch):
         resolve(Target("http://10.0.0.5:8265", "--address"))
     with pytest.raises(AddressError, match="not a Ray address"):
         resolve(Target("no-port-here", "--address"))
-
-
-def _head_node_id(ray_tmpdir: Path) -> str:
-    """The head's node ID, from the file names Ray writes into its session folder."""
-    (ports,) = (ray_tmpdir / "ray" / "session_latest").glob("gcs_server_port_*")
-    return ports.name.removeprefix("gcs_server_port_")
-
-
-def _actor_nodes(out: Path) -> set[str]:
-    placement = json.loads((out / "summary.json").read_text())["wall"]["placement"]
-    return {a["ray_node_id"] for a in placement["actors"].values()}
-
-
-def test_auto_and_ray_address_join_the_running_cluster(ray_tmpdir, line_cfg, tmp_path):
-    env = _env(ray_tmpdir)
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    start = [ray_cli, "start", "--head", "--port=0", "--num-cpus=2", "--include-dashboard=false"]
-    subprocess.run(
-        [*start, "--disable-usage-stats"], env=env, check=True, capture_output=True, timeout=180
-    )
-    address = (ray_tmpdir / "ray" / "ray_current_cluster").read_text().strip()
-    head = _head_node_id(ray_tmpdir)
-    args = ["run", line_cfg, "--max-images", "1", "--num-cpus", "1"]
-
-    auto, _ = _hcf_sim([*args, "--out", tmp_path / "auto", "--address", "auto"], env)
-    assert auto.returncode == 0, auto.stderr[-2000:]
-    assert f"hcf-sim: joined the Ray cluster at {address} (--address auto)" in _stderr_lines(auto)
-    assert _actor_nodes(tmp_path / "auto") == {head}
-
-    by_env, _ = _hcf_sim([*args, "--out", tmp_path / "env"], {**env, "RAY_ADDRESS": address})
-    assert by_env.returncode == 0, by_env.stderr[-2000:]
-    joined = f"hcf-sim: joined the Ray cluster at {address} (RAY_ADDRESS)"
-    assert joined in _stderr_lines(by_env)
-    assert _actor_nodes(tmp_path / "env") == {head}

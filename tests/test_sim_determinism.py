@@ -1,6 +1,6 @@
 """With ``timing: profile`` a run's records are a function of its inputs: the same in two
 runs, at any concurrency, with a CPU burner beside it, and whichever other methods run.
-Only the ``wall`` block may differ. (Local vs ``--address`` is in test_sim_cluster.py.)"""
+Only the ``wall`` block may differ. (Local vs ``--address`` is in test_real_cluster.py.)"""
 
 import json
 import subprocess

@@ -124,11 +124,19 @@ def rebuild(code: UserCode, qualname: str) -> Any:
 
 
 # -- Ray's workers and the current folder ----------------------------------------------------
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for a job's driver
+
+
 @contextlib.contextmanager
 def neutral_cwd() -> Iterator[None]:
     """Run the block (``ray.init``) from an empty private folder: Ray puts the driver's
     current folder on its workers' ``sys.path``, where a ``bottleneck.py`` of the user's would
     shadow the installed package of that name; the workers of a local instance start in it."""
+    if os.environ.get(RAY_JOB_ENV):
+        # a `ray job submit` driver: the job's working directory is the workers' folder by
+        # the user's choice, and Ray may delete it while the driver stands elsewhere
+        yield
+        return
     folder = _empty_folder()
     before = os.getcwd()
     os.chdir(folder)
