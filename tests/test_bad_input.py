@@ -469,6 +469,22 @@ def test_internal_errors_are_one_line_with_a_hint(tmp_path, capsys, monkeypatch)
     ]
 
 
+def _error_off_the_main_thread(pol) -> str:
+    """The PolicyError of ``pol.vector(1, 1, 1)`` called from another thread (watchdog)."""
+    box = {}
+
+    def worker():
+        try:
+            pol.vector(1, 1, 1)
+        except PolicyError as exc:
+            box["err"] = str(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(10)
+    return box["err"]
+
+
 def test_policy_timeout_restores_an_outer_alarm_and_works_off_the_main_thread(
     tmp_path, short_policy_timeout
 ):
@@ -485,18 +501,7 @@ def test_policy_timeout_restores_an_outer_alarm_and_works_off_the_main_thread(
             pol.vector(1, 1, 1)
         left, _ = signal.getitimer(signal.ITIMER_REAL)
         assert 25 < left <= 30 and not fired  # the outer alarm is still armed
-        box = {}
-
-        def worker():
-            try:
-                pol.vector(1, 1, 1)
-            except PolicyError as exc:
-                box["err"] = str(exc)
-
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join(10)
-        assert "did not return within 0.5 s" in box["err"]
+        assert "did not return within 0.5 s" in _error_off_the_main_thread(pol)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -515,18 +520,7 @@ def test_a_policy_timeout_names_the_line_it_was_running(tmp_path, short_policy_t
     with pytest.raises(PolicyError) as err:
         pol.vector(1, 1, 1)
     assert str(err.value) == expected
-    box = {}
-
-    def worker():
-        try:
-            pol.vector(1, 1, 1)
-        except PolicyError as exc:
-            box["err"] = str(exc)
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join(10)
-    assert box["err"] == expected
+    assert _error_off_the_main_thread(pol) == expected
 
 
 def test_run_refuses_a_bad_policy_before_importing_ray(tmp_path):

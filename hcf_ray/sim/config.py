@@ -455,6 +455,20 @@ def _csv_cell(v: Any) -> str | int | float:
 CsvCell = Annotated[str | int | float, BeforeValidator(_csv_cell)]
 
 
+def check_csv_fields(trace):
+    """A csv trace names its ``column`` and ``step_s``; other formats take neither (nor
+    ``where``). Shared by a link's trace and a sweep's trace draws."""
+    if trace.format == "csv":
+        for name in ("column", "step_s"):
+            if getattr(trace, name) is None:
+                raise ValueError(f"a csv trace needs {name}")
+    else:
+        for name in ("column", "step_s", "where"):
+            if getattr(trace, name) is not None:
+                raise ValueError(f"{name} applies to csv traces only (format {trace.format})")
+    return trace
+
+
 class TraceConfig(StrictModel):
     """A capacity trace (:mod:`hcf_ray.sim.net.traces`): ``file`` in ``format``; the
     capacity at simulation time t is the trace's value at ``t + offset_s``; ``loop``: the
@@ -471,15 +485,7 @@ class TraceConfig(StrictModel):
 
     @model_validator(mode="after")
     def _csv_fields(self) -> TraceConfig:
-        if self.format == "csv":
-            for name in ("column", "step_s"):
-                if getattr(self, name) is None:
-                    raise ValueError(f"a csv trace needs {name}")
-        else:
-            for name in ("column", "step_s", "where"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} applies to csv traces only (format {self.format})")
-        return self
+        return check_csv_fields(self)
 
     def read_args(self) -> dict:
         """Keyword arguments of :func:`hcf_ray.sim.net.traces.read_trace`."""

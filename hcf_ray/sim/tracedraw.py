@@ -34,6 +34,7 @@ from hcf_ray.sim.config import (
     Num,
     StrictModel,
     TraceConfig,
+    check_csv_fields,
 )
 
 MAX_TRACE_FILES = 10_000  # files one glob may match
@@ -64,15 +65,7 @@ class TraceDraw(StrictModel):
 
     @model_validator(mode="after")
     def _csv_fields(self) -> TraceDraw:
-        if self.format == "csv":
-            for name in ("column", "step_s"):
-                if getattr(self, name) is None:
-                    raise ValueError(f"a csv trace needs {name}")
-        else:
-            for name in ("column", "step_s", "where"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} applies to csv traces only (format {self.format})")
-        return self
+        return check_csv_fields(self)
 
 
 class TraceDeck:
