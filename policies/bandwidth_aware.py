@@ -1,7 +1,9 @@
 """A user policy: choose transmission levels from the link bandwidths of the route.
 
 Reference it from a topology YAML as ``policy: ../policies/bandwidth_aware.py:BandwidthAware``
-(paths are tried as given, then relative to the YAML file).
+(a relative path is relative to the YAML file's folder, here one in ``topologies/``, never the
+current directory; on the command line, ``hcf-sim check-policy`` takes it from the current
+directory).
 
 Idea: the edge policy (paper Eq. 16) keeps the latent at high levels for as long as possible,
 which is best for quality, but a slow link then carries a big bitstream. This policy sends

@@ -1,6 +1,8 @@
 """A user policy that decides *where* the drops happen on a multicast tree.
 
-Reference it from a topology YAML as ``policy: ../policies/fork_aware.py:ForkAware``.
+Reference it from a topology YAML as ``policy: ../policies/fork_aware.py:ForkAware`` (the
+path relative to the YAML file's folder, here one in ``topologies/``, never the current
+directory).
 
 The built-in placement drops levels as early as possible, which keeps the bytes on every link
 low. On a multicast tree that has a price: once the first relay has cut the stream to the

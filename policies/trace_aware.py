@@ -2,7 +2,9 @@
 when the message gets there.
 
 Reference it from a topology YAML as ``policy: ../policies/trace_aware.py:TraceAware``, with
-arguments as ``policy: {class: ../policies/trace_aware.py:TraceAware, args: {slow_mbps: 2}}``.
+arguments as ``policy: {class: ../policies/trace_aware.py:TraceAware, args: {slow_mbps: 2}}``
+(the path relative to the YAML file's folder, here one in ``topologies/``, never the current
+directory).
 
 Idea: on a traced link (``trace:`` in the topology, or a ``background`` load) the capacity a
 message gets depends on *when* it crosses. The policy walks the route from the source,
