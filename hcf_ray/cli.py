@@ -28,6 +28,7 @@ from hcf_ray.errors import (
 )
 from hcf_ray.evaluate_cli import add_eval_commands
 from hcf_ray.graph_cli import add_graph_command
+from hcf_ray.learn.cli import add_learn_command
 from hcf_ray.policy.cli import add_check_policy_command
 from hcf_ray.sim.cli import add_sim_commands
 from hcf_ray.train_cli import add_train_commands
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sim_commands(sub)
     add_calibrate_command(sub)
     add_graph_command(sub)
+    add_learn_command(sub)
 
     from hcf_ray.analysis.cli import add_report_command
 
