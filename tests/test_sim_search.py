@@ -91,20 +91,28 @@ def brute_force_space(s: int, d: int, hops: int, n_q_values) -> list[tuple[tuple
 
 
 def better_or_equal(a: dict, b: dict) -> bool:
-    return a["psnr"] >= b["psnr"] and a["bpp"] <= b["bpp"] and a["latency_ms"] <= b["latency_ms"]
+    return (
+        a["psnr"] >= b["psnr"]
+        and a["bpp"] <= b["bpp"]
+        and a["latency_ms"] <= b["latency_ms"]
+        and a["energy_j"] <= b["energy_j"]
+    )
 
 
 def dominated(a: dict, b: dict) -> bool:
-    """b dominates a."""
+    """b dominates a (over PSNR ↑, bpp ↓, latency ↓, energy ↓)."""
     return better_or_equal(b, a) and (
-        b["psnr"] > a["psnr"] or b["bpp"] < a["bpp"] or b["latency_ms"] < a["latency_ms"]
+        b["psnr"] > a["psnr"]
+        or b["bpp"] < a["bpp"]
+        or b["latency_ms"] < a["latency_ms"]
+        or b["energy_j"] < a["energy_j"]
     )
 
 
 def by_hand_key(m: dict, metric: str, sign: int, cid: int) -> tuple:
     """The objective's order (sign -1: max): ties, as every placement of one vector has the
-    same PSNR and bpp, go to higher PSNR, then lower bpp, latency, bytes, compute, energy."""
-    rest = (m["bpp"], m["latency_ms"], m["link_bytes"], m["compute_ms"], m["energy_j"])
+    same PSNR and bpp, go to higher PSNR, then lower bpp, latency, energy, bytes, compute."""
+    rest = (m["bpp"], m["latency_ms"], m["energy_j"], m["link_bytes"], m["compute_ms"])
     return (sign * m[metric], -m["psnr"], *rest, cid)
 
 

@@ -57,8 +57,19 @@ def add_sim_commands(sub) -> None:
     se.add_argument(
         "--objective",
         default=None,
-        help='e.g. "max psnr s.t. latency_ms <= 80" or "min link_bytes s.t. psnr >= 30" '
+        help='e.g. "max psnr s.t. latency_ms <= 80" or "min link_bytes s.t. psnr >= 30"; a '
+        "bound may be policy:NAME, a listed policy's own value "
+        '("max psnr s.t. energy_j <= policy:deadline-aware") '
         "(metrics: psnr, bpp, latency_ms, link_bytes, compute_ms, energy_j)",
+    )
+    se.add_argument(
+        "--policies",
+        nargs="+",
+        default=None,
+        metavar="POLICY",
+        help="policies to locate among the candidates, as in a run's policies: list (replaces "
+        "the YAML's): edge, late, uniform, path/to/file.py:Class (from the current directory) "
+        "or '{name: NAME, class: FILE.py:Class, args: {...}}'",
     )
     se.add_argument("--flow", default=None, help="search this flow only (default: every flow)")
     se.add_argument(
@@ -483,6 +494,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from hcf_ray.sim.search import (
         SearchError,
         check_out_dir,
+        check_policies,
+        parse_cli_policies,
         parse_objective,
         plan_search,
         search_identity,
@@ -494,6 +507,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise SearchError(f"--max-images {args.max_images}: must be at least 1")
         if args.max_candidates < 1:
             raise SearchError(f"--max-candidates {args.max_candidates}: must be at least 1")
+        listed = parse_cli_policies(args.policies) if args.policies is not None else None
         sc = load_scenario(args.config, max_images=args.max_images, timing="profile")
         fetch_codec(sc.codec, args.config)  # zoo: weights fetched now: offline, exit 2 before Ray
         targets = plan_search(
@@ -503,7 +517,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             _methods(args.methods) or ["hcf"],
             args.n_q,
             args.max_candidates,
+            listed,
         )
+        for t in targets:
+            check_policies(objective, [p.name for p in t.policies], t.title)
         identity = search_identity(sc, targets)
         out = check_out_dir(
             Path(args.out) if args.out else Path("out") / f"{sc.config.name}-search",

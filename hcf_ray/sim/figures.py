@@ -29,8 +29,9 @@ file                   figure
                        link's capacity left to the images (Mbit/s) over virtual time, every
                        transmission shaded under it from first to last bit, by method
 ``search``             :func:`search_figure` (``hcf-sim search``, written next to
-                       ``search.json``): PSNR vs bpp of every candidate per target, latency as
-                       colour, the Pareto front ringed, references and the objective's pick
+                       ``search.json``): per target PSNR vs bpp of every candidate (latency as
+                       colour) and energy vs latency (PSNR as colour), the Pareto front ringed,
+                       references (listed policies by name) and the objective's pick
 =====================  =========================================================================
 
 Only records with ``status: ok`` are drawn. Methods keep one colour in every figure
@@ -829,20 +830,31 @@ def sweep_figure(df: pd.DataFrame) -> Figure:
 SEARCH_MARKERS = {"hcf": "o", "drf": "s"}
 
 
-def _ref_tags(refs: Sequence[str]) -> str:
-    """``["edge n_q=1", "late n_q=1"]`` → ``"E1/L1"`` (the short labels of references)."""
-    return "/".join(f"{r[0].upper()}{r.rpartition('=')[2]}" for r in refs)
+def _ref_tags(refs: Sequence[str], listed: Sequence[str] = ()) -> str:
+    """``["edge n_q=1", "late n_q=1"]`` → ``"E1/L1"`` (the short labels of the paper's
+    references and the configured plan); a listed policy keeps its name (``"frugal"``; a
+    listed ``edge`` or ``late`` is the paper's vector at its n_q: ``E2``)."""
+    tags = []
+    for r in refs:
+        name, _, n = r.rpartition(" n_q=")
+        short = name in ("edge", "late", "configured") or name not in listed
+        tag = f"{name[0].upper()}{n}" if short else name
+        if tag not in tags:
+            tags.append(tag)
+    return "/".join(tags)
 
 
-def _search_spots(done: list[dict], x0, xspan, y0, yspan) -> list[tuple[float, float, list]]:
+def _search_spots(
+    done: list[dict], x0, xspan, y0, yspan, axes=("bpp", "psnr"), listed: Sequence[str] = ()
+) -> list[tuple[float, float, list]]:
     """Referenced candidates in axes fractions; those (nearly) on one spot share a label."""
     spots: list[tuple[float, float, list[str]]] = []
     for c in done:
         if not c["references"]:
             continue
         m = c["metrics"]
-        fx, fy = (m["bpp"] - x0) / xspan, (m["psnr"] - y0) / yspan
-        text = f"{c['method']} {_ref_tags(c['references'])}" + (
+        fx, fy = (m[axes[0]] - x0) / xspan, (m[axes[1]] - y0) / yspan
+        text = f"{c['method']} {_ref_tags(c['references'], listed)}" + (
             "" if c["pareto"] else " (dominated)"
         )
         near = next((sp for sp in spots if abs(sp[0] - fx) + abs(sp[1] - fy) < 0.05), None)
@@ -853,13 +865,22 @@ def _search_spots(done: list[dict], x0, xspan, y0, yspan) -> list[tuple[float, f
     return spots
 
 
-def _search_panel(fig: Figure, ax, t: Mapping) -> None:
+def _search_panel(fig: Figure, ax, t: Mapping, x: str, y: str, colour: str) -> None:
+    """One panel of a target: ``y`` against ``x``, ``colour`` as the colour scale; the front
+    ringed, references labelled, the objective's pick starred."""
     from matplotlib.lines import Line2D
 
+    names = {
+        "bpp": "rate at the destination (bpp, bits per pixel)",
+        "psnr": "PSNR at the destination (dB)",
+        "latency_ms": "latency to the destination (ms)",
+        "energy_j": "energy of the flow (J per image, busy compute)",
+    }
     done = [c for c in t["candidates"] if c["metrics"] is not None]
-    lat = [c["metrics"]["latency_ms"] for c in done]
+    listed = [p["name"] for p in t.get("policies", [])]
+    lat = [c["metrics"][colour] for c in done]
     vmin, vmax = min(lat), max(lat)
-    if vmax - vmin < 1e-6 * max(1.0, abs(vmax)):  # one latency: a readable ±1 ms scale
+    if vmax - vmin < 1e-6 * max(1.0, abs(vmax)):  # one value: a readable ±1 scale
         vmin, vmax = vmin - 1.0, vmax + 1.0
     sc = None
     for m in t["methods"]:
@@ -868,19 +889,20 @@ def _search_panel(fig: Figure, ax, t: Mapping) -> None:
             if not pts:
                 continue
             sc = ax.scatter(
-                [p["bpp"] for p in pts], [p["psnr"] for p in pts],
-                c=[p["latency_ms"] for p in pts], cmap="viridis", vmin=vmin, vmax=vmax,
+                [p[x] for p in pts], [p[y] for p in pts],
+                c=[p[colour] for p in pts], cmap="viridis", vmin=vmin, vmax=vmax,
                 marker=SEARCH_MARKERS.get(m, "o"), s=70 if on_front else 28,
                 edgecolors=OKABE_ITO[1] if on_front else "none",
                 linewidths=1.6 if on_front else 0, alpha=1.0 if on_front else 0.55,
                 zorder=3 if on_front else 2,
             )  # fmt: skip
     ax.margins(0.12)
-    xs = [c["metrics"]["bpp"] for c in done]
-    ys = [c["metrics"]["psnr"] for c in done]
+    xs = [c["metrics"][x] for c in done]
+    ys = [c["metrics"][y] for c in done]
     x0, xspan = min(xs), (max(xs) - min(xs)) or 1.0
     y0, yspan = min(ys), (max(ys) - min(ys)) or 1.0
-    for k, (fx, fy, texts) in enumerate(_search_spots(done, x0, xspan, y0, yspan)):
+    spots = _search_spots(done, x0, xspan, y0, yspan, (x, y), listed)
+    for k, (fx, fy, texts) in enumerate(spots):
         # text towards the inside of the axes, staggered so that neighbours do not overlap
         left = fx > 0.6
         up = fy < 0.5 if k % 2 else fy < 0.15
@@ -896,17 +918,18 @@ def _search_panel(fig: Figure, ax, t: Mapping) -> None:
     pick = next((c for c in done if c["id"] == chosen), None)
     if pick is not None:
         ax.scatter(
-            [pick["metrics"]["bpp"]], [pick["metrics"]["psnr"]], marker="*", s=260,
+            [pick["metrics"][x]], [pick["metrics"][y]], marker="*", s=260,
             facecolors="none", edgecolors="black", linewidths=1.2, zorder=4,
         )  # fmt: skip
     if sc is not None:
-        fig.colorbar(sc, ax=ax).set_label("latency to the destination (ms)")
-    ax.set_xlabel("rate at the destination (bpp, bits per pixel)")
-    ax.set_ylabel("PSNR (dB)")
+        fig.colorbar(sc, ax=ax).set_label(names[colour])
+    ax.set_xlabel(names[x])
+    ax.set_ylabel(names[y])
     n = len(done)
     ax.set_title(
         f"{t['flow']} → {t['destination']}: levels {t['source_level']}→{t['target_level']}, "
-        f"{t['hops']} hops, {n} candidate{'' if n == 1 else 's'}"
+        f"{t['hops']} hops, {n} candidate{'' if n == 1 else 's'}",
+        fontsize=9,
     )
     front = {"marker": "o", "ls": "", "mfc": "0.6"}
     handles = [
@@ -927,26 +950,40 @@ def _search_panel(fig: Figure, ax, t: Mapping) -> None:
 
 @styled
 def search_figure(doc: Mapping) -> Figure:
-    """A search (its ``search.json``): PSNR vs bpp per target, latency as colour, the Pareto
-    front ringed, the references (edge, late, configured) labelled, the objective's pick
-    starred."""
+    """A search (its ``search.json``), one row per target: PSNR vs bpp with latency as colour,
+    and energy (J per image) vs latency with PSNR as colour; the Pareto front (over PSNR, bpp,
+    latency and energy) ringed, the references (edge, late, configured, the listed policies
+    by name) labelled, the objective's pick starred."""
     targets = [t for t in doc["targets"] if any(c["metrics"] is not None for c in t["candidates"])]
     if not targets:
         raise ValueError("no candidate with metrics to draw the search figure from")
-    cols = min(len(targets), 2)
-    rows = math.ceil(len(targets) / cols)
-    fig = Figure(figsize=(max(9.0, 6.4 * cols), 4.8 * rows + 0.5), layout="constrained")
-    for ax, t in zip(_grid(fig, len(targets), cols), targets):
-        _search_panel(fig, ax, t)
-    title = f"{doc['name']}: policy search (front over PSNR ↑, bpp ↓, latency ↓)"
+    rows = len(targets)
+    # energy per candidate (every search.json has it; a document made by hand may not)
+    energy = all(
+        "energy_j" in c["metrics"] for t in targets for c in t["candidates"] if c["metrics"]
+    )
+    cols = 2 if energy else 1
+    fig = Figure(figsize=(6.5 * cols, 4.6 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for row, t in zip(axes, targets):
+        _search_panel(fig, row[0], t, "bpp", "psnr", "latency_ms")
+        if energy:
+            _search_panel(fig, row[1], t, "latency_ms", "energy_j", "psnr")
+    front = ", ".join(
+        {"psnr": "PSNR ↑", "bpp": "bpp ↓", "latency_ms": "latency ↓", "energy_j": "energy ↓"}.get(
+            m, m
+        )
+        for m in doc.get("front_axes", {})
+    )
+    title = f"{doc['name']}: policy search (front over {front or 'PSNR ↑, bpp ↓, latency ↓'})"
     if doc.get("objective"):
         title += f"\n☆ objective: {doc['objective']}"
     fig.suptitle(title)
     fig.supxlabel(
         "labels: Ek / Lk = the edge / late policy at n_q = k, placed as early as possible; "
-        "Ck = the configured plan (n_q = k).\nRinged: on the Pareto front. The placements of "
-        "one π share PSNR and bpp and differ in latency (colour): they overlap, the front "
-        "one on top",
+        "Ck = the configured plan (n_q = k); a listed policy (policies:, --policies) by its "
+        "name.\nRinged: on the Pareto front. The placements of one π share PSNR and bpp and "
+        "differ in latency and energy: on the left they overlap, the front one on top",
         fontsize=7,
     )
     return fig

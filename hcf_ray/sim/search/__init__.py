@@ -21,12 +21,15 @@ event simulation.
 Every candidate gets the mean over the flow's images of ``psnr`` (dB), ``bpp`` and
 ``latency_ms`` at the searched destination, and per image for the whole flow (every
 destination, shared links and work counted once) ``link_bytes``, ``compute_ms`` and
-``energy_j``. The Pareto front is taken over (PSNR ↑, bpp ↓, latency ↓); the paper's ``edge``
-and ``late`` vectors (placed as early as possible, the planner's default) are located on it;
-an objective (``max psnr s.t. latency_ms <= 80``) picks one candidate.
+``energy_j``. The Pareto front is taken over (PSNR ↑, bpp ↓, latency ↓, energy ↓); the
+paper's ``edge`` and ``late`` vectors (placed as early as possible, the planner's default),
+the configured plan and the *listed policies* (the topology's ``policies:`` list of the flow,
+or ``--policies``; each decides the searched destination as in a run) are located on it; an
+objective (``max psnr s.t. latency_ms <= 80``, or with a listed policy's own value as a
+bound: ``max psnr s.t. energy_j <= policy:NAME``) picks one candidate.
 
 The package, by concern: :mod:`.objective` (the grammar and the Pareto order), :mod:`.space`
-(the candidates, planned), :mod:`.run` (codec work, simulation, fronts and references) and
+(the candidates, planned), :mod:`.policies` (the listed policies, planned), :mod:`.run` (codec work, simulation, fronts and references) and
 :mod:`.output` (``search.json``, the printed table); the figure is
 :func:`hcf_ray.sim.figures.search_figure`.
 """
@@ -35,11 +38,13 @@ from __future__ import annotations
 
 from hcf_ray.sim.search.objective import (
     FRONT,
+    FRONT_TEXT,
     GRAMMAR,
     METRICS,
     Constraint,
     Objective,
     SearchError,
+    check_policies,
     dominates,
     pareto_flags,
     parse_objective,
@@ -52,8 +57,10 @@ from hcf_ray.sim.search.output import (
     search_json,
     write_search,
 )
+from hcf_ray.sim.search.policies import ListedPolicy, parse_cli_policies, plan_policies
 from hcf_ray.sim.search.run import (
     SearchResult,
+    policy_metrics,
     run_search,
     variant,
 )
@@ -71,26 +78,32 @@ from hcf_ray.sim.search.space import (
 
 __all__ = [
     "FRONT",
+    "FRONT_TEXT",
     "GRAMMAR",
     "MAX_CANDIDATES",
     "METRICS",
     "Candidate",
     "Constraint",
+    "ListedPolicy",
     "Objective",
     "PlacedPolicy",
     "SearchError",
     "SearchResult",
     "Target",
     "check_out_dir",
+    "check_policies",
     "dominates",
     "format_search",
     "levels_text",
     "open_out_dir",
     "pareto_flags",
+    "parse_cli_policies",
     "parse_objective",
     "placements",
     "plan_candidate",
+    "plan_policies",
     "plan_search",
+    "policy_metrics",
     "run_search",
     "search_identity",
     "search_json",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hcf_ray.sim.search.objective import FRONT, METRICS, Objective, SearchError
+from hcf_ray.sim.search.objective import FRONT, FRONT_TEXT, METRICS, Objective, SearchError
 from hcf_ray.sim.search.run import SearchResult
 from hcf_ray.sim.search.space import Candidate, Target, levels_text
 
@@ -48,6 +48,10 @@ def search_json(result: SearchResult) -> dict:
                 ],
                 "front": [c.id for c in t.front],
                 "infeasible": t.infeasible,
+                "policies": [
+                    {"name": p.name, "spec": p.label, "where": p.where, "sha256": p.sha256}
+                    for p in t.policies
+                ],
                 "references": t.references,
                 "chosen": _chosen(t, result.objective),
             }
@@ -71,7 +75,7 @@ def _chosen(t: Target, objective: Objective | None) -> dict | None:
         return None
     c = t.chosen
     if c is None:
-        return {"id": None, "reason": "no candidate satisfies the constraints"}
+        return {"id": None, "reason": t.chosen_reason or "no candidate satisfies the constraints"}
     return {"id": c.id, "method": c.method, "vector": list(c.vector.bits), "levels": list(c.levels)}
 
 
@@ -85,7 +89,7 @@ def format_search(result: SearchResult) -> str:
             f"hop(s) {'→'.join(t.path)}, n_q {','.join(map(str, t.n_q_values))}): "
             f"{_count(len(t.candidates), 'candidate')}"
             + (f" ({len(t.infeasible)} more infeasible)" if t.infeasible else "")
-            + f", {len(t.front)} on the Pareto front (PSNR ↑, bpp ↓, latency ↓; "
+            + f", {len(t.front)} on the Pareto front ({FRONT_TEXT}; "
             f"mean over {len(t.images)} image(s))"
         )
         head = (
@@ -104,13 +108,14 @@ def format_search(result: SearchResult) -> str:
         if result.objective is not None:
             c = t.chosen
             if c is None:
-                out.append(f"  objective {result.objective}: no candidate satisfies it")
+                why = t.chosen_reason or "no candidate satisfies it"
+                out.append(f"  objective {result.objective}: {why}")
             else:
                 m = c.metrics
                 out.append(
                     f"  objective {result.objective}: #{c.id} {c.method} {c.label} "
                     f"(PSNR {m['psnr']:.2f} dB, {m['bpp']:.4f} bpp, {m['latency_ms']:.1f} ms, "
-                    f"{m['link_bytes'] / 1000:.1f} kB/img"
+                    f"{m['energy_j']:.3f} J, {m['link_bytes'] / 1000:.1f} kB/img"
                     + (", on the front)" if c.pareto else ", dominated)")
                 )
         out.append("")
@@ -120,12 +125,13 @@ def format_search(result: SearchResult) -> str:
 def _reference_lines(t: Target, done: list[Candidate]) -> list[str]:
     """One line per distinct reference placement (edge and late coincide at the extreme
     n_q), with the position of each method's candidate; the infeasible ones on one line."""
-    groups: dict[tuple[int, ...], list[dict]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for ref in t.references:
-        groups.setdefault(tuple(ref["levels"]), []).append(ref)
+        key = tuple(ref["levels"]) if ref["levels"] is not None else ("-", ref["policy"])
+        groups.setdefault(key, []).append(ref)
     lines, infeasible = [], []
     for levels, refs in groups.items():
-        names = " = ".join(dict.fromkeys(f"{r['policy']} n_q={r['n_q']}" for r in refs))
+        names = " = ".join(dict.fromkeys(_ref_name(r) for r in refs))
         if all(r["position"] == "infeasible" for r in refs):
             infeasible.append((names, refs[0]))
             continue
@@ -153,10 +159,17 @@ def _reference_lines(t: Target, done: list[Candidate]) -> list[str]:
     if infeasible:
         names = ", ".join(n for n, _ in infeasible)
         _, ref = infeasible[0]
-        lines.append(
-            f"  infeasible here: {names} (e.g. {levels_text(ref['levels'])}: {ref['reason']})"
-        )
+        shown = levels_text(ref["levels"]) if ref["levels"] is not None else ref["policy"]
+        lines.append(f"  infeasible here: {names} (e.g. {shown}: {ref['reason']})")
     return lines
+
+
+def _ref_name(ref: dict) -> str:
+    """``edge n_q=2``; a listed policy: ``policy NAME n_q=2`` (``policy NAME`` when it has no
+    plan here)."""
+    if not ref.get("listed"):
+        return f"{ref['policy']} n_q={ref['n_q']}"
+    return f"policy {ref['policy']}" + (f" n_q={ref['n_q']}" if ref["n_q"] is not None else "")
 
 
 def _w(t: Target, what: str) -> int:
@@ -180,9 +193,9 @@ def _ref_names(refs: Sequence[str]) -> str:
     """``["edge n_q=1", "late n_q=1", "edge n_q=2"]`` → ``"edge=late n_q=1, edge n_q=2"``."""
     by_n: dict[str, list[str]] = {}
     for r in refs:
-        name, _, n = r.partition(" ")
+        name, _, n = r.rpartition(" n_q=")
         by_n.setdefault(n, []).append(name)
-    return ", ".join(f"{'='.join(names)} {n}" for n, names in by_n.items())
+    return ", ".join(f"{'='.join(names)} n_q={n}" for n, names in by_n.items())
 
 
 def _count(n: int, what: str) -> str:
@@ -208,15 +221,19 @@ INPUTS = "inputs"  # the key of a search identity's {file: sha256}
 
 def search_identity(scenario, targets: Sequence[Target]) -> dict:
     """What a search's candidates are a function of (``--resume`` with anything else is
-    refused): the run's identity, every target's n_q values and methods, and under
+    refused): the run's identity, every target's n_q values and methods, its listed policies
+    (name, spec, file sha256), and under
     ``"inputs"`` the sha256 of every file the search reads (:mod:`hcf_ray.sim.inputs`)."""
     from hcf_ray.sim.driver import run_identity, run_inputs
+    from hcf_ray.sim.search.policies import identity as policies_identity
 
-    return {
+    out = {
         **run_identity(scenario),
         "search": [[t.flow, t.destination, list(t.n_q_values), list(t.methods)] for t in targets],
-        INPUTS: run_inputs(scenario),
     }
+    if any(t.policies for t in targets):  # listed policies (none: as searches before them)
+        out["policies"] = policies_identity(targets)
+    return {**out, INPUTS: run_inputs(scenario)}
 
 
 def _split(identity: dict | None) -> tuple[str, dict[str, str]]:

@@ -1,7 +1,7 @@
 """Running a search: each candidate is one world per method; its codec work goes through
 the shared pipeline (:mod:`hcf_ray.sim.pipeline`), its world is simulated as a Ray task, and
-the fronts, the references (edge, late, the configured plan) and the objective's pick are
-taken from the metrics."""
+the fronts, the references (edge, late, the configured plan, the listed policies) and the
+objective's pick are taken from the metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from hcf_ray.policy import EdgePolicy, LatePolicy, PolicyContext, PolicyVector
 from hcf_ray.sim.pipeline import simulate_in_tasks
 from hcf_ray.sim.planner import FlowPlan
 from hcf_ray.sim.scenario import Scenario
-from hcf_ray.sim.search.objective import Objective, SearchError, dominates, pareto_flags
+from hcf_ray.sim.search.objective import (
+    Objective,
+    SearchError,
+    check_policies,
+    dominates,
+    pareto_flags,
+)
 from hcf_ray.sim.search.space import Candidate, Target, search_methods
 from hcf_ray.sim.world import world_spec
 
@@ -71,6 +77,8 @@ def run_search(
     options = options or RunOptions()
     if scenario.timing != "profile":
         raise SearchError("a search prices ops with the cost profile: timing must be 'profile'")
+    for t in targets:
+        check_policies(objective, [p.name for p in t.policies], t.title)
     t0 = time.perf_counter()
     worlds = [
         (t, c, variant(scenario, t.flow, c.method, c.plan)) for t in targets for c in t.candidates
@@ -117,7 +125,7 @@ def run_search(
         _front(t)
         _references(scenario, t)
         if objective is not None:
-            t.chosen = objective.pick(t.candidates)
+            _pick(objective, t)
     failures = pipe.failures
     wall = {
         **phase_times(t0, t_ready, t_codec),
@@ -157,8 +165,8 @@ def _front(t: Target) -> None:
 
 
 def _references(scenario: Scenario, t: Target) -> None:
-    """Where the paper's edge (and late) vectors, placed early, and the destination's
-    configured plan sit among the candidates."""
+    """Where the paper's edge (and late) vectors, placed early, the destination's
+    configured plan and the listed policies sit among the candidates."""
     by_levels = {(c.method, c.levels): c for c in t.candidates}
     bad = {(x["method"], tuple(x["levels"])): x["reason"] for x in t.infeasible}
     refs: list[tuple[str, int, str, tuple[int, ...], dict]] = []
@@ -179,27 +187,69 @@ def _references(scenario: Scenario, t: Target) -> None:
         refs.append(("configured", vec.n_q, str(vec), tuple(dest.levels), {"label": dest.policy}))
     for name, n, vector, levels, extra in refs:
         for m in t.methods:
-            ref = {
-                "policy": name,
-                **extra,
-                "n_q": n,
-                "method": m,
-                "vector": vector,
-                "levels": list(levels),
-                "candidate": None,
-            }
-            c = by_levels.get((m, levels))
-            if c is None and n not in t.n_q_values:
-                ref["position"] = "not searched"
-                ref["reason"] = f"n_q={n} is not searched"
-            elif c is None:
-                ref["position"] = "infeasible"
-                ref["reason"] = bad.get((m, levels), "")
-            elif c.metrics is None:
-                ref.update(candidate=c.id, position="failed", reason=c.error)
-            else:
-                c.refs.append(f"{name} n_q={n}")
-                ref["candidate"] = c.id
-                ref["position"] = "front" if c.pareto else "dominated"
-                ref["dominated_by"] = list(c.dominated_by)
-            t.references.append(ref)
+            ref = {"policy": name, **extra, "n_q": n, "method": m, "vector": vector}
+            t.references.append(_locate(t, ref, levels, by_levels, bad))
+    for p in t.policies:  # the listed policies (hcf_ray.sim.search.policies)
+        for m in t.methods:
+            ref = {"policy": p.name, "listed": True, "label": p.label, "where": p.where}
+            if m in p.infeasible:
+                ref.update(n_q=None, method=m, vector=None, levels=None, candidate=None)
+                ref.update(position="infeasible", reason=p.infeasible[m])
+                t.references.append(ref)
+                continue
+            levels = p.levels[m]
+            vec = PolicyVector.from_levels(t.source_level, t.level, list(dict.fromkeys(levels)))
+            ref.update(n_q=vec.n_q, method=m, vector=str(vec))
+            t.references.append(_locate(t, ref, levels, by_levels, bad))
+
+
+def _locate(t: Target, ref: dict, levels: tuple[int, ...], by_levels: dict, bad: dict) -> dict:
+    """``ref`` with its levels, candidate and position: on the front, dominated (by which
+    front candidates), failed, infeasible or not searched."""
+    n, m = ref["n_q"], ref["method"]
+    ref.update(levels=list(levels), candidate=None)
+    c = by_levels.get((m, levels))
+    if c is None and n not in t.n_q_values:
+        ref["position"] = "not searched"
+        ref["reason"] = f"n_q={n} is not searched"
+    elif c is None:
+        ref["position"] = "infeasible"
+        ref["reason"] = bad.get((m, levels), "")
+    elif c.metrics is None:
+        ref.update(candidate=c.id, position="failed", reason=c.error)
+    else:
+        tag = f"{ref['policy']} n_q={n}"
+        if tag not in c.refs:
+            c.refs.append(tag)
+        ref["candidate"] = c.id
+        ref["position"] = "front" if c.pareto else "dominated"
+        ref["dominated_by"] = list(c.dominated_by)
+    return ref
+
+
+def policy_metrics(t: Target) -> dict[tuple[str, str], dict[str, float] | None]:
+    """(listed policy, method) → the metrics of its candidate (None: it has none here)."""
+    by_id = {c.id: c for c in t.candidates}
+    out: dict[tuple[str, str], dict[str, float] | None] = {}
+    for ref in t.references:
+        if ref.get("listed"):
+            c = by_id.get(ref["candidate"])
+            out[ref["policy"], ref["method"]] = c.metrics if c is not None else None
+    return out
+
+
+def _pick(objective: Objective, t: Target) -> None:
+    """The objective's pick; when a ``policy:NAME`` bound has no value for some method, why."""
+    known = policy_metrics(t)
+    t.chosen = objective.pick(t.candidates, known)
+    missing = [
+        (name, m) for name in objective.policies for m in t.methods if known.get((name, m)) is None
+    ]
+    if t.chosen is None and missing:
+        name, m = missing[0]
+        ref = next(
+            r for r in t.references if r.get("listed") and (r["policy"], r["method"]) == (name, m)
+        )
+        t.chosen_reason = f"policy {name} ({m}) gives no bound here: {ref['position']}" + (
+            f" ({ref['reason']})" if ref.get("reason") else ""
+        )

@@ -112,6 +112,9 @@ class Target:
     infeasible: list[dict] = field(default_factory=list)
     references: list[dict] = field(default_factory=list)
     chosen: Candidate | None = None
+    # the listed policies planned here (hcf_ray.sim.search.policies.ListedPolicy)
+    policies: list = field(default_factory=list)
+    chosen_reason: str = ""  # why nothing was chosen (an objective's bound with no value)
 
     @property
     def hops(self) -> int:
@@ -133,8 +136,11 @@ def plan_search(
     methods: Sequence[str] = ("hcf",),
     n_q: Sequence[int] | None = None,
     max_candidates: int = MAX_CANDIDATES,
+    policies: Sequence | None = None,
 ) -> list[Target]:
-    """The targets (flow × destination) and their feasible candidates, planned."""
+    """The targets (flow × destination) and their feasible candidates, planned; each
+    target's listed policies too (``policies``: ``--policies`` parsed by
+    :func:`~hcf_ray.sim.search.policies.parse_cli_policies`, else the topology's list)."""
     methods = tuple(dict.fromkeys(methods))
     for m in methods:
         if m not in search_methods():
@@ -195,6 +201,9 @@ def plan_search(
     for t in targets:
         _enumerate(scenario, t)
     check_priced([c.plan for t in targets for c in t.candidates], scenario.devices)
+    from hcf_ray.sim.search.policies import plan_policies
+
+    plan_policies(scenario, targets, policies)
     return targets
 
 
