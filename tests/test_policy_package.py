@@ -52,6 +52,8 @@ def test_the_package_exports_only_the_authors_api():
             "Decision",
             "Route",
             "Hop",
+            "Estimate",
+            "NodeDevice",
         ]
     )
     for name in hcf_ray.policy.__all__:

@@ -27,9 +27,13 @@ The context (:class:`PolicyContext`) names the levels (``flow_source_level``,
 ``num_hops`` links, ``n_q ≤ num_hops``) and, inside the simulator, the ``route`` (its
 :class:`Hop` s' ``bandwidth_mbps``, ``latency_ms``, ``loss``, ``min_level``;
 ``route.nodes``, ``route.node_speed``, ``route.forks``, ``route.upstream_level``), the flow's
-largest ``image_size`` and three estimates priced like the simulator prices them:
-``ctx.rate_model(level)`` (bytes), ``ctx.cost_model(ops, node)`` (seconds of compute) and
-``ctx.transmit_s(level, hop)``. On a multicast tree a later destination's policy sees only
+largest ``image_size``, each node's device (``route.devices``: a :class:`NodeDevice` with
+``cores``, ``speed``, ``throughput``, ``busy_w``, ``idle_w``) and estimates priced like the
+simulator prices them: ``ctx.estimate(levels)`` prices a whole plan (the level on every hop)
+with the simulator's own code on an idle network — an :class:`Estimate` of ``latency_s``,
+``energy_j``, ``link_bytes`` and ``compute_s`` — and its pieces ``ctx.rate_model(level)``
+(bytes), ``ctx.cost_model(ops, node)`` (seconds of compute) and ``ctx.transmit_s(level,
+hop)``. On a multicast tree a later destination's policy sees only
 the rest of its route, from the relay where it leaves the shared part (``start_level`` is
 then one below ``route.upstream_level``); ``Hop.min_level`` says how low a hop may go so that
 every destination further down the tree stays reachable.
@@ -47,14 +51,17 @@ from hcf_ray.policy._registry import register_policy
 from hcf_ray.policy.base import Decision, Policy
 from hcf_ray.policy.builtin import EdgePolicy, ExplicitPolicy, LatePolicy, UniformPolicy
 from hcf_ray.policy.context import Hop, PolicyContext, Route
+from hcf_ray.policy.estimate import Estimate, NodeDevice
 from hcf_ray.policy.vector import PolicyVector, all_placements, enumerate_policies
 
 __all__ = [
     "Decision",
     "EdgePolicy",
+    "Estimate",
     "ExplicitPolicy",
     "Hop",
     "LatePolicy",
+    "NodeDevice",
     "Policy",
     "PolicyContext",
     "PolicyVector",

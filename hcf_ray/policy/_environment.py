@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hcf_ray.policy._timer import untimed
+from hcf_ray.policy.estimate import NodeDevice, Pricer
 
 if TYPE_CHECKING:
     from hcf_ray.policy.base import Policy
@@ -15,11 +16,15 @@ if TYPE_CHECKING:
 
 class PolicyEnvironment:
     """What the simulator knows besides the route: the image size, the codec's level rates
-    (``level_bpp``, measured on first use, for :meth:`PolicyContext.rate_model`) and the
-    nodes' devices (for :meth:`PolicyContext.cost_model`). Made by the scenario; a policy
-    reads it through its context. ``devices`` maps node → an object with
-    ``seconds(ops, height, width)`` (a :class:`hcf_ray.sim.net.pricing.Device`);
-    ``node_speed`` node → speed factor."""
+    (``level_bpp``, measured on first use, for :meth:`PolicyContext.rate_model`), the
+    nodes' devices (for :meth:`PolicyContext.cost_model`) and the simulator's pricing of a
+    plan (for :meth:`PolicyContext.estimate`). Made by the scenario; a policy reads it
+    through its context. ``devices`` maps node → an object with ``seconds(ops, height,
+    width)`` (a :class:`hcf_ray.sim.net.pricing.Device`); ``node_speed`` node → speed factor;
+    ``node_devices`` node → :class:`~hcf_ray.policy.estimate.NodeDevice` (what
+    ``route.devices`` shows); ``pricer`` prices a chain, ``pricer(ctx, levels, nbytes)`` →
+    :class:`~hcf_ray.policy.estimate.Estimate` (the simulator's is
+    :func:`hcf_ray.sim.chain_estimate.estimate_chain`; None: ``estimate`` is not available)."""
 
     def __init__(
         self,
@@ -27,10 +32,14 @@ class PolicyEnvironment:
         devices: Mapping[str, Any] | None = None,
         node_speed: Mapping[str, float] | None = None,
         level_bpp: Callable[[], Mapping[int, float]] | None = None,
+        node_devices: Mapping[str, NodeDevice] | None = None,
+        pricer: Pricer | None = None,
     ):
         self.image_size = image_size_of(image_size)
         self.devices = dict(devices or {})
         self.node_speed = dict(node_speed or {})
+        self.node_devices = dict(node_devices or {})
+        self.pricer = pricer
         self._level_bpp = level_bpp
         self._table: dict[int, float] | None = None
         self._lock = threading.Lock()

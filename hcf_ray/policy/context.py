@@ -3,6 +3,7 @@ inside the simulator."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 from hcf_ray.errors import InputError
 from hcf_ray.policy._environment import PolicyEnvironment, image_size_of
+from hcf_ray.policy.estimate import Estimate, NodeDevice, hop_bytes
 from hcf_ray.policy.vector import check_levels, check_n_q
 
 PAST_WINDOW_S = 5.0  # default window of Hop.mean_capacity_mbps: the last 5 s before now
@@ -120,7 +122,11 @@ class Route(Sequence):
     later multicast destination's chain starts from, which already holds ``upstream_level``).
 
     A route is a sequence of its :class:`Hop` s: ``len(route)``, ``route[i]``, ``for hop in
-    route`` (``route.hops`` is the same tuple)."""
+    route`` (``route.hops`` is the same tuple). ``devices`` maps each node to its
+    :class:`~hcf_ray.policy.estimate.NodeDevice` (cores, speed, throughput, power; empty
+    outside the simulator); :meth:`src_device` / :meth:`dst_device` give a hop's ends'.
+    ``method`` names the method the plan is for (``hcf``, ``drf``, a baseline, …; None
+    outside the simulator), the one :meth:`PolicyContext.estimate` prices."""
 
     nodes: tuple[str, ...]
     hops: tuple[Hop, ...]
@@ -130,6 +136,16 @@ class Route(Sequence):
     # relays of this route where the flow's multicast tree branches off or another
     # destination sits: the stream they receive also serves someone else
     forks: frozenset[str] = frozenset()
+    devices: Mapping[str, NodeDevice] = field(default_factory=dict)  # node → its device
+    method: str | None = None  # the method being planned (what estimate prices)
+
+    def src_device(self, i: int) -> NodeDevice:
+        """The device of hop ``i``'s sending node (KeyError: not known here)."""
+        return self.devices[self.hops[i].src]
+
+    def dst_device(self, i: int) -> NodeDevice:
+        """The device of hop ``i``'s receiving node (KeyError: not known here)."""
+        return self.devices[self.hops[i].dst]
 
     def __len__(self) -> int:
         return len(self.hops)
@@ -166,16 +182,44 @@ class PolicyContext:
       ``latency_ms``, ``loss``, ``min_level`` and the capacity over time
       (``capacity_mbps`` now, ``mean_capacity_mbps(window_s)`` over the past; future values
       only with ``oracle: true``: see :class:`Hop`); ``route.node_speed`` /
-      ``node_resources``;
+      ``node_resources``; ``route.method`` (the method being planned: ``hcf``, ``drf``, …);
+    * ``route.devices`` — node → :class:`~hcf_ray.policy.estimate.NodeDevice`, the node's
+      hardware as the simulator prices and charges it: ``name`` (the ``devices`` table's
+      entry; ``default`` when the node names none), ``cores`` (the node's ``cores``: jobs it
+      runs at once), ``speed`` (the node's ``speed``), ``throughput`` (the device's), and
+      ``busy_w`` / ``idle_w`` (W). An op's seconds on the node are its cost-profile seconds
+      / ``throughput`` / ``speed``; a job computing ``t`` on-node seconds is charged
+      ``busy_w / cores × t`` joules. ``route.src_device(i)`` / ``route.dst_device(i)``: the
+      devices at the ends of hop ``i``;
     * ``now_s`` — the decision time in simulation seconds (the release of the flow's first
       image);
     * ``image_size`` — ``(H, W)`` of the largest image the flow sends (the costs below are
       priced for it);
     * ``flow`` — the flow's config entry.
 
-    Estimates (inside the simulator): :meth:`rate_model` (bytes of a level's bitstream),
-    :meth:`cost_model` (seconds of ops on a node, priced as the simulator prices them),
-    :meth:`transmit_s` (seconds to send a level over a hop).
+    Estimates (inside the simulator):
+
+    * :meth:`estimate` ``(levels, nbytes=None)`` — a whole plan, ``levels[i]`` the level hop
+      ``i`` carries, priced by the simulator's own code (the same stages, jobs, cost profile,
+      links and event model as a run): an :class:`~hcf_ray.policy.estimate.Estimate` with
+      ``latency_s``, ``energy_j`` (busy energy), ``link_bytes`` and ``compute_s``, on an
+      otherwise idle network (no queueing behind other images or flows, no background
+      traffic, no outages); see :meth:`estimate`;
+    * :meth:`rate_model` (bytes of a level's bitstream), :meth:`cost_model` (seconds of ops on
+      a node, priced as the simulator prices them), :meth:`transmit_s` (seconds to send a
+      level over a hop) — the pieces, for policies that price parts of a plan themselves.
+
+    Example: the plan of least latency among every placement of every vector::
+
+        from hcf_ray.policy import all_placements, enumerate_policies
+
+        mins = [hop.min_level for hop in ctx.route]
+        plans = [
+            (ctx.estimate(levels).latency_s, levels)
+            for vector in enumerate_policies(ctx.start_level, ctx.target_level, ctx.n_q)
+            for levels in all_placements(vector.transmission_levels, ctx.num_hops, mins)
+        ]
+        seconds, levels = min(plans)
 
     Deprecated aliases, kept for old policies: ``source_level`` (= ``start_level``) and
     ``hops`` (= ``num_hops``).
@@ -305,6 +349,76 @@ class PolicyContext:
         else:
             tx = _seconds(wire * 8.0, hop.capacity_mbps)
         return tx + hop.latency_ms / 1000.0
+
+    def estimate(
+        self,
+        levels: Sequence[int],
+        nbytes: Sequence[float] | Mapping[int, float] | None = None,
+    ) -> Estimate:
+        """The plan that sends level ``levels[i]`` over hop ``i`` of :attr:`route`, priced by
+        the simulator's own code for one ``image_size`` image released at :attr:`now_s`.
+
+        The plan becomes the stages of ``route.method`` (the source's analysis, the φ or
+        re-encoding where a relay drops the level, plain forwarding where it keeps it, the
+        destination's synthesis), then the planner's jobs, priced on the nodes' devices
+        (cost profile / throughput / speed) and run through the simulator's event network:
+        exactly the numbers a run gives the destination's record, *on an otherwise idle
+        network*: queueing behind other images and flows, background traffic (``background``
+        loads, ``demands``: a link is priced at its own capacity) and outages (``faults``)
+        are left out. Ops are priced with the cost profile, as ``timing: profile`` runs
+        price them (a ``timing: measured`` run times them by the wall clock instead).
+
+        A later destination of a multicast tree (``route.upstream_level`` set) is priced from
+        its fork relay on: the relay already holds ``upstream_level`` and starts by decoding
+        it (then φ^inter, …); ``latency_s`` counts from the stream's arrival at the relay,
+        and the relay's work for other destinations is left out.
+
+        Bytes per hop: ``nbytes`` — a sequence (the payload bytes of each hop; a hop that
+        forwards the level of the hop before it carries the same bytes) or a mapping level →
+        bytes — else :meth:`rate_model` of the hop's level; these are payload bytes (the
+        records' hop ``bytes``), and each message also carries the framing a run puts on the
+        wire (a bitstream's header and string lengths, 26 bytes, with ``transport:
+        bitstream``; a baseline's header; none with ``transport: latent``). Lossy hops: the
+        expected bytes of the simulator's retransmissions (every lost packet is resent until
+        it arrives, so a loss ``p`` sends ``bytes / (1 − p)`` on average), i.e. the hop's
+        capacity × (1 − p) for new bytes. Capacity: a constant link's ``bandwidth_mbps``; a link whose capacity
+        changes is priced at its capacity at :attr:`now_s` (:attr:`Hop.capacity_mbps`,
+        background left out), or, with ``oracle: true``, exactly over its trace from the time
+        the message starts. ``latency_s`` is ``math.inf`` when a hop will never carry the
+        message.
+
+        Returns an :class:`~hcf_ray.policy.estimate.Estimate` (``latency_s``, ``energy_j``:
+        busy energy ``Σ busy_w / cores × compute``, as ``hcf-sim search`` counts it,
+        ``link_bytes``: payload bytes over the chain's hops, ``compute_s``). Raises
+        ValueError for levels that do not fit the route (one per hop, never rising, at most
+        :attr:`start_level`, the last one :attr:`target_level`) and LookupError outside the
+        simulator (``hcf-sim check-policy``'s synthetic routes have no simulator). Each call
+        simulates the chain (milliseconds; a context remembers the plans it priced), and
+        counts against the policy's time limit."""
+        env = self._env("estimate")
+        if env.pricer is None or self.route is None:
+            raise LookupError("estimate is only available inside the simulator")
+        levels = tuple(int(x) for x in levels)
+        self._check_plan(levels)
+        sizes = hop_bytes(levels, nbytes, self.rate_model)
+        memo = self.__dict__.setdefault("_estimates", {})  # a context prices a plan once
+        if (levels, sizes) not in memo:
+            memo[levels, sizes] = env.pricer(self, levels, sizes)
+        return memo[levels, sizes]
+
+    def _check_plan(self, levels: tuple[int, ...]) -> None:
+        hops = len(self.route.hops)
+        if len(levels) != hops:
+            raise ValueError(f"estimate: {len(levels)} levels for a route of {hops} hops")
+        if not levels:
+            raise ValueError("estimate: the route has no hop")
+        if levels[0] > self.start_level or levels[-1] != self.target_level:
+            raise ValueError(
+                f"estimate: levels {list(levels)} must start at most at level "
+                f"{self.start_level} and end at the target level {self.target_level}"
+            )
+        if any(b > a for a, b in itertools.pairwise(levels)):
+            raise ValueError(f"estimate: levels {list(levels)} rise along the route")
 
     @property
     def now_s(self) -> float:

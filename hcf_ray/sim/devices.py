@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from hcf_ray.policy.estimate import NodeDevice
 from hcf_ray.sim.config import ConfigError, DeviceConfig, SimConfig
 from hcf_ray.sim.net.costs import CostProfile, ProfileError
 from hcf_ray.sim.net.pricing import Device, stage_ops
@@ -49,6 +50,20 @@ def resolve_devices(cfg: SimConfig, topology) -> dict[str, Device]:
         else:
             out[node] = _device(f"{node}-device", ref, default, f"nodes[{node}].device")
     return out
+
+
+def node_device(device: Device, node) -> NodeDevice:
+    """What a policy sees of a node's device (``route.devices``): the device's name,
+    throughput and power with the node's ``cores`` and ``speed`` (a topology NodeSpec), the
+    numbers the simulator prices and charges the node's jobs with."""
+    return NodeDevice(
+        name=device.name,
+        cores=int(node.cores),
+        speed=float(node.speed),
+        throughput=float(device.throughput),
+        busy_w=float(device.busy_w),
+        idle_w=float(device.idle_w),
+    )
 
 
 def _device(name: str, dc: DeviceConfig, default: CostProfile, field: str) -> Device:

@@ -233,6 +233,7 @@ def plan_flow(
         fields={d.node: d.field for d in flow.destinations},
         n_q={d.node: d.n_q for d in flow.destinations},
         n_q_fields={d.node: d.n_q_field for d in flow.destinations},
+        method=method.name,
     )
     levels = method.hop_levels(problem, assign_levels)
     per_dest = []

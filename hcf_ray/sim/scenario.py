@@ -23,6 +23,7 @@ from hcf_ray.policy._environment import PolicyEnvironment, bind_environment
 from hcf_ray.policy._resolve import resolve_policy
 from hcf_ray.policy._sandbox import PolicyError, UserPolicy
 from hcf_ray.policy.base import Policy
+from hcf_ray.sim.chain_estimate import estimate_chain
 from hcf_ray.sim.codec import CodecChoice, resolve_codec
 from hcf_ray.sim.config import (
     SAMPLES,
@@ -33,7 +34,7 @@ from hcf_ray.sim.config import (
     policy_label,
     policy_lists,
 )
-from hcf_ray.sim.devices import check_priced, resolve_devices
+from hcf_ray.sim.devices import check_priced, node_device, resolve_devices
 from hcf_ray.sim.faults import Corrupt, LinkDown
 from hcf_ray.sim.planner import FlowDestination, FlowPlan, FlowSpec, plan_flow
 from hcf_ray.sim.topology import Topology, build_topology, saturation_warning
@@ -155,7 +156,7 @@ def build_scenario(
     image_errors: dict[Path, str] = {}
     for i in range(len(cfg.flows)):
         run = _flow(cfg, i, topology, codec, methods, max_images, image_errors)
-        _bind_policy_environment(run, codec, devices, topology)
+        _bind_policy_environment(run, codec, devices, topology, transport or cfg.transport)
         if run.spec.name in names:
             raise ConfigError(f"duplicate flow name {run.spec.name!r}", f"flows[{i}].name")
         names.add(run.spec.name)
@@ -450,9 +451,10 @@ def _policy_field(cfg: SimConfig, i: int, file: str) -> str:
     return f"flows[{i}].policy"
 
 
-def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
+def _bind_policy_environment(run: FlowRun, codec, devices, topology, transport: str) -> None:
     """Give the flow's policies what the simulator knows (PolicyContext.image_size,
-    rate_model, cost_model): the largest image's (H, W), the codec, the nodes' devices."""
+    rate_model, cost_model, route.devices, estimate): the largest image's (H, W), the codec,
+    the nodes' devices, the simulator's pricing of a chain for the run's transport."""
     sizes = []
     for p in run.images:
         try:
@@ -465,6 +467,8 @@ def _bind_policy_environment(run: FlowRun, codec, devices, topology) -> None:
         devices=devices,
         node_speed={n: spec.speed for n, spec in topology.nodes.items()},
         level_bpp=functools.partial(level_bpp, codec.spec),
+        node_devices={n: node_device(devices[n], spec) for n, spec in topology.nodes.items()},
+        pricer=functools.partial(estimate_chain, transport=transport),
     )
     for d in run.spec.destinations:
         bind_environment(d.policy, env)

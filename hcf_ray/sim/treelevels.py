@@ -87,6 +87,7 @@ class TreeProblem:
     decided_s: float = 0.0
     # policies may read link capacities after decided_s (None: the topology's ``oracle``)
     oracle: bool | None = None
+    method: str | None = None  # the method being planned (Route.method, what estimate prices)
 
     @property
     def sees_future(self) -> bool:
@@ -249,6 +250,8 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         for u, v in itertools.pairwise(nodes)
         for ln in [topo.link(u, v)]
     )
+    env = environment_of(policy)
+    known = env.node_devices if env is not None else {}
     route = Route(
         nodes=tuple(nodes),
         hops=hops,
@@ -258,6 +261,8 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
         forks=frozenset(
             x for x in nodes[1:-1] if len(problem.tree.children(x)) > 1 or x in problem.targets
         ),
+        devices={x: known[x] for x in nodes if x in known},
+        method=problem.method,
     )
     try:
         ctx = PolicyContext(
@@ -269,7 +274,7 @@ def _plan_rest(problem, dest, nodes, top, need, fixed, prefix) -> tuple[int, ...
             max_level=problem.max_level,
             num_hops=n,
             flow_source_level=s,
-            environment=environment_of(policy),
+            environment=env,
         )
         return policy.hop_levels(ctx)
     except ValueError as exc:
