@@ -19,7 +19,8 @@ METRICS = {
     "latency_ms": "end-to-end latency to the destination (ms), mean over the images",
     "link_bytes": "bytes on the flow's links per image (shared links counted once)",
     "compute_ms": "compute of the flow per image (ms, shared work counted once)",
-    "energy_j": "busy energy of the flow's compute per image (J)",
+    "energy_j": "busy energy of the flow's compute per image (J): each job busy_w / cores of "
+    "its node per second it computes",
 }
 # the Pareto axes: (metric, +1: higher is better)
 FRONT = (("psnr", 1), ("bpp", -1), ("latency_ms", -1), ("energy_j", -1))
