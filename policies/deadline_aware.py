@@ -4,7 +4,8 @@ Reference it from a topology YAML with its deadline as an argument::
 
     policy: {class: ../policies/deadline_aware.py:DeadlineAware, args: {deadline_ms: 375}}
 
-(see ``topologies/deadline.yaml``; without it: 375 ms). Idea: every candidate plan — a vector
+(see ``topologies/deadline.yaml``; without it: 375 ms; the path is relative to the YAML
+file's folder, never the current directory). Idea: every candidate plan — a vector
 ``π`` with the destination's ``ctx.n_q`` quantizations and a placement of its levels on the
 route's hops — is priced with ``ctx.estimate(levels)``, which runs the plan through the
 simulator's own pricing (the method's stages on the nodes' devices, ``ctx.rate_model`` bytes
