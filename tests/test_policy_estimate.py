@@ -20,6 +20,7 @@ import pytest
 from hcf_ray.policy import EdgePolicy, Estimate, NodeDevice
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
+from hcf_ray.sim.net.traces import ConstantCapacity, SharedCapacity, read_trace
 from hcf_ray.sim.scenario import build_scenario
 
 OPTS = dict(warmup=False, check_transport=False, timeout_s=300)
@@ -207,3 +208,34 @@ def test_rate_model_bytes_loss_and_bad_levels(run):
         ctx.estimate([4, 4, 2], nbytes=[100, 90, 50])
     with pytest.raises(ValueError, match="no entry for level"):
         ctx.estimate(levels, nbytes={5: 100, 4: 50})
+
+
+def test_changing_capacity_background_and_the_oracle(run, tmp_path):
+    _recs, seen = run
+    ctx = seen["hcf", "screen"]
+    levels = [5, 4, 2]
+    plain = ctx.estimate(levels)  # r1→r2 at a constant 5 Mbit/s
+
+    def with_hop(now_s=0.0, **changes):  # r1→r2 changed, the decision made at now_s
+        hops = [dataclasses.replace(h, now_s=now_s) for h in ctx.route]
+        hops[1] = dataclasses.replace(hops[1], **changes)
+        route = dataclasses.replace(ctx.route, hops=tuple(hops))
+        return dataclasses.replace(ctx, route=route).estimate(levels)
+
+    # half of the link taken by background traffic: left out, the link's own 5 Mbit/s
+    half = SharedCapacity(ConstantCapacity(5.0), 0.5)
+    assert with_hop(bandwidth_mbps=2.5, _capacity=half) == plain
+    # a trace at 5 Mbit/s for its first 10 s, then 1 Mbit/s: without the oracle the capacity
+    # now (5) prices the hop; with it the trace itself, still 5 Mbit/s when the message crosses
+    (tmp_path / "t.trace").write_text("0\t5\n10\t5\n11\t1\n40\t1\n")
+    trace = read_trace(str(tmp_path / "t.trace"), "pensieve").capacity(0.0, True)
+    assert with_hop(bandwidth_mbps=2.0, _capacity=trace) == plain
+    oracle = with_hop(bandwidth_mbps=2.0, _capacity=trace, oracle=True)
+    assert oracle.latency_s == pytest.approx(plain.latency_s, rel=1e-9)
+    # the decision made at 9.999 s: the message reaches r1→r2 after 10 s (3 ms of cam→r1's
+    # latency alone) and crosses at 1 Mbit/s with the oracle; the capacity now still reads 5
+    late = dict(bandwidth_mbps=2.0, _capacity=trace, now_s=9.999)
+    assert with_hop(**late).latency_s == pytest.approx(plain.latency_s, rel=1e-9)
+    assert with_hop(**late, oracle=True).latency_s > plain.latency_s
+    # a link that sends nothing now: never delivered
+    assert with_hop(_capacity=ConstantCapacity(0.0)).latency_s == math.inf
