@@ -165,4 +165,5 @@ def warm_up(env: CascadeEnv, say=None) -> int:
 
     pairs = [(ep, lv) for ep in env.episodes.episodes for lv in all_plans(ep.view)]
     env.pricer.metrics_many(pairs, say)
+    env.pricer.close()  # the codec actors would hold CPUs that nothing needs any more
     return len(pairs)

@@ -55,6 +55,7 @@ class LearnOptions:
 
 def learn(opts: LearnOptions) -> dict:
     """Train (or go on training), export the policy; returns learn.json's content."""
+    state = _check_out(opts)  # before RLlib is imported: a bad --out is refused at once
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.rllib.examples.rl_modules.classes.action_masking_rlm import (
@@ -67,7 +68,6 @@ def learn(opts: LearnOptions) -> dict:
     from hcf_ray.sim.pool import connect
 
     out = opts.out
-    state = _check_out(opts)
     t0 = time.perf_counter()
     connect()
     objective = Objective.of(opts.objective)
