@@ -17,7 +17,9 @@ import math
 
 import pytest
 
+from hcf_ray.codecs.level import NUM_STRINGS
 from hcf_ray.policy import EdgePolicy, Estimate, NodeDevice
+from hcf_ray.sim.chain_estimate import LEARNED_STRINGS
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
 from hcf_ray.sim.net.traces import ConstantCapacity, SharedCapacity, read_trace
@@ -194,6 +196,7 @@ def test_rate_model_bytes_loss_and_bad_levels(run):
     route = dataclasses.replace(ctx.route, hops=(ctx.route[0], lossy, ctx.route[2]))
     est = dataclasses.replace(ctx, route=route).estimate(levels)
     wire = table[4] + 26
+    assert LEARNED_STRINGS == NUM_STRINGS  # the estimate's copy of the codecs' string count
     assert est.latency_s - by_rate.latency_s == pytest.approx(wire * 8 / 5e6 * 0.25, rel=1e-9)
     assert (est.energy_j, est.compute_s) == (by_rate.energy_j, by_rate.compute_s)
     for bad, match in (

@@ -13,9 +13,9 @@ A later multicast destination's chain starts at its fork relay, which already ho
 ``route.upstream_level``: its stages are those of a chain whose first hop carries that level,
 less the first node, so the relay's job starts by decoding the level it holds, released at
 the decision time. Bytes: the payload of each hop plus the framing the run's payloads put
-on the wire (:func:`framing_bytes`). Loss: the expected cost of the simulator's retransmissions (each lost
-packet resent until it arrives: ``bytes / (1 − loss)`` on average), priced as the hop's
-capacity × ``(1 − loss)`` with no random draw.
+on the wire (:func:`framing_bytes`). Loss: the expected cost of the simulator's
+retransmissions (each lost packet resent until it arrives: ``bytes / (1 − loss)`` on
+average), priced as the hop's capacity × ``(1 − loss)`` with no random draw.
 """
 
 from __future__ import annotations
