@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -39,8 +39,10 @@ from hcf_ray.sim.config import (
 from hcf_ray.sim.planner import plan_flow
 from hcf_ray.sim.scenario import Scenario, policy_name, policy_sha256
 from hcf_ray.sim.search.objective import SearchError
-from hcf_ray.sim.search.space import Target
 from hcf_ray.sim.treelevels import PlanError
+
+if TYPE_CHECKING:  # space imports this module to plan the listed policies
+    from hcf_ray.sim.search.space import Target
 
 
 @dataclass

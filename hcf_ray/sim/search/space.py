@@ -27,6 +27,7 @@ from hcf_ray.sim.devices import check_priced
 from hcf_ray.sim.planner import FlowPlan, plan_flow
 from hcf_ray.sim.scenario import FlowRun, Scenario
 from hcf_ray.sim.search.objective import SearchError
+from hcf_ray.sim.search.policies import plan_policies
 from hcf_ray.sim.treelevels import PlanError
 
 
@@ -201,8 +202,6 @@ def plan_search(
     for t in targets:
         _enumerate(scenario, t)
     check_priced([c.plan for t in targets for c in t.candidates], scenario.devices)
-    from hcf_ray.sim.search.policies import plan_policies
-
     plan_policies(scenario, targets, policies)
     return targets
 
