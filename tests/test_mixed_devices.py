@@ -69,7 +69,8 @@ SCRIPT = textwrap.dedent(
     from hcf_ray.sim.driver import RunOptions, run_simulation
     from hcf_ray.sim.scenario import build_scenario
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             _system_config={"worker_niceness": 0})  # as hcf-sim starts its actors
     sc = build_scenario(load_config(sys.argv[1]), max_images=1)
     opts = RunOptions(warmup=False, check_transport=False, timeout_s=120)
     summary = run_simulation(sc, sys.argv[2], options=opts)

@@ -27,7 +27,9 @@ SCRIPT = textwrap.dedent(
 
     cfg, out = sys.argv[1:3]
     cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+                      head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                      # actors at niceness 0, as hcf-sim starts them
+                                      "_system_config": {"worker_niceness": 0}})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
