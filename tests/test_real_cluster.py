@@ -344,13 +344,15 @@ def test_auto_joins_the_running_cluster(cluster, tmp_path, ray_session):
     line["flows"][0]["images"] = _crops(tmp_path / "images", 1)
     cfg = tmp_path / "line.yaml"
     cfg.write_text(yaml.safe_dump(line))
-    auto = _hcf_sim(cluster, "run", cfg, "--out", tmp_path / "auto", "--address", "auto")
+    # a relative --out whose parent does not exist yet, as the README's command has it
+    out = os.path.relpath(tmp_path / "new" / "auto", cluster.project.parent)
+    auto = _hcf_sim(cluster, "run", cfg, "--out", out, "--address", "auto")
     assert auto.returncode == 0, auto.stderr[-2000:]
     lines = [ln for ln in auto.stderr.splitlines() if ln.strip()]
     assert all(ln.startswith("hcf-sim:") for ln in lines), lines  # no raw Ray lines
     assert any("joined the Ray cluster at" in ln and "(--address auto)" in ln for ln in lines)
-    assert _actor_nodes(tmp_path / "auto") <= set(cluster.nodes)
-    assert _records(tmp_path / "auto") == _local(cfg, tmp_path / "local")
+    assert _actor_nodes(tmp_path / "new" / "auto") <= set(cluster.nodes)
+    assert _records(tmp_path / "new" / "auto") == _local(cfg, tmp_path / "local")
 
 
 # -- ray job submit ---------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def connect(
     kwargs: dict = {"include_dashboard": False, "log_to_driver": False}
     log_file = None
     if log_dir is not None:
-        log_file = Path(log_dir) / "ray.log"
+        # absolute: the folder is opened again inside neutral_cwd(), which changes the cwd
+        log_file = Path(log_dir).resolve() / "ray.log"
         _ray_log_to(log_file)
         kwargs["configure_logging"] = False
     else:
