@@ -57,7 +57,7 @@ from hcf_ray.methods import DRF
 
 
 class Ident(DRF):
-    name = "ident-drf"
+    name = "cluster-drf"  # unique in the test process: method names are registered once
     description = "DRF from a user file"
 """
 
@@ -305,7 +305,7 @@ def test_actors_on_a_machine_that_cannot_see_the_heads_files_give_the_local_reco
     local_cfg = cluster.project / "two_sites_local.yaml"
     local_cfg.write_text(yaml.safe_dump(local))
     want = _local(local_cfg, tmp_path / "local")
-    assert len(want) == 2 and {r["method"] for r in want} == {"hcf", "ident-drf"}
+    assert len(want) == 2 and {r["method"] for r in want} == {"hcf", "cluster-drf"}
     assert all(r["status"] == "ok" for r in want)
     assert _records(out) == want
 
