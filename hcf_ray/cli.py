@@ -15,6 +15,7 @@ import os
 import select
 import sys
 
+from hcf_ray._lean_imports import lean_compressai
 from hcf_ray.calibrate_cli import add_calibrate_command
 from hcf_ray.cli_args import CommandParser
 
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 success, 1 runtime failure (or an internal error), 2 bad input with one
     line on stderr and no traceback, 141 when stdout's reader stopped early. ``--debug``
     (anywhere on the line) prints the traceback as well."""
+    if argv is None:  # the hcf-sim program: its process is hcf-sim's own
+        lean_compressai()
     try:
         code = _main(argv)
         sys.stdout.flush()  # inside the try: a closed pipe shows here at the latest

@@ -1,7 +1,7 @@
 """A real two-raylet Ray cluster, shared by the tests that need one (started once, ~20 s).
 
 * The head has 1 CPU, resource ``site_a`` and the dashboard (job submission goes through it).
-* The worker has 2 CPUs and resource ``site_b``, and runs inside its own mount namespace
+* The worker has 1 CPU and resource ``site_b``, and runs inside its own mount namespace
   (``unshare -m``), where a tmpfs hides the project folder: the run's YAML, model bundle
   (a ladder + φ bank of its own), policy file, method file and images. Where ``unshare`` is
   not permitted, the worker starts without it and only the hidden-files test is skipped,
@@ -40,7 +40,7 @@ BIN = Path(sys.executable).parent
 RAY = BIN / "ray"
 ROOT = Path(__file__).resolve().parents[1]
 HCF_SIM = [sys.executable, "-m", "hcf_ray.cli"]
-HEAD_CPUS, WORKER_CPUS = 1, 2
+HEAD_CPUS, WORKER_CPUS = 1, 1  # a pool actor on each raylet
 
 POLICY = """\
 from hcf_ray.policy import Policy, PolicyVector
@@ -297,9 +297,10 @@ def test_actors_on_a_machine_that_cannot_see_the_heads_files_give_the_local_reco
     assert where["camera"] == where["screen"] != where["relay"]  # pinned by resources
     assert {where["camera"], where["relay"]} == set(cluster.nodes)  # both raylets
     assert len({p["pid"] for p in _placement(out).values()}) == 3  # one actor per node
-    # the same run on the test session's local instance (no site resources there): records
-    # do not depend on where an actor ran
+    # the same run on the test session's local instance, on its (warm) pool: records depend
+    # neither on where an actor ran nor on which actor ran a job
     local = yaml.safe_load(cfg.read_text())
+    local["placement"] = "pool"
     for node in local["nodes"]:
         node.pop("resources")
     local_cfg = cluster.project / "two_sites_local.yaml"
@@ -310,9 +311,13 @@ def test_actors_on_a_machine_that_cannot_see_the_heads_files_give_the_local_reco
     assert _records(out) == want
 
 
-def test_a_pooled_run_through_the_address_gives_the_local_records(cluster, tmp_path, ray_session):
-    """placement: pool spreads one actor per CPU of the whole cluster; where a job ran does
-    not change a record."""
+# -- --address auto, and a pool over the whole cluster (RAY_ADDRESS: the jobs below) ----------
+def test_auto_joins_and_a_pool_spreads_over_the_cluster_with_the_local_records(
+    cluster, tmp_path, ray_session
+):
+    """``--address auto`` joins the running cluster (saying so, in hcf-sim's own lines);
+    placement: pool spreads one actor per CPU of the whole cluster, named by role as
+    ``ray list actors`` shows them; where a job ran does not change a record."""
     mesh = yaml.safe_load((ROOT / "topologies" / "mesh.yaml").read_text())
     mesh["codec"] = "random:mbt2018-mean"
     crops = _crops(tmp_path / "images", 1)
@@ -320,9 +325,14 @@ def test_a_pooled_run_through_the_address_gives_the_local_records(cluster, tmp_p
         flow["images"] = crops
     cfg = tmp_path / "mesh.yaml"
     cfg.write_text(yaml.safe_dump(mesh))
-    out = tmp_path / "cluster_mesh"
-    run = _hcf_sim(cluster, "run", cfg, "--out", out, "--address", cluster.address)
+    # a relative --out whose parent does not exist yet, as the README's command has it
+    out = tmp_path / "new" / "auto"
+    rel = os.path.relpath(out, cluster.project.parent)
+    run = _hcf_sim(cluster, "run", cfg, "--out", rel, "--address", "auto")
     assert run.returncode == 0, run.stdout[-1500:] + run.stderr[-1500:]
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith("hcf-sim:") for ln in lines), lines  # no raw Ray lines
+    assert any("joined the Ray cluster at" in ln and "(--address auto)" in ln for ln in lines)
     actors = json.loads((out / "summary.json").read_text())["wall"]["placement"]["actors"]
     assert len(actors) == HEAD_CPUS + WORKER_CPUS  # one pool actor per CPU of the cluster
     assert _actor_nodes(out) == set(cluster.nodes)
@@ -335,24 +345,6 @@ def test_a_pooled_run_through_the_address_gives_the_local_records(cluster, tmp_p
     got = _records(out)
     assert got == _local(cfg, tmp_path / "local_mesh")
     assert len(got) == 2 * 3 + 1 * 3  # (tv, phone) + tv, 3 methods
-
-
-# -- joining: --address auto (RAY_ADDRESS: the submitted jobs below join through it) ----------
-def test_auto_joins_the_running_cluster(cluster, tmp_path, ray_session):
-    line = yaml.safe_load((ROOT / "topologies" / "line.yaml").read_text())
-    line["codec"] = "random:mbt2018-mean"
-    line["flows"][0]["images"] = _crops(tmp_path / "images", 1)
-    cfg = tmp_path / "line.yaml"
-    cfg.write_text(yaml.safe_dump(line))
-    # a relative --out whose parent does not exist yet, as the README's command has it
-    out = os.path.relpath(tmp_path / "new" / "auto", cluster.project.parent)
-    auto = _hcf_sim(cluster, "run", cfg, "--out", out, "--address", "auto")
-    assert auto.returncode == 0, auto.stderr[-2000:]
-    lines = [ln for ln in auto.stderr.splitlines() if ln.strip()]
-    assert all(ln.startswith("hcf-sim:") for ln in lines), lines  # no raw Ray lines
-    assert any("joined the Ray cluster at" in ln and "(--address auto)" in ln for ln in lines)
-    assert _actor_nodes(tmp_path / "new" / "auto") <= set(cluster.nodes)
-    assert _records(tmp_path / "new" / "auto") == _local(cfg, tmp_path / "local")
 
 
 # -- ray job submit ---------------------------------------------------------------------------

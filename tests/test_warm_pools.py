@@ -41,6 +41,10 @@ def test_a_second_run_reuses_the_pool_and_gives_the_same_records(ray_session, tm
     assert len(warm._state["idle"]) == 1  # kept, not killed
     summary = run_simulation(sc, tmp_path / "b", options=RunOptions(**OPTS))
     assert _pids(tmp_path / "a") == _pids(tmp_path / "b")  # the very same processes
+    # each started cheaper: its CompressAI was imported without torchvision / torch_geometric
+    (kept,) = warm._state["idle"].values()
+    infos = ray.get([h.info.remote() for h in kept.actors.handles.values()])
+    assert [i["compressai_lean"] for i in infos] == [True, True]
     assert summary["wall"]["cache"]["misses"] > 0  # and the work was computed again
     assert _records(tmp_path / "a") == _records(tmp_path / "b")
 

@@ -45,6 +45,12 @@ warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=Futur
 import ray  # noqa: E402
 import torch  # noqa: E402
 
+from hcf_ray._lean_imports import imported_lean, in_ray_worker, lean_compressai  # noqa: E402
+
+if in_ray_worker():  # a node actor's process: CompressAI without what it never uses
+    lean_compressai()
+
+
 from hcf_ray.bitstream import Bitstream  # noqa: E402
 from hcf_ray.sim.planner import Job, ModelNeeds, job_needs  # noqa: E402
 from hcf_ray.sim.work.models import ModelCache  # noqa: E402
@@ -89,6 +95,7 @@ class NodeWorker:
             "gpu_ids": _gpu_ids(),
             "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             "models": self.models.stats.as_dict(),
+            "compressai_lean": imported_lean(),
         }
 
     def prepare(self, needs: ModelNeeds, eager: bool = True) -> dict:
