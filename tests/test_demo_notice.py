@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import yaml
+from configs import on_small_photos
 
 from hcf_ray.cli import main
 from hcf_ray.demo_models import DEMO_NOTICE
@@ -18,6 +19,7 @@ def _line_topology(tmp_path: Path, codec: str) -> Path:
     cfg = yaml.safe_load((ROOT / "topologies" / "line.yaml").read_text())
     cfg["codec"] = codec
     cfg["flows"][0]["methods"] = ["ssf"]
+    cfg = on_small_photos(cfg)
     path = tmp_path / f"line-{codec.split(':')[0]}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from configs import LINE
+from configs import LINE, on_small_photos
 
 from hcf_ray.sim.ray_address import AddressError, Target, probe, requested, resolve
 
@@ -43,7 +43,7 @@ def ray_tmpdir():
 @pytest.fixture
 def line_cfg(tmp_path):
     cfg = tmp_path / "line.yaml"
-    cfg.write_text(yaml.safe_dump(LINE))
+    cfg.write_text(yaml.safe_dump(on_small_photos(LINE)))
     return cfg
 
 
@@ -120,7 +120,9 @@ def test_stale_ray_current_cluster_is_not_followed(ray_tmpdir, line_cfg, tmp_pat
     dead = f"127.0.0.1:{_free_port()}"
     stale = _stale_cluster_file(ray_tmpdir, dead)
     out = tmp_path / "out"
-    done, _ = _hcf_sim(["run", line_cfg, "--max-images", "1", "--out", out], _env(ray_tmpdir))
+    # one CPU: one pool actor to start (the claim is about which cluster, not its size)
+    args = ["run", line_cfg, "--max-images", "1", "--out", out, "--num-cpus", "1"]
+    done, _ = _hcf_sim(args, _env(ray_tmpdir))
     assert done.returncode == 0, done.stderr[-2000:]
     lines = _stderr_lines(done)
     assert "hcf-sim: starting a local Ray instance" in lines

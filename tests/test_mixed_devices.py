@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from configs import on_small_photos
 from simcheck import run_script
 
 from hcf_ray.sim.config import load_config
@@ -93,6 +94,7 @@ def test_logical_gpus_are_scheduled_and_the_cpu_side_stays_bit_exact(ray_session
     cfg = yaml.safe_load((ROOT / "topologies" / "line.yaml").read_text())
     cfg["codec"] = "random:mbt2018-mean"
     cfg["flows"][0]["methods"] = ["hcf", "ssf"]
+    cfg = on_small_photos(cfg)  # the claim is about devices, not image size
     cfg["node_defaults"] = {"num_cpus": 0.25, "num_gpus": 0}
     cfg["nodes"][1]["num_gpus"] = 1  # r1
     cfg["placement"] = "dedicated"

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import yaml
+from configs import small_photos
 
 from hcf_ray.sim.sweep import load_sweep, run_sweep
 from hcf_ray.sim.work.cache import CodecCache
@@ -18,7 +19,7 @@ SWEEP = {
         {"kind": "random_geometric", "params": {"n": 8, "radius": 0.6}},
     ],
     "seeds": list(range(10)),
-    "flow": {"destinations": 2, "levels": [1, 4], "max_images": 1},
+    "flow": {"destinations": 2, "levels": [1, 4], "max_images": 1, "images": small_photos()},
     "policies": ["edge", "late"],
     "methods": ["hcf", "drf", "ssf"],
     "actors": 2,

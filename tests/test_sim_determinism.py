@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from configs import small_photos
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
@@ -22,7 +23,8 @@ CODEC = "random:mbt2018-mean"
 
 def scenario(methods=None, **update):
     cfg = load_config(ROOT / "topologies" / "mesh.yaml")
-    cfg = cfg.model_copy(update={"codec": CODEC, **update})
+    flows = [f.model_copy(update={"images": small_photos()}) for f in cfg.flows]
+    cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows, **update})
     return build_scenario(cfg, max_images=2, methods=methods)
 
 

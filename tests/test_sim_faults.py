@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
+from configs import small_photos
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, node_workers, run_simulation
@@ -33,6 +34,8 @@ def keys(recs):
 
 
 def scenario(tmp_path, cfg: dict, max_images=2, name="topo.yaml"):
+    for flow in cfg["flows"]:  # the claims are about faults, not image size
+        flow.setdefault("images", small_photos())
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return build_scenario(load_config(path), max_images=max_images)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from configs import on_small_photos
 from PIL import Image
 
 from hcf_ray.cli import main
@@ -297,6 +298,7 @@ def test_cli_search_on_the_mesh(ray_session, tmp_path, capsys):
     data = yaml.safe_load((ROOT / "topologies" / "mesh.yaml").read_text())
     data["codec"] = CODEC
     data["transport"] = "latent"
+    data = on_small_photos(data)
     cfg = tmp_path / "mesh.yaml"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from configs import small_photos
 
 from hcf_ray.sim.sweep import load_sweep, run_sweep
 
@@ -17,7 +18,7 @@ SWEEP = {
         {"kind": "barabasi_albert", "params": {"n": 6, "m": 2}},
     ],
     "seeds": [0],
-    "flow": {"destinations": 2, "levels": [1, 3], "max_images": 1},
+    "flow": {"destinations": 2, "levels": [1, 3], "max_images": 1, "images": small_photos()},
     "policies": ["edge", "late"],
     "methods": ["hcf", "ssf"],
     "actors": 2,

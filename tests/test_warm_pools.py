@@ -7,7 +7,7 @@ import json
 import pytest
 import ray
 import yaml
-from configs import LINE
+from configs import LINE, on_small_photos
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
@@ -21,7 +21,7 @@ OPTS = dict(check_transport=False, warmup=False, timeout_s=120)
 
 def _scenario(tmp_path, name: str, **changes):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({**LINE, **changes}))
+    path.write_text(yaml.safe_dump(on_small_photos({**LINE, **changes})))
     return build_scenario(load_config(path), max_images=1)
 
 
