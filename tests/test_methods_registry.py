@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from configs import small_photos
 
 from hcf_ray.cli import main
 from hcf_ray.methods import Method, get_method, method_names
@@ -70,6 +71,7 @@ def test_every_method_on_a_topology_matches_eval_bit_for_bit(ray_session, tmp_pa
     cfg["codec"] = "random:mbt2018-mean"
     cfg["flows"][0]["methods"] = ACCEPTANCE
     cfg["flows"][0]["destinations"][0]["n_q"] = n_q
+    cfg["flows"][0]["images"] = small_photos()  # the same crops for run and eval
     path = tmp_path / "methods.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
@@ -80,8 +82,7 @@ def test_every_method_on_a_topology_matches_eval_bit_for_bit(ray_session, tmp_pa
     assert len(schemas) == 1, "every method writes the same record fields"
 
     ev = tmp_path / "eval"
-    samples = ROOT / "hcf_ray" / "samples"
-    args = ["eval", "--images", str(samples), "--models", cfg["codec"], "--max-images", "2"]
+    args = ["eval", "--images", small_photos(), "--models", cfg["codec"], "--max-images", "2"]
     args += ["--methods", ",".join(ACCEPTANCE), "--n-q", str(n_q), "--out", str(ev)]
     args += ["--threads", "1"]  # as a node actor runs torch: the same float results
     assert main(args) == 0

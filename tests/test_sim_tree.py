@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import yaml
+from configs import on_small_photos
 from simcheck import in_process, read_records, sha
 
 from hcf_ray.bundle import load_bundle
@@ -23,6 +24,7 @@ def test_tree_relay_serves_two_levels_from_one_transmission(ray_session, tmp_pat
     data = yaml.safe_load((ROOT / "topologies" / "tree.yaml").read_text())
     data["codec"] = CODEC
     data["flows"][0]["methods"] = ["hcf", "ssf"]
+    data = on_small_photos(data)  # the claim is about the tree, not image size
     cfg = tmp_path / "tree.yaml"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"

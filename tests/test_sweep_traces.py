@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from configs import small_photos
 
 from hcf_ray.sim.config import ConfigError
 from hcf_ray.sim.sweep import load_sweep, run_sweep
@@ -35,7 +36,7 @@ SWEEP = {
         "latency_ms": [1, 5],
         "trace": {"files": "traces/*.trace", "format": "pensieve", "offset_s": [0, 3]},
     },
-    "flow": {"destinations": 1, "levels": [2, 3], "max_images": 1},
+    "flow": {"destinations": 1, "levels": [2, 3], "max_images": 1, "images": small_photos()},
     "policies": ["edge"],
     "methods": ["hcf"],
     "actors": 1,
