@@ -2,20 +2,15 @@
 torchvision and torch_geometric, which it pulls in for registries hcf-sim never uses: same
 models, same bits, and the real packages still load when something asks for them."""
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 
-import torch
-
-LEAN = """
-import hashlib, json, sys, torch
-from hcf_ray._lean_imports import imported_lean, lean_compressai
-on = lean_compressai()
+# one model and one image, compressed and decompressed: the bits and pixels to compare
+CODEC_RUN = """
+import hashlib, torch
 from compressai.models import MeanScaleHyperprior
-left_out = [m for m in ("torchvision", "torch_geometric") if m in sys.modules]
 torch.manual_seed(0)
 net = MeanScaleHyperprior(N=16, M=24).eval()
 net.update(force=True)
@@ -25,11 +20,23 @@ with torch.no_grad():
     back = net.decompress(out["strings"], out["shape"])["x_hat"]
 bits = hashlib.sha256(b"".join(s for ss in out["strings"] for s in ss)).hexdigest()
 pixels = hashlib.sha256(back.numpy().tobytes()).hexdigest()
-import torchvision.transforms  # the real package, loaded on demand
-real = torchvision.transforms.ToTensor()(__import__("numpy").zeros((2, 2, 3), "uint8")).shape
+"""
+LEAN = (
+    """
+import json, sys
+from hcf_ray._lean_imports import imported_lean, lean_compressai
+on = lean_compressai()
+import compressai
+left_out = [m for m in ("torchvision", "torch_geometric") if m in sys.modules]
+"""
+    + CODEC_RUN
+    + """
+import numpy, torchvision.transforms  # the real package, loaded on demand
+real = torchvision.transforms.ToTensor()(numpy.zeros((2, 2, 3), "uint8")).shape
 print(json.dumps(dict(on=on, lean=imported_lean(), left_out=left_out, bits=bits,
                       pixels=pixels, real=list(real))))
 """
+)
 
 
 def _run(env_extra: dict) -> dict:
@@ -44,17 +51,9 @@ def _run(env_extra: dict) -> dict:
 
 def _here() -> tuple[str, str]:
     """The same model and image in this process, whose CompressAI was imported in full."""
-    from compressai.models import MeanScaleHyperprior
-
-    torch.manual_seed(0)
-    net = MeanScaleHyperprior(N=16, M=24).eval()
-    net.update(force=True)
-    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        out = net.compress(x)
-        back = net.decompress(out["strings"], out["shape"])["x_hat"]
-    bits = hashlib.sha256(b"".join(s for ss in out["strings"] for s in ss)).hexdigest()
-    return bits, hashlib.sha256(back.numpy().tobytes()).hexdigest()
+    names: dict = {}
+    exec(CODEC_RUN, names)
+    return names["bits"], names["pixels"]
 
 
 def test_a_lean_import_gives_the_bits_of_a_full_one_and_real_packages_on_demand():
