@@ -79,3 +79,32 @@ def test_learn_export_run(ray_session, tmp_path, capsys):
     assert recs and all(r["policy"] == "learned" and r["status"] == "ok" for r in recs)
     assert all(r["policy_spec"].endswith("policy.py:LearnedPolicy") for r in recs)
     assert all(len(set(r["levels"])) == 2 and r["levels"][-1] == 1 for r in recs)
+
+
+def test_rllibs_notices_are_quiet_while_learning_only():
+    """RLlib's deprecation and "new API stack" notices would reach stderr as raw log lines
+    of ``hcf-sim learn``; while it trains they are dropped, and afterwards they are back."""
+    import logging
+
+    from ray._common.deprecation import deprecation_warning
+
+    from hcf_ray.learn.train import _quiet_rllib
+
+    seen = []
+    catch = logging.Handler()
+    catch.emit = seen.append
+    loggers = [logging.getLogger(n) for n in ("ray._common.deprecation", "ray.rllib")]
+    for lg in loggers:
+        lg.addHandler(catch)
+    try:
+        with _quiet_rllib():
+            deprecation_warning(old="inside", error=False)
+            logging.getLogger("ray.rllib.algorithms").warning("inside")
+        assert seen == []
+        deprecation_warning(old="outside", error=False)
+        logging.getLogger("ray.rllib.algorithms").warning("outside too")
+        assert [r.getMessage() for r in seen][1:] == ["outside too"]
+        assert "outside" in seen[0].getMessage()
+    finally:
+        for lg in loggers:
+            lg.removeHandler(catch)

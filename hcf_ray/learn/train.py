@@ -11,7 +11,9 @@ checkpoint and goes on to ``--iterations`` in all.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +58,31 @@ class LearnOptions:
 def learn(opts: LearnOptions) -> dict:
     """Train (or go on training), export the policy; returns learn.json's content."""
     state = _check_out(opts)  # before RLlib is imported: a bad --out is refused at once
+    with _quiet_rllib():
+        return _learn(opts, state)
+
+
+# RLlib's notices (deprecations, "the new API stack") would reach stderr as raw log lines
+QUIETED = ("ray.rllib", "ray._common.deprecation")
+
+
+@contextlib.contextmanager
+def _quiet_rllib():
+    """RLlib's and Ray's deprecation loggers at ERROR while training, as they were after."""
+    import ray.rllib  # noqa: F401 - sets up its logger level first, so that it stays quieted
+
+    loggers = [logging.getLogger(name) for name in QUIETED]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _learn(opts: LearnOptions, state) -> dict:
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.rllib.examples.rl_modules.classes.action_masking_rlm import (
