@@ -93,8 +93,12 @@ def test_rllibs_notices_are_quiet_while_learning_only():
     seen = []
     catch = logging.Handler()
     catch.emit = seen.append
-    loggers = [logging.getLogger(n) for n in ("ray._common.deprecation", "ray.rllib")]
-    for lg in loggers:
+    names = ("ray._common.deprecation", "ray.rllib", "ray.rllib.algorithms")
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.level for lg in loggers]  # as an earlier training in this process left them
+    for lg, level in zip(loggers, (logging.WARNING, logging.WARNING, logging.NOTSET), strict=True):
+        lg.setLevel(level)
+    for lg in loggers[:2]:  # a record of ray.rllib.algorithms reaches ray.rllib's handlers
         lg.addHandler(catch)
     try:
         with _quiet_rllib():
@@ -106,5 +110,6 @@ def test_rllibs_notices_are_quiet_while_learning_only():
         assert [r.getMessage() for r in seen][1:] == ["outside too"]
         assert "outside" in seen[0].getMessage()
     finally:
-        for lg in loggers:
+        for lg, level in zip(loggers, before, strict=True):
             lg.removeHandler(catch)
+            lg.setLevel(level)
