@@ -5,13 +5,14 @@ pull in torchvision (whose ops import ``torch._dynamo``) and torch_geometric (it
 transforms). On 2 cores that is about 9.7 s of CPU, of which torch itself is 3.7 s; every Ray
 actor pays it when it starts, and a simulation starts one per CPU or per node.
 
-:func:`lean_compressai` makes the process's first ``import compressai`` run with empty stand-ins for those two packages,
-then removes the stand-ins, so a later ``import torchvision`` or ``import torch_geometric``
-loads the real package. What CompressAI built from them at import time stays empty: its
-``registry.TRANSFORMS`` has no torchvision or torch_geometric entries, and its point-cloud
-transform classes have placeholder bases. hcf-sim uses neither (models, entropy models,
-latent codecs, ops and the zoo tables are imported as they are). About 5.5 s of CPU instead
-of 9.7 s per process.
+:func:`lean_compressai` makes the process's first ``import compressai`` run with empty
+stand-ins for those two packages, then removes the stand-ins, so a later ``import
+torchvision`` or ``import torch_geometric`` loads the real package. What CompressAI built from
+them at import time stays empty: its ``registry.TRANSFORMS`` has no torchvision or
+torch_geometric entries, and its point-cloud transform classes have placeholder bases.
+hcf-sim uses neither (models, entropy models, latent codecs, ops and the zoo tables are
+imported as they are). A node actor is ready after about 6.3 s of CPU instead of 10.1 s
+(``benchmarks/actor_start.py``, 2-core VM).
 
 It is used only where hcf-sim owns the process: a Ray worker that starts a node actor, and
 the ``hcf-sim`` program itself. A library user's ``import hcf_ray`` imports CompressAI as it
@@ -90,15 +91,17 @@ class _LeanLoader(importlib.abc.Loader):
         try:
             self.loader.exec_module(module)
             _state["lean"] = True
-            return
         except Exception:  # anything unexpected: the full import below
             pass
         finally:
             sys.meta_path.remove(stand_ins)
             _drop(self.roots)
-        for name in [n for n in sys.modules if n.startswith("compressai.")]:
-            del sys.modules[name]
-        self.loader.exec_module(module)
+        if not _state["lean"]:
+            # its submodules, imported with the stand-ins (``compressai`` itself is the import
+            # system's to keep in sys.modules while this runs)
+            for name in [n for n in sys.modules if n.startswith("compressai.")]:
+                del sys.modules[name]
+            self.loader.exec_module(module)
 
 
 class _CompressaiFinder(importlib.abc.MetaPathFinder):

@@ -40,3 +40,8 @@ def small_photos() -> str:
 def on_small_photos(cfg: dict) -> dict:
     """A copy of ``cfg`` (a topology dict) with every flow on :func:`small_photos`."""
     return {**cfg, "flows": [{**flow, "images": small_photos()} for flow in cfg["flows"]]}
+
+
+def flows_on_small_photos(cfg) -> list:
+    """The flows of ``cfg`` (a loaded topology config), each a copy on :func:`small_photos`."""
+    return [flow.model_copy(update={"images": small_photos()}) for flow in cfg.flows]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from configs import small_photos
+from configs import flows_on_small_photos
 
 from hcf_ray.sim.config import load_config
 from hcf_ray.sim.driver import RunOptions, run_simulation
@@ -23,7 +23,7 @@ CODEC = "random:mbt2018-mean"
 
 def scenario(methods=None, **update):
     cfg = load_config(ROOT / "topologies" / "mesh.yaml")
-    flows = [f.model_copy(update={"images": small_photos()}) for f in cfg.flows]
+    flows = flows_on_small_photos(cfg)
     cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows, **update})
     return build_scenario(cfg, max_images=2, methods=methods)
 

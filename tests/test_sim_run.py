@@ -4,7 +4,7 @@ transmission into two levels, latent transport gives the same pixels, a dead act
 from pathlib import Path
 
 import pytest
-from configs import small_photos
+from configs import flows_on_small_photos
 from simcheck import in_process, read_records, sha
 
 from hcf_ray.bundle import load_bundle
@@ -22,7 +22,7 @@ FAST = RunOptions(warmup=False, check_transport=False, timeout_s=300)
 
 def scenario(name: str, max_images: int = 2, **update):
     cfg = load_config(ROOT / "topologies" / f"{name}.yaml")
-    flows = [f.model_copy(update={"images": small_photos()}) for f in cfg.flows]
+    flows = flows_on_small_photos(cfg)
     cfg = cfg.model_copy(update={"codec": CODEC, "flows": flows, **update})
     return build_scenario(cfg, max_images=max_images)
 

@@ -50,7 +50,6 @@ from hcf_ray._lean_imports import imported_lean, in_ray_worker, lean_compressai 
 if in_ray_worker():  # a node actor's process: CompressAI without what it never uses
     lean_compressai()
 
-
 from hcf_ray.bitstream import Bitstream  # noqa: E402
 from hcf_ray.sim.planner import Job, ModelNeeds, job_needs  # noqa: E402
 from hcf_ray.sim.work.models import ModelCache  # noqa: E402
